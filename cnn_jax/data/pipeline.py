@@ -1,0 +1,155 @@
+"""Dataset splits as numpy arrays: Nielsen's 50k/10k/10k or the full 60k/10k, optional expansion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from cnn_jax.data import idx
+
+CACHE_VERSION = 1
+NIELSEN_TRAIN = 50_000
+
+
+class Splits(NamedTuple):
+    """Images uint8 (N, 28, 28, 1) NHWC and labels int32 (N,) for train, validation and test."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def expand_shifts(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nielsen's expansion: each image then its 1-px shifts up, down, left, right (5x, zero-filled).
+
+    Output row 5*i + k is image i with k = 0 original, 1 up, 2 down, 3 left, 4 right, where
+    "up" moves the content up one pixel (the bottom row becomes zero), and so on. Works on
+    (N, H, W) or (N, H, W, C) arrays; labels are repeated to match.
+    """
+    x = np.asarray(x)
+    out = np.zeros((x.shape[0], 5, *x.shape[1:]), dtype=x.dtype)
+    out[:, 0] = x
+    out[:, 1, :-1] = x[:, 1:]  # up
+    out[:, 2, 1:] = x[:, :-1]  # down
+    out[:, 3, :, :-1] = x[:, :, 1:]  # left
+    out[:, 4, :, 1:] = x[:, :, :-1]  # right
+    return out.reshape(-1, *x.shape[1:]), np.repeat(np.asarray(y), 5)
+
+
+def default_cache_dir() -> Path:
+    """$CNN_JAX_DATA_CACHE, else $XDG_CACHE_HOME/cnn_jax/data, else ~/.cache/cnn_jax/data."""
+    if os.environ.get("CNN_JAX_DATA_CACHE"):
+        return Path(os.environ["CNN_JAX_DATA_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cnn_jax" / "data"
+
+
+def _cache_key(name: str, paths: Mapping[str, Path], md5s: Mapping[str, str] | None) -> str:
+    stats = {role: [str(p), p.stat().st_size, p.stat().st_mtime_ns] for role, p in paths.items()}
+    blob = json.dumps([CACHE_VERSION, name, dict(md5s or {}), stats], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _save_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_idx_arrays(
+    name: str,
+    directory: str | os.PathLike,
+    md5s: Mapping[str, str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+) -> dict[str, np.ndarray]:
+    """The four verified arrays of a dataset folder, through an .npz cache keyed by md5s + stats."""
+    md5s = idx.MD5.get(name) if md5s is None else md5s
+    paths = idx.find_files(directory)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_file = cache / f"{name}-{_cache_key(name, paths, md5s)}.npz"
+    if use_cache and cache_file.is_file():
+        try:
+            with np.load(cache_file) as z:
+                return {role: z[role] for role in idx.FILES}
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            pass
+    arrays = idx.load_idx_dir(directory, md5s)
+    if use_cache:
+        try:
+            _save_atomic(cache_file, arrays)
+        except OSError as err:
+            warnings.warn(f"cannot write data cache {cache_file}: {err}", stacklevel=2)
+    return arrays
+
+
+def _nhwc(x: np.ndarray) -> np.ndarray:
+    return x.reshape(*x.shape[:3], 1) if x.ndim == 3 else x
+
+
+def _int32(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y).astype(np.int32)
+
+
+def split_arrays(arrays: Mapping[str, np.ndarray], protocol: str) -> Splits:
+    """Split the four arrays: nielsen = 50k train / last 10k val / t10k test; full = 60k / t10k."""
+    tx, ty = arrays["train_images"], arrays["train_labels"]
+    sx, sy = arrays["test_images"], arrays["test_labels"]
+    if protocol == "nielsen":
+        parts = (tx[:NIELSEN_TRAIN], ty[:NIELSEN_TRAIN], tx[NIELSEN_TRAIN:], ty[NIELSEN_TRAIN:])
+    elif protocol == "full":
+        parts = (tx, ty, sx, sy)
+    else:
+        raise idx.DataError(f"data.protocol={protocol!r} is not one of nielsen, full")
+    return Splits(*parts, sx, sy)
+
+
+def finish(splits: Splits, expand: bool = False, train_limit: int | None = None) -> Splits:
+    """Apply train_limit (first N), then expansion to the train split; fix dtypes and NHWC."""
+    tx, ty = splits.train_x, splits.train_y
+    if train_limit is not None:
+        tx, ty = tx[:train_limit], ty[:train_limit]
+    if expand:
+        tx, ty = expand_shifts(_nhwc(tx), ty)
+    return Splits(
+        _nhwc(tx), _int32(ty),
+        _nhwc(splits.val_x), _int32(splits.val_y),
+        _nhwc(splits.test_x), _int32(splits.test_y),
+    )  # fmt: skip
+
+
+def load_splits(cfg: Any, cache_dir: str | os.PathLike | None = None) -> Splits:
+    """Load the dataset `cfg` (a DataConfig) names as train/val/test numpy arrays."""
+    source = getattr(cfg, "source", "idx")
+    protocol = getattr(cfg, "protocol", "nielsen")
+    if source == "idx":
+        cache_dir = cache_dir if cache_dir is not None else getattr(cfg, "cache_dir", None)
+        arrays = load_idx_arrays(cfg.name, cfg.dir, cache_dir=cache_dir)
+        splits = split_arrays(arrays, protocol)
+    elif source == "tfds":
+        from cnn_jax.data import builders  # imports tensorflow_datasets: only when asked for
+
+        splits = builders.load_tfds_splits(cfg)
+    else:
+        raise idx.DataError(f"data.source={source!r} is not one of idx, tfds")
+    return finish(splits, getattr(cfg, "expand", False), getattr(cfg, "train_limit", None))

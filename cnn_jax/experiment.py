@@ -1,0 +1,104 @@
+"""One run, end to end and Hydra-free: config -> data -> fit -> records in a run directory."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from cnn_jax.config import Config, to_dict
+from cnn_jax.data import load_splits
+from cnn_jax.models.summary import flops_per_image, param_count
+from cnn_jax.results import records
+from cnn_jax.train import checkpoint
+from cnn_jax.train.loop import FitResult, Progress, fit, seeds_of
+
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tb"
+
+
+def _mean(values: list[Any]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def summarize(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
+    """The metrics.json record of a finished fit."""
+    ok = [s for s in result.per_seed if s["status"] == "ok"]
+    best_epochs = [s["best_val_epoch"] for s in ok]
+    return {
+        "status": "ok" if len(ok) == len(result.per_seed) else "diverged",
+        "error": None,
+        "overrides": overrides,
+        "model": cfg.model.name,
+        "seeds": seeds_of(cfg),
+        "per_seed": result.per_seed,
+        "test_acc": _mean([s["test_acc"] for s in ok]),
+        "val_acc": _mean([s["val_acc"] for s in ok]),
+        "last_test_acc": _mean([s["last_test_acc"] for s in ok]),
+        "best_val_epoch": best_epochs[0] if best_epochs else None,
+        "epochs": len(result.history),
+        "params": param_count(cfg.model),
+        "flops_per_image": flops_per_image(cfg.model),
+        "seconds": seconds,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "images_per_sec": result.images_per_sec,
+        "device": jax.devices()[0].platform,
+    }
+
+
+def _epoch_logger(cfg: Config, run_dir: Path):
+    """on_epoch callback: metrics.jsonl line, TensorBoard scalars, orbax checkpoint."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir / TENSORBOARD))
+    manager = checkpoint.checkpoint_manager(run_dir / CHECKPOINTS) if cfg.train.checkpoint else None
+
+    def on_epoch(progress: Progress) -> None:
+        record = progress.history[-1]
+        records.append_jsonl(run_dir / records.EPOCHS, record)
+        for name in ("train_loss", "val_acc", "test_acc"):
+            for seed, value in zip(seeds_of(cfg), record[name], strict=True):
+                writer.add_scalar(f"{name}/seed{seed}", value, record["epoch"])
+        writer.flush()
+        if manager is not None:
+            checkpoint.save_progress(manager, progress)
+
+    return on_epoch, manager, writer
+
+
+def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir."""
+    start = time.perf_counter()
+    logging.getLogger("absl").setLevel(logging.WARNING)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    overrides = list(overrides or [])
+    (run_dir / records.METRICS).unlink(missing_ok=True)
+    records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
+    if not cfg.train.resume:
+        (run_dir / records.EPOCHS).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+    splits = load_splits(cfg.data)
+    on_epoch, manager, writer = _epoch_logger(cfg, run_dir)
+
+    def restore(fresh: Progress) -> Progress | None:
+        saved = checkpoint.restore_progress(manager, fresh) if manager and cfg.train.resume else None
+        history = saved.history if saved else []
+        text = "".join(records.json_line(h) for h in history)
+        records.write_text_atomic(run_dir / records.EPOCHS, text)
+        return saved
+
+    try:
+        result = fit(cfg, splits, restore=restore, on_epoch=on_epoch)
+    finally:
+        writer.close()
+    metrics = summarize(cfg, result, time.perf_counter() - start, overrides)
+    records.write_json_atomic(run_dir / records.METRICS, metrics)
+    return metrics

@@ -1,0 +1,70 @@
+"""Parameter counts and a per-layer table (output shape, params, FLOPs per image)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from cnn_jax.config import ModelConfig
+from cnn_jax.ops.conv import output_size
+
+
+class LayerRow(NamedTuple):
+    name: str
+    output_shape: tuple[int, ...]
+    params: int
+    flops: int
+
+
+def count_params(params: Any) -> int:
+    """Number of scalars in a parameter pytree (leading seed axis included if present)."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def layer_table(cfg: ModelConfig) -> list[LayerRow]:
+    """Per layer: output shape, parameters, forward FLOPs per image (2 per multiply-add).
+
+    Pooling counts one op per window element; bias adds and activations one op per output.
+    """
+    h, w, c = cfg.input_shape
+    rows = []
+    for i, b in enumerate(cfg.conv):
+        h, w = (output_size(n, b.kernel, b.stride, b.padding) for n in (h, w))
+        conv_flops = 2 * b.kernel * b.kernel * c * b.features * h * w
+        params = b.kernel * b.kernel * c * b.features + b.features
+        pool_flops = 0
+        if b.pool.kind != "none":
+            s = b.pool.effective_stride
+            h, w = (output_size(n, b.pool.window, s) for n in (h, w))
+            pool_flops = b.pool.window**2 * h * w * b.features
+        c = b.features
+        rows.append(LayerRow(f"conv{i}", (h, w, c), params,
+                             conv_flops + pool_flops + 2 * h * w * c))
+    n_in = h * w * c
+    for i, units in enumerate([d.units for d in cfg.dense] + [cfg.num_classes]):
+        name = f"dense{i}" if i < len(cfg.dense) else "output"
+        rows.append(LayerRow(name, (units,), n_in * units + units, 2 * n_in * units + 2 * units))
+        n_in = units
+    return rows
+
+
+def flops_per_image(cfg: ModelConfig) -> int:
+    """Forward FLOPs per image, summed over layers."""
+    return sum(r.flops for r in layer_table(cfg))
+
+
+def param_count(cfg: ModelConfig) -> int:
+    """Parameters of the network described by `cfg` (no initialisation needed)."""
+    return sum(r.params for r in layer_table(cfg))
+
+
+def format_table(cfg: ModelConfig) -> str:
+    """The per-layer table as aligned text, with totals."""
+    lines = [f"{'layer':<8} {'output':>14} {'params':>10} {'FLOPs/image':>13}"]
+    for r in layer_table(cfg):
+        shape = "x".join(map(str, r.output_shape))
+        lines.append(f"{r.name:<8} {shape:>14} {r.params:>10,} {r.flops:>13,}")
+    lines.append(f"{'total':<8} {'':>14} {param_count(cfg):>10,} {flops_per_image(cfg):>13,}")
+    return "\n".join(lines)

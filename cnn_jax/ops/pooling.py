@@ -1,0 +1,128 @@
+"""Pooling over square windows of NHWC feature maps: max, avg, l2, lp, none.
+
+Windows that do not fit at the border are dropped (VALID, Theano's ignore_border=True). When the
+stride equals the window the maps are cropped, reshaped and reduced; otherwise (overlapping or
+gapped windows) `lax.reduce_window` does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class PoolFn(Protocol):
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        window: int,
+        stride: int,
+        p: float,
+        key: jax.Array | None,
+        train: bool,
+    ) -> jax.Array: ...
+
+
+def _out_len(size: int, window: int, stride: int) -> int:
+    if window > size:
+        raise ValueError(f"pool window={window} is larger than the {size}-pixel input")
+    return (size - window) // stride + 1
+
+
+def _window_reduce(
+    x: jax.Array, window: int, stride: int, reduce: Callable, init: float, op: Callable
+) -> jax.Array:
+    """Reduce each window with `reduce` (reshape path) or `op` (reduce_window path)."""
+    n, h, w, c = x.shape
+    oh, ow = _out_len(h, window, stride), _out_len(w, window, stride)
+    if stride == window:
+        x = x[:, : oh * window, : ow * window, :].reshape(n, oh, window, ow, window, c)
+        return reduce(x, axis=(2, 4))
+    return jax.lax.reduce_window(
+        x,
+        jnp.asarray(init, x.dtype),
+        op,
+        window_dimensions=(1, window, window, 1),
+        window_strides=(1, stride, stride, 1),
+        padding="VALID",
+    )
+
+
+def _sum_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+    return _window_reduce(x, window, stride, jnp.sum, 0.0, jax.lax.add)
+
+
+def _safe_root(s: jax.Array, p: float) -> jax.Array:
+    """s ** (1/p) with value and gradient 0 where s == 0 (an all-zero window)."""
+    positive = s > 0
+    safe = jnp.where(positive, s, jnp.ones_like(s))
+    root = jnp.sqrt(safe) if p == 2.0 else safe ** (1.0 / p)
+    return jnp.where(positive, root, jnp.zeros_like(s))
+
+
+def max_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
+    """Maximum over each window."""
+    stride = window if stride is None else stride
+    return _window_reduce(x, window, stride, jnp.max, -np.inf, jax.lax.max)
+
+
+def avg_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
+    """Mean over each window."""
+    stride = window if stride is None else stride
+    return _sum_pool(x, window, stride) / (window * window)
+
+
+def l2_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
+    """sqrt(sum of squares) over each window; finite gradient on all-zero windows."""
+    stride = window if stride is None else stride
+    return _safe_root(_sum_pool(x * x, window, stride), 2.0)
+
+
+def lp_pool(x: jax.Array, window: int = 2, stride: int | None = None, p: float = 2.0) -> jax.Array:
+    """(sum |x|^p)^(1/p) over each window, p >= 1; p=2 is l2_pool, p -> inf tends to max |x|."""
+    if p < 1.0:
+        raise ValueError(f"lp pool p={p!r} must be >= 1")
+    stride = window if stride is None else stride
+    powered = x * x if p == 2.0 else jnp.abs(x) ** p
+    return _safe_root(_sum_pool(powered, window, stride), float(p))
+
+
+POOLS: dict[str, PoolFn] = {
+    "max": lambda x, *, window, stride, p, key, train: max_pool(x, window, stride),
+    "avg": lambda x, *, window, stride, p, key, train: avg_pool(x, window, stride),
+    "l2": lambda x, *, window, stride, p, key, train: l2_pool(x, window, stride),
+    "lp": lambda x, *, window, stride, p, key, train: lp_pool(x, window, stride, p),
+    "none": lambda x, *, window, stride, p, key, train: x,
+}
+
+
+def register_pool(name: str, fn: PoolFn) -> None:
+    """Make `fn(x, *, window, stride, p, key, train)` available as pooling kind `name`.
+
+    `key` is a PRNG key in training (None at evaluation), for stochastic pools.
+    """
+    POOLS[name] = fn
+
+
+def pool(
+    x: jax.Array,
+    kind: str,
+    *,
+    window: int = 2,
+    stride: int | None = None,
+    p: float = 2.0,
+    key: jax.Array | None = None,
+    train: bool = False,
+) -> jax.Array:
+    """Pool NHWC `x` with the registered `kind`; stride defaults to the window."""
+    try:
+        fn = POOLS[kind]
+    except KeyError:
+        raise ValueError(f"pooling kind={kind!r} is not one of {', '.join(POOLS)}") from None
+    stride = window if stride is None else stride
+    return fn(x, window=window, stride=stride, p=p, key=key, train=train)

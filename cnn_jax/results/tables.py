@@ -1,0 +1,298 @@
+"""Sweep dir -> one row per (job, seed) -> one row per group -> Markdown / CSV / LaTeX tables.
+
+A group is a job's overrides minus the seed ones; its statistics (percent) are over the seeds that
+finished ok. Diverged and failed runs are listed with their error, never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cnn_jax.results.records import METRICS, read_metrics
+
+SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
+ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
+RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "params", "flops_per_image",
+               "seconds", "seconds_per_seed", "error")
+STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
+SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "params",
+                   "flops_per_image", "seconds_per_seed", "failed_seeds", "diverged_seeds")
+_RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
+# t(0.975, df) for df = 1..30; beyond, a Cornish-Fisher expansion (error < 1e-5).
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+_LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def t_quantile_975(df: int) -> float:
+    """Student-t critical value t(0.975, df) for a two-sided 95% interval (nan when df < 1)."""
+    if df <= len(_T975):
+        return _T975[df - 1] if df >= 1 else math.nan
+    z = 1.959963984540054  # the normal quantile
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def mean_ci(values: Iterable[float]) -> dict[str, float]:
+    """Mean, std (ddof=1, 0 for one value), 95% t half-width and interval, min and max."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return dict.fromkeys(STAT_COLUMNS, math.nan)
+    mean = sum(xs) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
+    half = t_quantile_975(n - 1) * std / math.sqrt(n)
+    return {"test_mean": mean, "test_std": std, "test_ci95": half, "test_lo": mean - half,
+            "test_hi": mean + half, "test_min": min(xs), "test_max": max(xs)}
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """('pooling', 'l2') from 'pooling=l2'; a leading +, ++ or ~ is dropped from the key."""
+    key, _, value = str(text).partition("=")
+    return key.strip().lstrip("+~"), value.strip()
+
+
+def is_group_override(text: str) -> bool:
+    """False for the seed overrides and hydra.* ones, which do not define a configuration."""
+    key, _ = parse_override(text)
+    return key not in SEED_KEYS and key != "hydra" and not key.startswith("hydra.")
+
+
+def group_label(overrides: Iterable[str]) -> str:
+    """The overrides that define a configuration, sorted and joined; 'default' when none."""
+    return ", ".join(sorted(o for o in overrides if is_group_override(o))) or "default"
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.as_posix())]
+
+
+def find_job_dirs(sweep_dir: str | os.PathLike) -> list[Path]:
+    """Job dirs of a sweep (with .hydra/overrides.yaml or metrics.json), in numeric order."""
+    jobs = []
+    for root, dirs, files in os.walk(sweep_dir):
+        here = Path(root)
+        if METRICS in files or (here / ".hydra" / "overrides.yaml").is_file():
+            jobs.append(here)
+            dirs.clear()
+        else:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return sorted(jobs, key=lambda p: _natural_key(p.relative_to(sweep_dir)))
+
+
+def _read_overrides(job_dir: Path, metrics: dict[str, Any] | None) -> list[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if path.is_file():
+        return [str(o) for o in yaml.safe_load(path.read_text()) or []]
+    return [str(o) for o in (metrics or {}).get("overrides") or []]
+
+
+def _seed_override(overrides: list[str]) -> int | None:
+    seeds = [v for k, v in map(parse_override, overrides) if k in ("seed", "train.seed")]
+    return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
+
+
+def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
+    try:
+        metrics, problem = read_metrics(job_dir), "no metrics.json"
+    except (OSError, ValueError) as exc:
+        metrics, problem = None, f"unreadable metrics.json: {exc}"
+    overrides = _read_overrides(job_dir, metrics)
+    kept = [parse_override(o) for o in overrides if is_group_override(o)]
+    base = {"job": name, "group": group_label(overrides)}
+    base |= {(f"{k} (override)" if k in _RESERVED else k): v for k, v in kept}  # ...is renamed
+    if metrics is None:
+        return [{**base, "seed": _seed_override(overrides), "status": "failed", "error": problem}]
+    per_seed = metrics.get("per_seed") or []
+    secs = metrics.get("seconds")
+    base |= {"params": metrics.get("params"), "flops_per_image": metrics.get("flops_per_image"),
+             "seconds": secs, "seconds_per_seed": secs / max(len(per_seed), 1) if secs else None}
+    if not per_seed:
+        status = metrics.get("status") or "failed"
+        return [{**base, "seed": _seed_override(overrides), "status": status,
+                 "error": metrics.get("error") or (None if status == "ok" else "no per_seed")}]
+    rows = []
+    for entry in per_seed:
+        status = entry.get("status") or metrics.get("status") or "failed"
+        error = None if status == "ok" else entry.get("error") or metrics.get("error") or status
+        rows.append({**base, "seed": entry.get("seed"), "status": status,
+                     **{k: entry.get(k) for k in ACC_FIELDS}, "error": error})
+    return rows
+
+
+def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per (job, seed) of a Hydra sweep; empty when it holds no job dirs."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"{sweep_dir}: not a directory")
+    rows = [r for job in find_job_dirs(sweep_dir)
+            for r in _job_rows(job, job.relative_to(sweep_dir).as_posix())]
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
+    runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]])
+    for col in ("seed", "best_val_epoch", "params", "flops_per_image"):
+        runs[col] = pd.to_numeric(runs[col]).round().astype("Int64")
+    return runs
+
+
+def override_keys(frame: pd.DataFrame) -> list[str]:
+    """The override-key columns of a runs or summary frame, in sweep order."""
+    return [c for c in frame.columns if c not in _RESERVED]
+
+
+def _seed_list(group: pd.DataFrame, status: str) -> list[str]:
+    bad = group[group["status"] == status]
+    pairs = zip(bad["job"], bad["seed"], strict=True)
+    return [f"job {j}" if pd.isna(s) else str(s) for j, s in pairs]
+
+
+def _first(series: pd.Series) -> Any:
+    return next(iter(series.dropna()), None)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per group, in sweep order; accuracies in percent over the seeds that finished ok."""
+    rows = []
+    for group, g in runs.groupby("group", sort=False):
+        ok = g[(g["status"] == "ok") & g["test_acc"].notna()]
+        rows.append({"group": group, **{k: _first(g[k]) for k in override_keys(runs)},
+                     "n": len(ok), "n_runs": len(g), **mean_ci(ok["test_acc"].astype(float) * 100),
+                     "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
+                     "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
+                     "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
+                     "failed_seeds": _seed_list(g, "failed"),
+                     "diverged_seeds": _seed_list(g, "diverged")})
+    summary = pd.DataFrame(rows, columns=["group", *override_keys(runs), *SUMMARY_COLUMNS[1:]])
+    return summary.astype({"params": "Int64", "flops_per_image": "Int64"})
+
+
+def varying_keys(summary: pd.DataFrame) -> list[str]:
+    """Override keys whose value differs between groups."""
+    return [k for k in override_keys(summary) if summary[k].nunique(dropna=False) > 1]
+
+
+def grid_keys(summary: pd.DataFrame) -> tuple[str, str] | None:
+    """(row key, column key) when the groups form a 2-D grid of two override keys, else None."""
+    keys = varying_keys(summary)
+    if len(keys) != 2 or summary[keys].fillna("").duplicated().any():
+        return None
+    return keys[0], keys[1]
+
+
+def _num(x: Any, fmt: str = ".2f") -> str:
+    return "—" if x is None or pd.isna(x) else format(x, fmt)
+
+
+def _is_best(row: pd.Series, summary: pd.DataFrame) -> bool:
+    return bool(row["n"] > 0 and row["test_mean"] == summary["test_mean"].max())
+
+
+def _mean_cell(row: pd.Series, pm: str) -> str:
+    return "—" if row["n"] == 0 else f"{row['test_mean']:.2f} {pm} {row['test_std']:.2f}"
+
+
+def _ci_cell(row: pd.Series) -> str:
+    return "—" if row["n"] < 2 else f"[{row['test_lo']:.2f}, {row['test_hi']:.2f}]"
+
+
+def _not_ok_cell(row: pd.Series) -> str:
+    named = {s: [i if i.startswith("job") else f"seed {i}" for i in row[f"{s}_seeds"]]
+             for s in ("diverged", "failed")}
+    parts = [f"{s}: {', '.join(items)}" for s, items in named.items() if items]
+    return "; ".join(parts) or "—"
+
+
+def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: s,
+                  pm: str = "±") -> pd.DataFrame:
+    """The summary as strings: one column per quantity, the best mean wrapped by `bold`."""
+    cells = [{"configuration": r["group"], "seeds ok": f"{r['n']}/{r['n_runs']}",
+              "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r, summary)
+              else _mean_cell(r, pm), "95% CI": _ci_cell(r),
+              "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
+              "last-epoch test %": _num(r["last_test_mean"]), "params": _num(r["params"], ",.0f"),
+              "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": _not_ok_cell(r)}
+             for _, r in summary.iterrows()]
+    return pd.DataFrame(cells).astype(str)
+
+
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """The diverged and failed (job, seed) rows with their error."""
+    bad = runs[runs["status"] != "ok"]
+    return bad[["job", "group", "seed", "status", "error"]].astype(str).replace("<NA>", "—")
+
+
+def _md(frame: pd.DataFrame) -> str:
+    cells = frame.map(lambda c: str(c).replace("|", r"\|")).rename(columns=str)
+    return cells.to_markdown(index=False, disable_numparse=True)
+
+
+def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str]) -> str:
+    """Markdown grid: rows = first key's values, columns = second key's; cell = mean ± std [CI]."""
+    rk, ck = keys
+    grid = summary.assign(**{k: summary[k].fillna("(default)") for k in keys})
+    table = pd.DataFrame(index=list(dict.fromkeys(grid[rk])),
+                         columns=list(dict.fromkeys(grid[ck])), data="—")
+    for _, r in grid.iterrows():
+        cell = _mean_cell(r, "±") + ("" if r["n"] < 2 else " " + _ci_cell(r))
+        table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_best(r, summary) else cell
+    return _md(table.rename_axis(f"{rk} \\ {ck}").reset_index())
+
+
+def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
+                title: str | None = None) -> str:
+    """Markdown table, the 2-D pivot when groups form a grid, the failures (given the runs)."""
+    parts = [f"## {title}"] if title else []
+    parts += [_md(display_frame(summary, lambda s: f"**{s}**")),
+              "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; "
+              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = best mean."]
+    if (keys := grid_keys(summary)) is not None:
+        parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys)]
+    if runs is not None:
+        bad = failures(runs)
+        parts += ["### Diverged and failed runs",
+                  _md(bad) if len(bad) else f"None: all {len(runs)} runs finished ok."]
+    return "\n\n".join(parts) + "\n"
+
+
+def to_csv(summary: pd.DataFrame) -> str:
+    """CSV of the summary: numbers unformatted (accuracies in percent), seed lists joined by ';'."""
+    out = summary.copy()
+    for col in ("failed_seeds", "diverged_seeds"):
+        out[col] = out[col].map(";".join)
+    return out.to_csv(index=False, float_format="%.4f")
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (_ & % $ # { } ~ ^ \\)."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def _tabular(frame: pd.DataFrame, align: str) -> list[str]:
+    head = " & ".join(latex_escape(c).replace("±", r"$\pm$") for c in frame.columns) + r" \\"
+    body = [" & ".join(map(str, r)) + r" \\" for r in frame.itertuples(index=False)]
+    return [rf"\begin{{tabular}}{{{align}}}", r"\toprule", head, r"\midrule", *body,
+            r"\bottomrule", r"\end{tabular}"]
+
+
+def to_latex(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
+             title: str | None = None) -> str:
+    """A booktabs LaTeX table (needs \\usepackage{booktabs}); failures in a second tabular."""
+    shown = summary.assign(group=summary["group"].map(latex_escape))
+    frame = display_frame(shown, lambda s: rf"\textbf{{{s}}}", r"$\pm$")
+    frame["not ok"] = frame["not ok"].map(latex_escape)
+    lines = [r"\begin{table}[htbp]", r"\centering"]
+    lines += [rf"\caption{{{latex_escape(title)}}}"] if title else []
+    lines += _tabular(frame, "lrllllrrl")
+    if runs is not None and len(bad := failures(runs)):
+        lines += [r"\par\medskip", r"Diverged and failed runs:\par"]
+        lines += _tabular(bad.map(latex_escape), "lllll")
+    return "\n".join([*lines, r"\end{table}"]) + "\n"

@@ -1,0 +1,24 @@
+"""Optimizers, pure train / eval steps, and the scanned, seed-vmapped fit loop."""
+
+from cnn_jax.train.loop import FitResult, Progress, fit, init_states, make_evaluate, make_train_epoch
+from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
+from cnn_jax.train.state import TrainState, create_state
+from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step, predict
+
+__all__ = [
+    "OPTIMIZERS",
+    "FitResult",
+    "Progress",
+    "TrainState",
+    "create_state",
+    "cross_entropy",
+    "fit",
+    "init_states",
+    "make_eval_step",
+    "make_evaluate",
+    "make_optimizer",
+    "make_train_epoch",
+    "make_train_step",
+    "predict",
+    "register_optimizer",
+]

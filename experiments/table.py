@@ -1,0 +1,51 @@
+"""Sweep dir -> table.md, table.csv, table.tex, ablation.png: `python -m experiments.table DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
+                  title: str | None = None) -> tuple[str, list[Path]]:
+    """Write the sweep's tables and figure into out_dir (default: the sweep dir); return the md."""
+    from cnn_jax.results import plots, tables  # here, so a mistyped path fails fast
+    from cnn_jax.results.records import write_text_atomic
+
+    sweep_dir = Path(sweep_dir)
+    runs = tables.collect_runs(sweep_dir)
+    if runs.empty:
+        raise ValueError(f"{sweep_dir}: no runs found (no .hydra/overrides.yaml or metrics.json)")
+    out = Path(out_dir) if out_dir is not None else sweep_dir
+    title = title or f"Ablation: {'/'.join(sweep_dir.resolve().parts[-2:])}"
+    summary = tables.summarize(runs)
+    markdown = tables.to_markdown(summary, runs, title)
+    paths = [write_text_atomic(out / "table.md", markdown),
+             write_text_atomic(out / "table.csv", tables.to_csv(summary)),
+             write_text_atomic(out / "table.tex", tables.to_latex(summary, runs, title)),
+             plots.ablation_bars(summary, out / "ablation.png", title, runs)]
+    return markdown, paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, write the outputs, print the Markdown; exit 2 on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m experiments.table", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="Hydra multirun dir (or one run dir)")
+    parser.add_argument("--out", type=Path, default=None, help="output dir (default: sweep_dir)")
+    parser.add_argument("--title", default=None, help="table and figure title")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        print(f"error: {args.sweep_dir}: no such directory", file=sys.stderr)
+        return 2
+    try:
+        markdown, _ = write_outputs(args.sweep_dir, args.out, args.title)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

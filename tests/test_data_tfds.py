@@ -1,0 +1,203 @@
+"""TFDS builders without TensorFlow: prepare from local files, failures, mocked downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import checksums, downloader
+
+from cnn_jax.config import DataConfig
+from cnn_jax.data import DataError, builders, idx, load_splits
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("CNN_JAX_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+FASHION_DIR = Path(os.environ.get("CNN_JAX_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+
+
+def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4) -> dict:
+    """Four small random IDX files in `folder`: their arrays and content md5 table."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    return {"arrays": arrays, "md5s": idx.write_idx_dir(folder, arrays)}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    made = make_dataset(tmp_path / "manual")
+    monkeypatch.setattr(builders.MnistIdx, "CONTENT_MD5", made["md5s"])
+    return made
+
+
+def _nothing_complete(data_dir: Path) -> None:
+    assert not builders.MnistIdx(data_dir=str(data_dir)).is_prepared()
+    version_dir = data_dir / "mnist_idx" / "1.0.0"
+    assert not version_dir.exists(), sorted(p.name for p in version_dir.parent.iterdir())
+
+
+def _assert_matches(builder, made: dict) -> None:
+    x, y = builders.read_split(builder, "train")
+    np.testing.assert_array_equal(x[..., 0], made["arrays"]["train_images"])
+    np.testing.assert_array_equal(y, made["arrays"]["train_labels"])
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28, 1) and y.dtype == np.int32
+    x, y = builders.read_split(builder, "test")
+    np.testing.assert_array_equal(y, made["arrays"]["test_labels"])
+
+
+def test_prepare_from_manual_dir_keeps_file_order(tmp_path: Path, tiny: dict) -> None:
+    builder = builders.prepared_builder("mnist", tmp_path / "tfds", tmp_path / "manual")
+    assert builder.info.file_format.value == "array_record"
+    _assert_matches(builder, tiny)
+    x, y = builders.read_split(builder, "train[5:]")
+    np.testing.assert_array_equal(y, tiny["arrays"]["train_labels"][5:])
+    assert "tensorflow" not in sys.modules
+
+
+def test_manual_subdir_named_after_builder(tmp_path: Path, monkeypatch) -> None:
+    made = make_dataset(tmp_path / "manual" / "mnist_idx")
+    monkeypatch.setattr(builders.MnistIdx, "CONTENT_MD5", made["md5s"])
+    _assert_matches(builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual"), made)
+
+
+def test_load_splits_tfds_source_uses_dir_as_manual_dir(tmp_path: Path, tiny: dict) -> None:
+    cfg = DataConfig(
+        source="tfds", dir=str(tmp_path / "manual"), data_dir=str(tmp_path / "t"), protocol="full"
+    )
+    s = load_splits(cfg)
+    np.testing.assert_array_equal(s.train_x[..., 0], tiny["arrays"]["train_images"])
+    np.testing.assert_array_equal(s.val_y, tiny["arrays"]["test_labels"])
+    limited = load_splits(DataConfig(**{**cfg.__dict__, "train_limit": 3, "expand": True}))
+    assert limited.train_x.shape == (15, 28, 28, 1)
+
+
+def test_split_names() -> None:
+    assert builders.split_names("nielsen") == ("train[:50000]", "train[50000:]", "test")
+    assert builders.split_names("nielsen", 100) == ("train[:100]", "train[50000:]", "test")
+    assert builders.split_names("full") == ("train", "test", "test")
+
+
+def test_failed_prepare_leaves_nothing_complete(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+    def broken(self, images, labels):
+        for i in range(3):
+            yield i, {"image": images[i][..., None], "label": int(labels[i])}
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(builders._IdxBuilder, "_generate_examples", broken)
+        with pytest.raises(RuntimeError, match="disk full"):
+            builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual")
+    _nothing_complete(tmp_path / "t")
+    assert not [p for p in (tmp_path / "t" / "mnist_idx").iterdir() if "incomplete" in p.name]
+    _assert_matches(builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual"), tiny)
+
+
+def test_md5_mismatch_in_manual_dir_fails_cleanly(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+    monkeypatch.setattr(builders.MnistIdx, "CONTENT_MD5", dict(tiny["md5s"], test_images="0" * 32))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: md5 mismatch"):
+        builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual")
+    _nothing_complete(tmp_path / "t")
+
+
+def _serve(monkeypatch, files: dict[str, bytes] | Exception) -> list[str]:
+    """Patch TFDS's HTTP layer so each official URL answers with local bytes (or raises)."""
+    served: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_open_url(url: str, **kwargs):
+        if isinstance(files, Exception):
+            raise files
+        served.append(url)
+        yield types.SimpleNamespace(url=url, headers={}), iter([files[url]])
+
+    monkeypatch.setattr(downloader, "_open_url", fake_open_url)
+    return served
+
+
+def _gz_files(folder: Path) -> dict[str, bytes]:
+    urls = builders.official_urls(builders.MnistIdx.BASE_URL)
+    return {urls[role]: (folder / f"{name}.gz").read_bytes() for role, name in idx.FILES.items()}
+
+
+def test_download_path_with_registered_checksums(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+    files = _gz_files(tmp_path / "manual")
+    infos = {}
+    for url, data in files.items():
+        (tmp_path / "x.gz").write_bytes(data)
+        infos[url] = checksums.compute_url_info(tmp_path / "x.gz")
+    monkeypatch.setattr(builders.MnistIdx, "url_infos", infos)
+    served = _serve(monkeypatch, files)
+    builder = builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "empty_manual")
+    assert sorted(served) == sorted(files)
+    _assert_matches(builder, tiny)
+    assert len(list((tmp_path / "t" / "downloads").rglob("*idx*-ubyte*.gz"))) == 4
+
+
+def test_download_with_wrong_checksum_is_rejected(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+    # registered checksums are the official ones; the generated files cannot match them
+    _serve(monkeypatch, _gz_files(tmp_path / "manual"))
+    with pytest.raises(DataError, match="download failed .*NonMatchingChecksumError"):
+        builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "empty_manual")
+    _nothing_complete(tmp_path / "t")
+
+
+def test_offline_without_files_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    _serve(monkeypatch, ConnectionError("Name or service not known"))
+    with pytest.raises(DataError) as err:
+        builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "empty_manual")
+    msg = str(err.value)
+    assert "\n" not in msg and "manual" in msg and "ConnectionError" in msg
+    _nothing_complete(tmp_path / "t")
+
+
+def test_load_splits_under_tfds_mock_data(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    fake = [
+        {"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8), "label": i % 10}
+        for i in range(7)
+    ]
+    splits_asked = []
+
+    def as_data_source(self, split, **kwargs):
+        splits_asked.append(split)
+        return fake
+
+    cfg = DataConfig(source="tfds", dir=str(tmp_path / "none"), data_dir=str(tmp_path / "t"))
+    with tfds.testing.mock_data(as_data_source_fn=as_data_source):
+        s = load_splits(cfg)
+    assert {"train[:50000]", "train[50000:]", "test"} <= set(splits_asked)
+    assert s.train_x.shape == (7, 28, 28, 1) and s.train_x.dtype == np.uint8
+    np.testing.assert_array_equal(s.test_x[3], fake[3]["image"])
+    np.testing.assert_array_equal(s.test_y, np.arange(7) % 10)
+    assert s.test_y.dtype == np.int32
+
+
+def _same_as_idx(name: str, folder: Path, tmp_path: Path) -> None:
+    via_tfds = load_splits(
+        DataConfig(name=name, source="tfds", dir=str(folder), data_dir=str(tmp_path / "t"))
+    )
+    via_idx = load_splits(DataConfig(name=name, dir=str(folder)), cache_dir=tmp_path / "c")
+    for a, b in zip(via_tfds, via_idx, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"MNIST IDX files not in {MNIST_DIR}")
+def test_real_mnist_through_tfds_equals_idx(tmp_path: Path) -> None:
+    _same_as_idx("mnist", MNIST_DIR, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"Fashion-MNIST not in {FASHION_DIR}")
+def test_real_fashion_mnist_through_tfds_equals_idx(tmp_path: Path) -> None:
+    _same_as_idx("fashion_mnist", FASHION_DIR, tmp_path)

@@ -1,0 +1,88 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from cnn_jax.ops import POOLS, avg_pool, l2_pool, lp_pool, max_pool, pool
+
+X4 = jnp.array(
+    [[1.0, 2.0, 0.0, -1.0],
+     [3.0, 4.0, 5.0, 2.0],
+     [0.0, -2.0, 1.0, 1.0],
+     [1.0, 2.0, 1.0, 1.0]]
+)[None, :, :, None]
+
+
+def grid(out):
+    return np.asarray(out[0, :, :, 0])
+
+
+def test_window_equals_stride_hand_worked():
+    np.testing.assert_allclose(grid(max_pool(X4)), [[4, 5], [2, 1]])
+    np.testing.assert_allclose(grid(avg_pool(X4)), [[2.5, 1.5], [0.25, 1.0]])
+    np.testing.assert_allclose(grid(l2_pool(X4)), np.sqrt([[30, 30], [9, 4]]), rtol=1e-6)
+    np.testing.assert_allclose(grid(lp_pool(X4, p=1.0)), [[10, 8], [5, 4]], rtol=1e-6)
+    np.testing.assert_allclose(grid(pool(X4, "none")), grid(X4))
+
+
+def test_overlapping_window_3_stride_1_hand_worked():
+    np.testing.assert_allclose(grid(max_pool(X4, 3, 1)), [[5, 5], [5, 5]])
+    np.testing.assert_allclose(grid(avg_pool(X4, 3, 1)), [[14 / 9, 12 / 9], [15 / 9, 15 / 9]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(grid(l2_pool(X4, 3, 1)), np.sqrt([[60, 56], [61, 57]]), rtol=1e-6)
+
+
+def test_window_2_stride_1_and_gapped_window_1_stride_2():
+    np.testing.assert_allclose(grid(max_pool(X4, 2, 1)), [[4, 5, 5], [4, 5, 5], [2, 2, 1]])
+    np.testing.assert_allclose(grid(avg_pool(X4, 1, 2)), [[1, 0], [0, 1]])
+
+
+def test_odd_size_drops_the_border_like_ignore_border():
+    x = jnp.arange(25.0).reshape(1, 5, 5, 1)
+    np.testing.assert_allclose(grid(max_pool(x)), [[6, 8], [16, 18]])
+    assert max_pool(x, 3, 2).shape == (1, 2, 2, 1)
+
+
+def test_lp_tends_to_max_abs_for_large_p():
+    np.testing.assert_allclose(grid(lp_pool(X4, p=64.0)), [[4, 5], [2, 1]], rtol=0.05)
+
+
+def test_shapes_24_to_12_per_channel():
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 24, 24, 20))
+    for kind in ("max", "avg", "l2", "lp"):
+        assert pool(x, kind).shape == (3, 12, 12, 20)
+    assert pool(x, "max", window=3, stride=2).shape == (3, 11, 11, 20)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "l2", "lp"])
+@pytest.mark.parametrize("window,stride", [(2, 2), (3, 2), (2, 1)])
+def test_check_grads(kind, window, stride):
+    x = jax.random.uniform(jax.random.PRNGKey(1), (2, 6, 6, 2), minval=0.5, maxval=2.0)
+    x = x * jnp.where(jax.random.bernoulli(jax.random.PRNGKey(2), 0.5, x.shape), 1.0, -1.0)
+    f = lambda x: pool(x, kind, window=window, stride=stride, p=3.0)
+    check_grads(f, (x,), order=2, modes=["rev"], atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("kind", ["l2", "lp"])
+@pytest.mark.parametrize("window,stride", [(2, 2), (3, 2)])
+def test_all_zero_windows_have_zero_value_and_finite_gradient(kind, window, stride):
+    x = jnp.zeros((1, 6, 6, 1)).at[0, 0, 0, 0].set(1.0)  # relu leaves many zero windows
+    f = lambda x: pool(x, kind, window=window, stride=stride, p=3.0).sum()
+    g = jax.grad(f)(x)
+    assert np.isfinite(np.asarray(g)).all()
+    assert float(pool(jnp.zeros((1, 4, 4, 1)), kind, p=3.0).sum()) == 0.0
+    assert float(g[0, 0, 0, 0]) == pytest.approx(1.0)
+
+
+def test_unknown_kind_and_oversized_window():
+    with pytest.raises(ValueError, match="kind='foo' is not one of"):
+        pool(X4, "foo")
+    with pytest.raises(ValueError, match="window=5"):
+        max_pool(X4, 5)
+    with pytest.raises(ValueError, match="p=0.5"):
+        lp_pool(X4, p=0.5)
+
+
+def test_registry_has_builtins():
+    assert {"max", "avg", "l2", "lp", "none"} <= set(POOLS)

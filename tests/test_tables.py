@@ -1,0 +1,186 @@
+"""Sweep dir -> runs -> summary -> md / csv / tex / png, on hand-written fake sweeps."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from cnn_jax.results import plots, tables
+from cnn_jax.results.records import failure_record, write_json_atomic
+from experiments.callbacks import WriteTableCallback
+from experiments.table import main as table_main
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ("table.md", "table.csv", "table.tex", "ablation.png")
+MAX_SIG = "activation=sigmoid, pooling=max"
+
+
+def _seed(seed: int, acc: float | None, status: str = "ok", **extra) -> dict:
+    return {"seed": seed, "status": status, "best_val_epoch": 3, "val_acc": acc,
+            "test_acc": acc, "last_test_acc": None if acc is None else acc - 0.001,
+            "final_train_loss": 0.1, **extra}
+
+
+def _job(sweep: Path, name: str, overrides: list[str], per_seed: list[dict] | None) -> None:
+    job = sweep / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if per_seed is not None:
+        status = "ok" if all(s["status"] == "ok" for s in per_seed) else "diverged"
+        metrics = {"status": status, "error": None if status == "ok" else "loss is nan at epoch 2",
+                   "overrides": overrides, "per_seed": per_seed, "params": 23550,
+                   "flops_per_image": 47000, "seconds": 6.0 * len(per_seed)}
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+def make_sweep(root: Path) -> Path:
+    """A pooling x activation sweep: 3 single-seed jobs, a train.seeds=3 job, a crash, n=1."""
+    sweep = root / "multirun"
+    for i, acc in enumerate((0.98, 0.99, 1.00)):
+        _job(sweep, str(i), ["pooling=max", "activation=sigmoid", f"seed={i}"], [_seed(i, acc)])
+    _job(sweep, "3", ["pooling=l2", "activation=relu", "train.seeds=3"],
+         [_seed(0, 0.985), _seed(1, None, "diverged"), _seed(2, 0.987)])
+    _job(sweep, "4", ["pooling=max", "activation=relu", "seed=0"], None)
+    _job(sweep, "10", ["pooling=l2", "activation=sigmoid", "seed=0", "hydra.verbose=true"],
+         [_seed(0, 0.97)])
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    return sweep
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """The fake sweep in a fresh temp dir."""
+    return make_sweep(tmp_path)
+
+
+def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
+    runs = tables.collect_runs(sweep)
+    assert list(runs["job"]) == ["0", "1", "2", "3", "3", "3", "4", "10"]
+    assert {"pooling", "activation"} <= set(runs.columns)
+    assert "seed=0" not in " ".join(runs["group"]) and "hydra" not in " ".join(runs["group"])
+    assert runs["group"].iloc[0] == MAX_SIG
+    crash = runs[runs["job"] == "4"].iloc[0]
+    assert (crash["status"], crash["error"], crash["seed"]) == ("failed", "no metrics.json", 0)
+    multi = runs[runs["job"] == "3"]
+    assert list(multi["status"]) == ["ok", "diverged", "ok"]
+    assert multi["error"].iloc[1] == "loss is nan at epoch 2"
+    assert multi["seconds"].iloc[0] == 18.0 and multi["seconds_per_seed"].iloc[0] == 6.0
+
+
+def test_summarize_hand_computed_numbers(sweep: Path) -> None:
+    summary = tables.summarize(tables.collect_runs(sweep)).set_index("group")
+    row = summary.loc[MAX_SIG]
+    assert row["n"] == 3 and row["test_mean"] == pytest.approx(99.00)
+    assert row["test_std"] == pytest.approx(1.00)
+    assert row["test_ci95"] == pytest.approx(4.3027 / math.sqrt(3), abs=1e-4)  # 2.48
+    assert (row["test_lo"], row["test_hi"]) == pytest.approx((96.5158, 101.4842), abs=1e-3)
+    assert (row["test_min"], row["test_max"]) == pytest.approx((98.0, 100.0))
+    relu = summary.loc["activation=relu, pooling=l2"]
+    assert relu["n"] == 2 and relu["n_runs"] == 3 and relu["diverged_seeds"] == ["1"]
+    assert relu["test_mean"] == pytest.approx(98.6)
+    one = summary.loc["activation=sigmoid, pooling=l2"]
+    assert one["n"] == 1 and one["test_std"] == 0.0 and math.isnan(one["test_ci95"])
+    crashed = summary.loc["activation=relu, pooling=max"]
+    assert crashed["n"] == 0 and crashed["failed_seeds"] == ["0"]
+    assert tables.grid_keys(summary.reset_index()) == ("pooling", "activation")
+
+
+def test_t_quantile() -> None:
+    assert tables.t_quantile_975(2) == pytest.approx(4.303, abs=1e-3)
+    assert tables.t_quantile_975(10_000) == pytest.approx(1.9602, abs=1e-4)
+    assert math.isnan(tables.t_quantile_975(0))
+    scipy_values = {1: 12.7062, 5: 2.57058, 31: 2.03951, 45: 2.0141, 100: 1.98397}
+    for df, value in scipy_values.items():  # scipy.stats.t.ppf(0.975, df)
+        assert tables.t_quantile_975(df) == pytest.approx(value, abs=1e-4)
+
+
+def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
+    runs = tables.collect_runs(sweep)
+    md = tables.to_markdown(tables.summarize(runs), runs, "T")
+    assert md.startswith("## T")
+    assert "**99.00 ± 1.00**" in md and "[96.52, 101.48]" in md
+    assert md.count("**99.00") == 2  # main table and pivot
+    assert "### pooling × activation" in md and "pooling \\ activation" in md
+    assert "loss is nan at epoch 2" in md and "no metrics.json" in md
+    assert "diverged: seed 1" in md and "failed: seed 0" in md
+
+
+def test_csv_and_latex(sweep: Path) -> None:
+    runs = tables.collect_runs(sweep)
+    summary = tables.summarize(runs)
+    back = pd.read_csv(io.StringIO(tables.to_csv(summary)))
+    assert back["test_mean"].iloc[0] == pytest.approx(99.0) and len(back) == 4
+    tex = tables.to_latex(summary, runs, "under_score")
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\caption{under\_score}" in tex
+    assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no metrics.json" in tex
+    assert tables.latex_escape("a_b & 5% #x") == r"a\_b \& 5\% \#x"
+
+
+def test_ablation_png(sweep: Path, tmp_path: Path) -> None:
+    runs = tables.collect_runs(sweep)
+    summary = tables.summarize(runs)
+    assert 95.0 < plots.y_limits(summary)[0] < 97.0
+    path = plots.ablation_bars(summary, tmp_path / "fig" / "a.png", runs=runs)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    assert [p.name for p in path.parent.iterdir()] == ["a.png"]  # no temp file left
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "experiments.table", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_main_writes_outputs(sweep: Path, tmp_path: Path, capsys) -> None:
+    assert table_main([str(sweep), "--out", str(tmp_path / "out"), "--title", "pool x act"]) == 0
+    out = capsys.readouterr().out
+    assert "## pool x act" in out and "**99.00 ± 1.00**" in out
+    for name in OUTPUTS:
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_cli_missing_dir_exits_2(tmp_path: Path) -> None:
+    proc = _cli(str(tmp_path / "missing"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path / "missing") in proc.stderr
+
+
+def test_cli_empty_dir_exits_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty" / "0").mkdir(parents=True)
+    assert table_main([str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(tmp_path / "empty") in err
+
+
+def test_callback_writes_and_never_raises(sweep: Path, tmp_path: Path, caplog) -> None:
+    WriteTableCallback(title="cb").on_multirun_end(OmegaConf.create({"hydra": {"sweep": {
+        "dir": str(sweep)}}}))
+    assert all((sweep / name).stat().st_size > 0 for name in OUTPUTS)
+    assert (sweep / "table.md").read_text().startswith("## cb")
+    WriteTableCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {
+        "dir": str(tmp_path / "missing")}}}))
+    WriteTableCallback().on_multirun_end(OmegaConf.create({}))
+    assert sum("could not write the ablation table" in r.message for r in caplog.records) == 2
+
+
+def test_failure_record_and_unreadable_metrics(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_json_atomic(sweep / "0" / "metrics.json",
+                      failure_record("ValueError: bad pooling\nTraceback", ["pooling=foo"]))
+    (sweep / "1").mkdir()
+    (sweep / "1" / "metrics.json").write_text("{")
+    runs = tables.collect_runs(sweep)
+    assert list(runs["status"]) == ["failed", "failed"] and runs["group"][0] == "pooling=foo"
+    assert runs["error"][0] == "ValueError: bad pooling"
+    assert runs["error"][1].startswith("unreadable metrics.json")
+    summary = tables.summarize(runs)
+    assert list(summary["n"]) == [0, 0]
+    assert "ValueError: bad pooling" in tables.to_markdown(summary, runs)
+    assert plots.y_limits(summary) == (0.0, 100.0)
