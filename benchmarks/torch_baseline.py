@@ -1,4 +1,4 @@
-"""PyTorch CPU baseline for the speed benchmarks (run from its own venv; not a project dependency)."""
+"""PyTorch CPU baseline for the speed benchmarks (own venv; never a project dependency)."""
 
 import time
 
@@ -25,12 +25,12 @@ def read_idx(path: Path, header: int) -> np.ndarray:
 
 
 def load_mnist(data_dir: Path) -> tuple[torch.Tensor, ...]:
-    """Return (train_x, train_y, test_x, test_y): float32 N x 1 x 28 x 28 in [0, 1], int64 labels."""
+    """Return (train_x, train_y, test_x, test_y): float32 Nx1x28x28 in [0, 1], int64 labels."""
     out = []
     for split in ("train", "t10k"):
         x = read_idx(data_dir / f"{split}-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
         y = read_idx(data_dir / f"{split}-labels-idx1-ubyte.gz", 8)
-        out += [torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))]
+        out += [torch.from_numpy(x.astype(np.float32) / 255.0), torch.tensor(y, dtype=torch.long)]
     return tuple(out)
 
 
@@ -58,7 +58,7 @@ class Network3(nn.Module):
 
 
 class FastNet(nn.Module):
-    """Small CNN: conv32 3x3 relu, pool, conv64 3x3 relu, pool, fc128 relu, fc10."""
+    """Small CNN: conv32 3x3, pool, relu, conv64 3x3, pool, relu, fc128 relu, fc10."""
 
     def __init__(self, c1: int = 32, c2: int = 64, hidden: int = 128) -> None:
         super().__init__()
@@ -69,8 +69,8 @@ class FastNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return log-probabilities."""
-        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        h = F.relu(F.max_pool2d(self.conv1(x), 2))  # pool before relu: same result, 4x less relu
+        h = F.relu(F.max_pool2d(self.conv2(h), 2))
         h = F.relu(self.fc(h.flatten(1)))
         return F.log_softmax(self.out(h), dim=1)
 
@@ -96,7 +96,9 @@ def train_steps(model, opt, x, y, bs, max_steps=None, sched=None) -> int:
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bs: int = 1000) -> float:
     """Return classification accuracy of model on (x, y)."""
     model.eval()
-    hits = sum((model(x[i : i + bs]).argmax(1) == y[i : i + bs]).sum().item() for i in range(0, len(x), bs))
+    hits = sum(
+        (model(x[i : i + bs]).argmax(1) == y[i : i + bs]).sum().item() for i in range(0, len(x), bs)
+    )
     return hits / len(x)
 
 
@@ -126,11 +128,13 @@ def run_network3(args, data) -> dict:
 
 
 def run_fast(args, data) -> dict:
-    """Train a small CNN on all 60k images until test accuracy >= target; time from process start."""
+    """Train a small CNN on all 60k images until test accuracy >= target, timed from start."""
     train_x, train_y, test_x, test_y = data
     mean, std = 0.1307, 0.3081
-    x, tx = (train_x - mean) / std, (test_x - mean) / std
-    model = FastNet(args.c1, args.c2, args.hidden)
+    cl = torch.channels_last  # NHWC is markedly faster for oneDNN convs on CPU
+    x = ((train_x - mean) / std).contiguous(memory_format=cl)
+    tx = ((test_x - mean) / std).contiguous(memory_format=cl)
+    model = FastNet(args.c1, args.c2, args.hidden).to(memory_format=cl)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = x.shape[0] // args.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(

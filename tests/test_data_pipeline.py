@@ -85,6 +85,15 @@ def test_generated_full_protocol_limit_and_expand(tmp_path: Path, monkeypatch) -
     np.testing.assert_array_equal(s.train_x[0::5, ..., 0], made["arrays"]["train_images"][:5])
     np.testing.assert_array_equal(s.val_x[..., 0], made["arrays"]["test_images"])
     np.testing.assert_array_equal(s.test_y, made["arrays"]["test_labels"])
+    warm = load_splits(cfg, cache_dir=tmp_path / "c")
+    assert all(a.flags.writeable for a in (*s, *warm))  # cold and warm alike
+
+
+def test_nielsen_protocol_needs_more_than_50k_images(tmp_path: Path, monkeypatch) -> None:
+    made = make_dataset(tmp_path / "d")
+    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
+    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000 .* hold 12"):
+        load_splits(DataConfig(dir=str(tmp_path / "d")), cache_dir=tmp_path / "c")
 
 
 def test_relative_dir_resolves_against_cwd(tmp_path: Path, monkeypatch) -> None:

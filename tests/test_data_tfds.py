@@ -79,6 +79,8 @@ def test_load_splits_tfds_source_uses_dir_as_manual_dir(tmp_path: Path, tiny: di
     np.testing.assert_array_equal(s.val_y, tiny["arrays"]["test_labels"])
     limited = load_splits(DataConfig(**{**cfg.__dict__, "train_limit": 3, "expand": True}))
     assert limited.train_x.shape == (15, 28, 28, 1)
+    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000"):
+        load_splits(DataConfig(**{**cfg.__dict__, "protocol": "nielsen"}))
 
 
 def test_split_names() -> None:
@@ -100,6 +102,22 @@ def test_failed_prepare_leaves_nothing_complete(tmp_path: Path, tiny: dict, monk
     _nothing_complete(tmp_path / "t")
     assert not [p for p in (tmp_path / "t" / "mnist_idx").iterdir() if "incomplete" in p.name]
     _assert_matches(builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual"), tiny)
+
+
+def test_concurrent_prepare_loses_the_race_gracefully(tmp_path: Path, tiny: dict, monkeypatch):
+    original = builders._IdxBuilder._generate_examples
+    raced = []
+
+    def racing(self, images, labels):
+        if not raced:  # another process finishes its build while this one is generating
+            raced.append(True)
+            builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual")
+        yield from original(self, images, labels)
+
+    monkeypatch.setattr(builders._IdxBuilder, "_generate_examples", racing)
+    builder = builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "manual")
+    assert raced
+    _assert_matches(builder, tiny)
 
 
 def test_md5_mismatch_in_manual_dir_fails_cleanly(tmp_path: Path, tiny: dict, monkeypatch) -> None:

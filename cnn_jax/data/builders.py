@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -12,7 +12,10 @@ from tensorflow_datasets.core.decode import DeserializeMethod
 from tensorflow_datasets.proto import tf_example_pb2
 
 from cnn_jax.data import idx
-from cnn_jax.data.pipeline import NIELSEN_TRAIN, Splits
+from cnn_jax.data.pipeline import NIELSEN_TRAIN, Splits, check_nielsen_size
+
+if TYPE_CHECKING:
+    from cnn_jax.config import DataConfig
 
 # Official locations (TFDS's mirrors); the size and sha256 of each .gz file as served there are
 # registered in checksums.tsv beside this file (TFDS reads it: `url_infos`) and checked on download.
@@ -127,13 +130,20 @@ def prepared_builder(
     manual_dir: str | os.PathLike | None = None,
 ) -> _IdxBuilder:
     """The builder for dataset `name`, prepared (built into data_dir once, then reused)."""
-    builder = BUILDERS[name](data_dir=None if data_dir is None else os.fspath(data_dir))
+    data_dir = None if data_dir is None else os.fspath(Path(data_dir).expanduser().resolve())
+    builder = BUILDERS[name](data_dir=data_dir)
     if not builder.is_prepared():
         config = tfds.download.DownloadConfig(
             manual_dir=None if manual_dir is None else os.fspath(Path(manual_dir).resolve()),
             try_download_gcs=False,  # never hosted there; no network probe
         )
-        builder.download_and_prepare(download_config=config)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except OSError:
+            # A concurrent run (e.g. a parallel sweep) renamed its build into place first.
+            builder = BUILDERS[name](data_dir=data_dir)
+            if not builder.is_prepared():
+                raise
     return builder
 
 
@@ -184,7 +194,7 @@ def split_names(protocol: str, train_limit: int | None = None) -> tuple[str, str
     raise idx.DataError(f"data.protocol={protocol!r} is not one of nielsen, full")
 
 
-def _manual_dir(cfg: Any) -> str | None:
+def _manual_dir(cfg: DataConfig) -> str | None:
     if getattr(cfg, "manual_dir", None):
         return cfg.manual_dir
     try:
@@ -194,10 +204,13 @@ def _manual_dir(cfg: Any) -> str | None:
     return cfg.dir
 
 
-def load_tfds_splits(cfg: Any) -> Splits:
+def load_tfds_splits(cfg: DataConfig) -> Splits:
     """Splits of `cfg.name` read through the TFDS builder (prepared first if needed)."""
     builder = prepared_builder(cfg.name, getattr(cfg, "data_dir", None), _manual_dir(cfg))
-    names = split_names(getattr(cfg, "protocol", "nielsen"), getattr(cfg, "train_limit", None))
+    protocol = getattr(cfg, "protocol", "nielsen")
+    if protocol == "nielsen" and "train" in builder.info.splits:  # (no splits under mock_data)
+        check_nielsen_size(builder.info.splits["train"].num_examples)
+    names = split_names(protocol, getattr(cfg, "train_limit", None))
     parts = {}
     for split in dict.fromkeys(names):
         parts[split] = read_split(builder, split)

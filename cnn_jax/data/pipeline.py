@@ -9,11 +9,14 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from cnn_jax.data import idx
+
+if TYPE_CHECKING:  # cnn_jax.config imports jax; the data layer does not need it at run time
+    from cnn_jax.config import DataConfig
 
 CACHE_VERSION = 1
 NIELSEN_TRAIN = 50_000
@@ -67,9 +70,7 @@ def _save_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared like any data file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -104,11 +105,21 @@ def load_idx_arrays(
 
 
 def _nhwc(x: np.ndarray) -> np.ndarray:
-    return x.reshape(*x.shape[:3], 1) if x.ndim == 3 else x
+    x = x.reshape(*x.shape[:3], 1) if x.ndim == 3 else x
+    return x if x.flags.writeable else x.copy()  # same on cold (frombuffer) and warm loads
 
 
 def _int32(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.int32)
+
+
+def check_nielsen_size(n_train: int) -> None:
+    """Nielsen's split needs more than 50,000 training images (the rest is validation)."""
+    if n_train <= NIELSEN_TRAIN:
+        raise idx.DataError(
+            f"data.protocol=nielsen needs more than {NIELSEN_TRAIN} training images, the files "
+            f"hold {n_train}; use data.protocol=full (or data.train_limit for small runs)"
+        )
 
 
 def split_arrays(arrays: Mapping[str, np.ndarray], protocol: str) -> Splits:
@@ -116,6 +127,7 @@ def split_arrays(arrays: Mapping[str, np.ndarray], protocol: str) -> Splits:
     tx, ty = arrays["train_images"], arrays["train_labels"]
     sx, sy = arrays["test_images"], arrays["test_labels"]
     if protocol == "nielsen":
+        check_nielsen_size(len(tx))
         parts = (tx[:NIELSEN_TRAIN], ty[:NIELSEN_TRAIN], tx[NIELSEN_TRAIN:], ty[NIELSEN_TRAIN:])
     elif protocol == "full":
         parts = (tx, ty, sx, sy)
@@ -138,7 +150,7 @@ def finish(splits: Splits, expand: bool = False, train_limit: int | None = None)
     )  # fmt: skip
 
 
-def load_splits(cfg: Any, cache_dir: str | os.PathLike | None = None) -> Splits:
+def load_splits(cfg: DataConfig, cache_dir: str | os.PathLike | None = None) -> Splits:
     """Load the dataset `cfg` (a DataConfig) names as train/val/test numpy arrays."""
     source = getattr(cfg, "source", "idx")
     protocol = getattr(cfg, "protocol", "nielsen")

@@ -195,7 +195,8 @@ def fit(
         record = {"epoch": epoch + 1, "train_loss": loss.tolist(), "val_acc": val_acc.tolist(),
                   "test_acc": test_acc.tolist(), "seconds": seconds}
         progress = Progress(state, best_params, epoch + 1, [*progress.history, record])
-        bar.set_postfix(loss=f"{np.nanmean(loss):.4f}", val=f"{np.nanmean(val_acc):.4f}")
+        if not diverged.all():
+            bar.set_postfix(loss=f"{np.nanmean(loss):.4f}", val=f"{np.nanmean(val_acc):.4f}")
         if on_epoch is not None:
             on_epoch(progress)
         if diverged.all():

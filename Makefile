@@ -1,0 +1,24 @@
+# cnn-jax: `make train` trains the default experiment; `make test` runs the fast test suite.
+# Both install everything first (uv + the locked environment; Debian's Fashion-MNIST when root).
+UV ?= uv
+ARGS ?=
+
+.PHONY: setup train test test-all lint bench
+
+setup:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install -q uv
+	@[ -d /usr/share/datasets/fashion-mnist ] || [ "$$(id -u)" != 0 ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null)
+	$(UV) sync --frozen --quiet
+
+train: setup
+	$(UV) run --frozen python -m experiments.train $(ARGS)
+
+test: setup
+	$(UV) run --frozen pytest
+
+test-all: setup
+	$(UV) run --frozen pytest -m "slow or not slow"
+
+lint: setup
+	$(UV) run --frozen ruff check .

@@ -1,0 +1,74 @@
+"""The real entry point: every config composes, a tiny run writes its records, bad input fails."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cnn_jax.config import from_dictconfig
+from experiments.overrides import CONF_DIR, bad_group_choice, group_options
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUPS = ["model", "pooling", "activation", "optimizer", "data", "experiment"]
+
+
+def all_choices():
+    return [(g, o) for g in GROUPS for o in group_options(g)]
+
+
+@pytest.mark.parametrize("group,option", all_choices())
+def test_every_config_file_composes_and_validates(group, option):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"{group}={option}"])
+    from_dictconfig(cfg)
+
+
+def test_bad_group_choice_message():
+    assert bad_group_choice(["pooling=foo"]) == (
+        "pooling='foo' is not one of avg, l2, lp, max, none, strided")
+    assert bad_group_choice(["pooling=max,l2", "seed=1"]) is None
+
+
+def train(tmp_path, *overrides):
+    cmd = [sys.executable, "-m", "experiments.train", f"hydra.run.dir={tmp_path}",
+           "data.train_limit=500", "train.batch_size=50", "train.epochs=1", *overrides]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_tiny_run_writes_records(tmp_path, mnist_dir):
+    proc = train(tmp_path, "model=nielsen_conv1", "optimizer=sgd", "activation=sigmoid",
+                 "train.epochs=2", f"data.dir={mnist_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["model"] == "nielsen_conv1"
+    assert metrics["epochs"] == 2 and metrics["best_val_epoch"] in (1, 2)
+    assert 0.1 < metrics["test_acc"] <= 1.0
+    assert metrics["params"] == 520 + 2880 * 100 + 100 + 1010
+    for key in ("seconds", "compile_seconds", "images_per_sec", "last_test_acc", "val_acc"):
+        assert metrics[key] is not None
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["name"] == "nielsen_conv1"
+    assert (tmp_path / ".hydra" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("pooling=foo", "pooling='foo' is not one of"),
+        ("model.conv.0.stride=0", "model.conv.0.stride=0 must be an integer >= 1"),
+        ("pooling.window=25", "model.conv.0.pool.window=25 is larger than"),
+        ("model.dense.0.dropout=1.0", "model.dense.0.dropout=1.0 must be a number in [0, 1)"),
+        ("optimizer.lr=-0.5", "optimizer.lr=-0.5 must be a number > 0"),
+    ],
+)
+def test_bad_overrides_exit_nonzero_with_one_line(tmp_path, override, needle):
+    proc = train(tmp_path, "model=nielsen_conv1", override)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert needle in last, proc.stderr[-1000:]
+    metrics = tmp_path / "metrics.json"
+    assert not metrics.exists() or json.loads(metrics.read_text())["status"] == "failed"

@@ -1,0 +1,98 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cnn_jax.config import Config, ConvBlockConfig, DenseConfig, ModelConfig, OptimizerConfig, TrainConfig
+from cnn_jax.train import TrainState, fit, make_optimizer, make_train_epoch
+from cnn_jax.train.loop import per_seed_summary
+
+SMALL = ModelConfig(conv=(ConvBlockConfig(4),), dense=(DenseConfig(16),), activation="relu",
+                    init="lecun", name="small")
+
+
+def small_cfg(**train):
+    train = {"epochs": 2, "batch_size": 50, "progress": False, **train}
+    return Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1), train=TrainConfig(**train))
+
+
+def test_same_seed_twice_gives_identical_metrics(tiny_splits):
+    a, b = (fit(small_cfg(), tiny_splits) for _ in range(2))
+    assert a.history[-1]["train_loss"] == b.history[-1]["train_loss"]
+    assert a.per_seed == b.per_seed
+    assert a.per_seed[0]["status"] == "ok"
+
+
+def test_seeds_in_one_program_match_separate_runs(tiny_splits):
+    together = fit(small_cfg(seeds=3), tiny_splits)
+    alone = fit(Config(**{**small_cfg().__dict__, "seed": 2}), tiny_splits)
+    assert len(together.per_seed) == 3 and [s["seed"] for s in together.per_seed] == [0, 1, 2]
+    np.testing.assert_allclose(together.history[-1]["train_loss"][2],
+                               alone.history[-1]["train_loss"][0], rtol=1e-4)
+    assert together.history[0]["train_loss"][0] != together.history[0]["train_loss"][1]
+
+
+def test_learning_happens(tiny_splits):
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("adam", lr=3e-3),
+                 train=TrainConfig(epochs=3, batch_size=20, progress=False))
+    result = fit(cfg, tiny_splits)
+    losses = [h["train_loss"][0] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert result.per_seed[0]["test_acc"] > 0.6
+
+
+def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e12),
+                 train=TrainConfig(epochs=5, batch_size=50, progress=False))
+    result = fit(cfg, tiny_splits)
+    assert result.per_seed[0]["status"] == "diverged"
+    assert len(result.history) < 5
+    assert result.per_seed[0]["test_acc"] is None
+
+
+def test_nielsen_l2_on_weights_only_divided_by_minibatches():
+    params = {"d": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.full((2,), 2.0)}}
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+    tx = make_optimizer(OptimizerConfig("sgd", lr=0.5, l2=0.1), steps_per_epoch=4)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    # kernel: -lr * (grad + l2 / n_batches * W) = -0.5 * (1 + 0.025 * 2)
+    np.testing.assert_allclose(updates["d"]["kernel"], -0.5 * 1.05)
+    np.testing.assert_allclose(updates["d"]["bias"], -0.5)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fixed_order_is_the_same_every_epoch(shuffle):
+    def step(state, x, y, key):  # an order-sensitive checksum of the labels seen
+        checksum = state.params * 31.0 % 1e6 + y[0]
+        return TrainState(checksum, (), state.step + 1), {"loss": jnp.float32(0.0)}
+
+    epoch = jax.jit(make_train_epoch(step, n=40, batch_size=10, shuffle=shuffle))
+    x, y = jnp.zeros((40, 1)), jnp.arange(40.0)
+    start = TrainState(jnp.float32(0.0), (), jnp.int32(0))
+    runs = [epoch(start, jax.random.PRNGKey(k), x, y)[0].params for k in (1, 2)]
+    assert (runs[0] == runs[1]) == (not shuffle)
+    if not shuffle:
+        expected = 0.0
+        for first in (0, 10, 20, 30):
+            expected = expected * 31.0 % 1e6 + first
+        assert float(runs[0]) == expected
+
+
+def test_best_validation_protocol_takes_test_at_first_best_val_epoch():
+    history = [
+        {"epoch": 1, "train_loss": [1.0], "val_acc": [0.90], "test_acc": [0.89]},
+        {"epoch": 2, "train_loss": [0.5], "val_acc": [0.95], "test_acc": [0.93]},
+        {"epoch": 3, "train_loss": [0.4], "val_acc": [0.95], "test_acc": [0.96]},
+        {"epoch": 4, "train_loss": [0.3], "val_acc": [0.94], "test_acc": [0.97]},
+    ]
+    (s,) = per_seed_summary(history, [7])
+    assert (s["seed"], s["best_val_epoch"], s["test_acc"], s["last_test_acc"]) == (7, 2, 0.93, 0.97)
+
+
+def test_label_smoothing_changes_the_loss():
+    from cnn_jax.train import cross_entropy
+
+    logits = jnp.array([[4.0, 0.0, 0.0]])
+    assert float(cross_entropy(logits, jnp.array([0]), 0.1)) > float(
+        optax.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0]))[0])
