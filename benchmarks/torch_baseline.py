@@ -175,7 +175,7 @@ def main() -> None:
     p.add_argument("--warmup-steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=None, help="default 0.1 (network3), 3e-3 (fast)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-epochs", type=int, default=3, help="fast: OneCycle length / epoch cap")
+    p.add_argument("--max-epochs", type=int, default=2, help="fast: OneCycle length / epoch cap")
     p.add_argument("--target", type=float, default=0.99, help="fast: test accuracy to stop at")
     p.add_argument("--c1", type=int, default=32)
     p.add_argument("--c2", type=int, default=64)

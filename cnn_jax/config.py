@@ -193,7 +193,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Epochs, minibatch size, seeds trained together, shuffling, evaluation batch size."""
+    """Epochs, minibatch size, seeds trained together, shuffling, evaluation batch size.
+
+    vote: also report the plurality vote of the seeds' best-validation nets on the test set.
+    """
 
     epochs: int = 1
     batch_size: int = 10
@@ -203,6 +206,7 @@ class TrainConfig:
     resume: bool = False
     checkpoint: bool = True
     progress: bool = True
+    vote: bool = False
 
     def __post_init__(self) -> None:
         _positive_int("train.epochs", self.epochs)

@@ -13,9 +13,11 @@ import numpy as np
 
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
+from cnn_jax.models.convnet import ConvNet
 from cnn_jax.models.summary import flops_per_image, param_count
 from cnn_jax.results import records
 from cnn_jax.train import checkpoint
+from cnn_jax.train.ensemble import vote_accuracy
 from cnn_jax.train.loop import FitResult, Progress, fit, seeds_of
 
 CHECKPOINTS = "checkpoints"
@@ -100,5 +102,9 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) ->
     finally:
         writer.close()
     metrics = summarize(cfg, result, time.perf_counter() - start, overrides)
+    if cfg.train.vote:
+        model = ConvNet(cfg.model)
+        metrics["vote_test_acc"] = vote_accuracy(model, result.progress.best_params,
+                                                 splits.test_x, splits.test_y)
     records.write_json_atomic(run_dir / records.METRICS, metrics)
     return metrics

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from cnn_jax.ops import conv2d, output_size
 from cnn_jax.ops.conv import conv2d_reference
@@ -66,7 +67,19 @@ def test_bad_arguments():
 def test_grad_and_vmap():
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 2))
     w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 2, 3))
-    jax.test_util.check_grads(lambda w: conv2d(x, w).sum(), (w,), order=1, modes=["rev"])
+    check_grads(lambda w: conv2d(x, w).sum(), (w,), order=1, modes=["rev"])
     ws = jnp.stack([w, 2 * w])
     out = jax.vmap(lambda w: conv2d(x, w))(ws)
     np.testing.assert_allclose(out[1], 2 * conv2d(x, w), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "VALID"), (1, "SAME"), (2, "SAME"), (3, "SAME")])
+def test_patches_and_xla_impls_agree(stride, padding):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 11, 3))
+    w = jax.random.normal(jax.random.PRNGKey(1), (5, 4, 3, 6))
+    a = conv2d(x, w, stride=stride, padding=padding, impl="patches")
+    b = conv2d(x, w, stride=stride, padding=padding, impl="xla")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    ga = jax.grad(lambda w: conv2d(x, w, stride=stride, padding=padding, impl="patches").sum())(w)
+    gb = jax.grad(lambda w: conv2d(x, w, stride=stride, padding=padding, impl="xla").sum())(w)
+    np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-3)

@@ -96,3 +96,10 @@ def test_label_smoothing_changes_the_loss():
     logits = jnp.array([[4.0, 0.0, 0.0]])
     assert float(cross_entropy(logits, jnp.array([0]), 0.1)) > float(
         optax.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0]))[0])
+
+
+def test_plurality_vote_majority_and_ties():
+    from cnn_jax.train.ensemble import plurality_vote
+
+    preds = np.array([[1, 2, 3, 0], [1, 2, 4, 5], [7, 9, 4, 6]])
+    np.testing.assert_array_equal(plurality_vote(preds, 10), [1, 2, 4, 0])

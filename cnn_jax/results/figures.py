@@ -1,0 +1,249 @@
+"""Figures of one trained run: filters, feature maps, curves, confusion matrix, worst mistakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from cnn_jax.config import (
+    Config,
+    ConvBlockConfig,
+    DataConfig,
+    DenseConfig,
+    ModelConfig,
+    OptimizerConfig,
+    PoolConfig,
+    TrainConfig,
+    load_plugins,
+)
+
+Maps = list[tuple[str, np.ndarray]]
+
+
+def config_from_json(data: Mapping[str, Any]) -> Config:
+    """Rebuild the frozen Config from its `dataclasses.asdict` form (config.json)."""
+    load_plugins(data.get("plugins") or ())
+    m = dict(data["model"])
+    conv = tuple(ConvBlockConfig(**{**b, "pool": PoolConfig(**b["pool"])}) for b in m["conv"])
+    model = ModelConfig(**{**m, "conv": conv, "dense": tuple(DenseConfig(**d) for d in m["dense"]),
+                           "input_shape": tuple(m["input_shape"])})
+    return Config(model=model, optimizer=OptimizerConfig(**data["optimizer"]),
+                  data=DataConfig(**data["data"]), train=TrainConfig(**data["train"]),
+                  seed=data.get("seed", 0), plugins=tuple(data.get("plugins") or ()))
+
+
+def describe(cfg: Config) -> str:
+    """A one-line description of a run's model and training settings, for figure titles."""
+    o, t = cfg.optimizer, cfg.train
+    text = (f"{cfg.model.name}, {cfg.model.activation}, {o.name} lr={o.lr:g}"
+            f"{'' if o.schedule == 'constant' else ' ' + o.schedule}, batch {t.batch_size}")
+    text += f", L2 {o.l2:g}" if o.l2 else ""
+    return text + (f", {cfg.data.train_limit} train images" if cfg.data.train_limit else "")
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of metrics.jsonl (empty when the file is missing)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def seed_params(params: Any, index: int) -> Any:
+    """One seed's parameters out of a tree stacked along a leading seed axis."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a[index]), params)
+
+
+def predict_probs(model: Any, params: Any, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Softmax probabilities of `model` for every image in x, in batches."""
+    fn = jax.jit(lambda p, xb: jax.nn.softmax(model.apply({"params": p}, xb)))
+    return np.concatenate([np.asarray(fn(params, x[i:i + batch]))
+                           for i in range(0, len(x), batch)])
+
+
+def conv_maps(model: Any, params: Any, image: np.ndarray) -> Maps:
+    """Per conv block, ("conv{i}", conv maps) and ("conv{i} pooled", block output), HWC."""
+    _, state = model.apply({"params": params}, image[None], mutable=["intermediates"])
+    inter = state["intermediates"]
+    maps = []
+    for i in range(len(model.cfg.conv)):
+        block = inter[f"conv{i}"]
+        maps.append((f"conv{i}", np.asarray(block["conv"][0][0])))
+        if model.cfg.conv[i].pool.kind != "none":
+            maps.append((f"conv{i} pooled", np.asarray(block["out"][0][0])))
+    return maps
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, n: int = 10) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((n, n), np.int64)
+    np.add.at(counts, (np.asarray(y), np.asarray(pred)), 1)
+    return counts
+
+
+def worst_mistakes(probs: np.ndarray, y: np.ndarray, k: int = 24) -> np.ndarray:
+    """Indices of the k misclassified rows with the highest predicted-class probability."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != y)
+    return wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:k]
+
+
+def _figure(width: float, height: float, layout: str | None = None) -> Figure:
+    fig = Figure(figsize=(width, height), layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid_shape(n: int, max_cols: int = 10) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return -(-n // cols), cols
+
+
+def montage(maps: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
+    """Tile (h, w, n) maps into one 2-D array, row-major, separated by NaN gutters."""
+    h, w, n = maps.shape
+    rows = -(-n // cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = maps[..., i]
+    return out
+
+
+def filters_figure(kernel: np.ndarray, title: str) -> Figure:
+    """The first conv layer's kernels (k, k, 1, F), one symmetric grey scale, dark = positive."""
+    k = np.asarray(kernel)[:, :, 0, :]
+    n = k.shape[-1]
+    rows, cols = _grid_shape(n)
+    vmax = float(np.abs(k).max()) or 1.0
+    fig = _figure(0.8 * cols + 1.0, 0.85 * rows + 0.75, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            im = ax.imshow(k[..., i], cmap="gray_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{i}", fontsize=8, pad=2)
+    fig.colorbar(im, ax=axes, shrink=0.9, pad=0.02, label="weight (dark = positive)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def feature_maps_figure(image: np.ndarray, caption: str, maps: Maps) -> Figure:
+    """The input digit, then each conv layer's maps and pooled maps, one shared scale per row."""
+    tiles = [montage(m, min(m.shape[-1], 10)) for _, m in maps]
+    ratios = [t.shape[0] / t.shape[1] for t in tiles]
+    fig = _figure(9.0, 2.2 + 8.0 * sum(ratios) + 0.5 * len(tiles))
+    axes = fig.subplots(len(tiles) + 1, 1, height_ratios=[0.22, *ratios])
+    axes[0].imshow(np.asarray(image)[..., 0], cmap="gray_r", interpolation="nearest")
+    axes[0].set_title(caption, fontsize=9)
+    axes[0].set_axis_off()
+    for ax, (name, m), tile in zip(axes[1:], maps, tiles, strict=True):
+        lo, hi = float(np.min(m)), float(np.max(m))
+        im = ax.imshow(tile, cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-6),
+                       interpolation="nearest")
+        h, w, n = m.shape
+        for i in range(n):
+            r, c = divmod(i, min(n, 10))
+            ax.text(c * (w + 1), r * (h + 1), f" {i}", color="white", fontsize=6, va="top",
+                    ha="left")
+        what = "after pooling" if "pooled" in name else "conv + bias + activation, before pooling"
+        ax.set_title(f"{name}: {n} maps {h}x{w} ({what}); shared colour scale", fontsize=9)
+        ax.set_axis_off()
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    return fig
+
+
+def _per_seed(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """(epochs, seeds) array of a per-seed metric; None becomes NaN."""
+    return np.array([[np.nan if v is None else v for v in h[key]] for h in history], float)
+
+
+def curves_figure(history: Sequence[Mapping[str, Any]], seeds: Sequence[int],
+                  title: str) -> Figure:
+    """Train loss, and validation / test accuracy per epoch, one line per seed."""
+    epochs = [h["epoch"] for h in history]
+    loss, val, test = (_per_seed(history, k) for k in ("train_loss", "val_acc", "test_acc"))
+    fig = _figure(10.0, 3.8)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    marker = "o" if len(epochs) <= 30 else None
+    for s, seed in enumerate(seeds):
+        colour = f"C{s % 10}"
+        tag = f" seed {seed}" if len(seeds) > 1 else ""
+        ax_loss.plot(epochs, loss[:, s], marker=marker, color=colour, label=f"train{tag}")
+        ax_acc.plot(epochs, 100 * val[:, s], marker=marker, color=colour, label=f"val{tag}")
+        ax_acc.plot(epochs, 100 * test[:, s], marker=marker, color=colour, ls="--", mfc="white",
+                    label=f"test{tag}")
+        if np.isfinite(val[:, s]).any():
+            best = int(np.nanargmax(val[:, s]))
+            ax_acc.plot(epochs[best], 100 * test[best, s], "*", ms=14, color=colour, mec="k",
+                        zorder=3, label=f"test at best val (epoch {epochs[best]}): "
+                                        f"{100 * test[best, s]:.2f}%")
+    ax_loss.set_title("training loss (mean over the epoch's minibatches)", fontsize=9)
+    ax_loss.set_ylabel("cross-entropy")
+    ax_acc.set_title("validation (solid) and test (dashed) accuracy", fontsize=9)
+    ax_acc.set_ylabel("accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if len(epochs) <= 20:
+            ax.set_xticks(epochs)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(counts: np.ndarray, title: str) -> Figure:
+    """The confusion matrix with its counts and per-class error rates; log colour scale."""
+    n = counts.shape[0]
+    fig = _figure(7.0, 5.8)
+    ax = fig.add_subplot()
+    norm = LogNorm(vmin=1, vmax=max(int(counts.max()), 2))
+    im = ax.imshow(np.where(counts > 0, counts, np.nan), cmap="Blues", norm=norm)
+    for t in range(n):
+        for p in range(n):
+            if counts[t, p]:
+                ax.text(p, t, str(int(counts[t, p])), ha="center", va="center", fontsize=8,
+                        color="white" if norm(counts[t, p]) > 0.6 else "black",
+                        fontweight="bold" if t == p else "normal")
+        wrong = 100 * (1 - counts[t, t] / max(counts[t].sum(), 1))
+        ax.text(n - 0.2, t, f"{wrong:.1f}%", ha="left", va="center", fontsize=8, color="crimson")
+    ax.text(n - 0.2, -0.7, "error", ha="left", va="center", fontsize=8, color="crimson")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.set_title(title, fontsize=10, pad=14)
+    fig.colorbar(im, ax=ax, shrink=0.85, pad=0.11, label="test images (log scale)")
+    return fig
+
+
+def mistakes_figure(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+                    index: np.ndarray, title: str) -> Figure:
+    """Misclassified digits, each titled with its test index, label, prediction, probabilities."""
+    n = len(images)
+    rows, cols = _grid_shape(max(n, 1), 8)
+    fig = _figure(1.3 * cols, 1.55 * rows + 0.6)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            pred, true = int(probs[i].argmax()), int(labels[i])
+            ax.imshow(np.asarray(images[i])[..., 0], cmap="gray_r", interpolation="nearest")
+            ax.set_title(f"#{int(index[i])}: {true} → {pred}\n"
+                         f"p({pred})={probs[i, pred]:.0%} p({true})={probs[i, true]:.0%}",
+                         fontsize=7.5, pad=2)
+    if n == 0:
+        axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,76 @@
+"""Stochastic pooling (Zeiler & Fergus, 2013) as a plugin: importing it registers pooling kind
+"stochastic". CLI: python -m experiments.train plugins=[examples.stochastic_pool]
+pooling.kind=stochastic activation=relu model.order=act_pool
+
+Training samples one activation per window with probability a_i / sum(a) (a = max(x, 0));
+evaluation takes the probability-weighted average sum(a_i^2) / sum(a). All-zero windows give 0
+with finite gradients.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+import cnn_jax
+
+
+def windows(x: jax.Array, window: int, stride: int) -> jax.Array:
+    """NHWC -> (N, OH, OW, C, window*window): every pooling window's values on the last axis."""
+    n, h, w, c = x.shape
+    oh, ow = (h - window) // stride + 1, (w - window) // stride + 1
+    if stride == window:  # non-overlapping: crop, reshape, move the window axes last
+        x = x[:, : oh * window, : ow * window].reshape(n, oh, window, ow, window, c)
+        return x.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, window * window)
+    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+    return jnp.stack(
+        [x[:, i : i + span_h : stride, j : j + span_w : stride] for i in range(window)
+         for j in range(window)],
+        axis=-1,
+    )  # fmt: skip
+
+
+def stochastic_pool(
+    x: jax.Array,
+    window: int = 2,
+    stride: int | None = None,
+    *,
+    key: jax.Array | None = None,
+    train: bool = False,
+) -> jax.Array:
+    """Sample a_i with probability a_i / sum(a) per window (train), else sum(a^2) / sum(a)."""
+    a = jnp.maximum(windows(x, window, window if stride is None else stride), 0.0)
+    if train:
+        if key is None:
+            raise ValueError("stochastic pooling in training needs a PRNG key")
+        cum = jnp.cumsum(jax.lax.stop_gradient(a), axis=-1)
+        u = jax.random.uniform(key, (*a.shape[:-1], 1)) * cum[..., -1:]  # one draw per window
+        pick = jnp.minimum((cum <= u).sum(-1, keepdims=True), a.shape[-1] - 1)  # inverse CDF
+        return jnp.where(jnp.arange(a.shape[-1]) == pick, a, 0.0).sum(-1)  # all-zero window: 0
+    total = a.sum(-1)
+    positive = total > 0
+    safe = jnp.where(positive, total, 1.0)  # keeps 0/0 out of the value and the gradient
+    return jnp.where(positive, (a * a).sum(-1) / safe, 0.0)
+
+
+cnn_jax.register_pool(
+    "stochastic",
+    lambda x, *, window, stride, p, key, train: stochastic_pool(
+        x, window, stride, key=key, train=train
+    ),
+)
+
+
+if __name__ == "__main__":
+    x = jnp.array([[1.0, 3.0], [0.0, 0.0]]).reshape(1, 2, 2, 1)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1000)
+    draws = jax.vmap(lambda k: stochastic_pool(x, key=k, train=True))(keys)
+    print(f"train draws of 3.0: {float((draws == 3.0).mean()):.2f} (expected 0.75)")
+    print(f"eval value: {float(stochastic_pool(x)[0, 0, 0, 0]):.2f} (expected (1+9)/4 = 2.50)")
+    zero = jnp.zeros((1, 2, 2, 1))
+    grad = jax.grad(lambda z: stochastic_pool(z).sum())(zero)
+    print(
+        f"all-zero window: value {float(stochastic_pool(zero).sum())}, "
+        f"gradient finite: {bool(jnp.isfinite(grad).all())}"
+    )
+    print("registered pooling kinds:", ", ".join(cnn_jax.POOLS))

@@ -1,0 +1,160 @@
+"""Orbax checkpoints: a Progress round-trips exactly; a resumed run equals an uninterrupted one."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cnn_jax import experiment
+from cnn_jax.config import (
+    ConvBlockConfig,
+    DenseConfig,
+    ModelConfig,
+    OptimizerConfig,
+    from_dictconfig,
+)
+from cnn_jax.models import ConvNet
+from cnn_jax.train import Progress, init_states, make_optimizer
+from cnn_jax.train import checkpoint as ckpt
+from experiments.overrides import CONF_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["model=nielsen_conv1", "data.train_limit=600", "train.batch_size=50",
+        "train.progress=false"]
+SGD = ["optimizer=sgd", "activation=sigmoid"]
+
+
+def assert_trees_equal(a, b):
+    assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        assert np.asarray(x).dtype == np.asarray(y).dtype
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def small_progress(scale: float = 1.0) -> Progress:
+    model = ConvNet(ModelConfig(conv=(ConvBlockConfig(3),), dense=(DenseConfig(8),)))
+    tx = make_optimizer(OptimizerConfig("adam", lr=1e-3, schedule="cosine"), 10, 2)
+    state = init_states(model, tx, [0, 1])
+    state = state._replace(step=state.step + 7,
+                           opt_state=jax.tree_util.tree_map(lambda a: a + 0.5, state.opt_state))
+    best = jax.tree_util.tree_map(lambda a: a * scale, state.params)
+    history = [{"epoch": 1, "train_loss": [0.5, 0.25], "val_acc": [0.9, 0.8],
+                "test_acc": [0.875, 0.75], "seconds": 1.5}]
+    return Progress(state, best, 1, history)
+
+
+def test_progress_round_trips_exactly(tmp_path):
+    manager = ckpt.checkpoint_manager(tmp_path / "ck")
+    assert ckpt.restore_progress(manager, small_progress()) is None
+    saved = small_progress(scale=2.0)
+    ckpt.save_progress(manager, saved)
+    restored = ckpt.restore_progress(ckpt.checkpoint_manager(tmp_path / "ck"), small_progress())
+    assert restored.next_epoch == 1 and restored.history == saved.history
+    assert_trees_equal(restored.state._asdict(), saved.state._asdict())
+    assert_trees_equal(restored.best_params, saved.best_params)
+    raw = ckpt.load_checkpoint(tmp_path / "ck")
+    assert raw["meta"]["next_epoch"] == 1
+    assert_trees_equal(raw["best"], saved.best_params)
+    assert np.asarray(raw["best"]["conv0"]["kernel"]).shape[0] == 2  # leading seed axis
+
+
+def test_load_checkpoint_of_empty_dir_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        ckpt.load_checkpoint(tmp_path / "none")
+
+
+def make_cfg(mnist_dir, *overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        dcfg = compose("config", overrides=[*TINY, f"data.dir={mnist_dir}", *overrides])
+    return from_dictconfig(dcfg)
+
+
+def lines_of(run_dir: Path) -> list[str]:
+    return (run_dir / "metrics.jsonl").read_text().splitlines()
+
+
+def epochs_of(run_dir: Path) -> list[dict]:
+    """Per-epoch records without their timings."""
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in lines_of(run_dir)]
+
+
+def final_state(run_dir: Path) -> dict:
+    raw = ckpt.load_checkpoint(run_dir / experiment.CHECKPOINTS)
+    return {"state": raw["state"], "best": raw["best"]}
+
+
+def per_seed(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "metrics.json").read_text())["per_seed"]
+
+
+class Killed(Exception):
+    """Stands in for a job killed right after a checkpoint was written."""
+
+
+def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monkeypatch):
+    # Adam with a one-cycle schedule over 3 epochs: the optimizer state and the schedule's step
+    # count must both be restored; two seeds exercise the vmapped seed axis.
+    cfg = make_cfg(mnist_dir, "optimizer=adam", "train.epochs=3", "train.seeds=2")
+    experiment.run(cfg, tmp_path / "whole")
+
+    save = ckpt.save_progress
+
+    def save_then_die(manager, progress):
+        save(manager, progress)
+        if progress.next_epoch == 2:
+            raise Killed
+
+    monkeypatch.setattr(ckpt, "save_progress", save_then_die)
+    with pytest.raises(Killed):
+        experiment.run(cfg, tmp_path / "cut")
+    monkeypatch.setattr(ckpt, "save_progress", save)
+    before = lines_of(tmp_path / "cut")
+    assert len(before) == 2
+    resume = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
+    resumed = experiment.run(resume, tmp_path / "cut")
+    assert resumed["epochs"] == 3
+    assert lines_of(tmp_path / "cut")[:2] == before  # epochs 1-2 kept (timings too), not rerun
+    assert epochs_of(tmp_path / "cut") == epochs_of(tmp_path / "whole")
+    assert per_seed(tmp_path / "cut") == per_seed(tmp_path / "whole")
+    assert_trees_equal(final_state(tmp_path / "cut"), final_state(tmp_path / "whole"))
+
+
+def test_resume_from_finished_run_trains_nothing_more(tmp_path, mnist_dir):
+    cfg = make_cfg(mnist_dir, *SGD, "train.epochs=1", "train.resume=true")
+    first = experiment.run(cfg, tmp_path)
+    again = experiment.run(cfg, tmp_path)
+    assert again["epochs"] == first["epochs"] == 1
+    assert again["per_seed"] == first["per_seed"]
+    assert again["train_seconds"] == 0.0 and len(epochs_of(tmp_path)) == 1
+
+
+def cli(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "experiments.train", f"hydra.run.dir={run_dir}", *TINY, *SGD,
+           *overrides]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_cli_resume_with_more_epochs_equals_uninterrupted(tmp_path, mnist_dir):
+    # Constant-lr SGD does not depend on the total epoch count, so 2 epochs then "3 with resume"
+    # must retrace the uninterrupted 3-epoch run exactly.
+    data = f"data.dir={mnist_dir}"
+    experiment.run(make_cfg(mnist_dir, *SGD, "train.epochs=3"), tmp_path / "whole")
+    proc = cli(tmp_path / "cut", data, "train.epochs=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before = lines_of(tmp_path / "cut")
+    proc = cli(tmp_path / "cut", data, "train.epochs=3", "train.resume=true")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert lines_of(tmp_path / "cut")[:2] == before  # epochs 1-2 kept (timings too), not rerun
+    assert epochs_of(tmp_path / "cut") == epochs_of(tmp_path / "whole")
+    assert per_seed(tmp_path / "cut") == per_seed(tmp_path / "whole")
+    assert_trees_equal(final_state(tmp_path / "cut"), final_state(tmp_path / "whole"))
+    config = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert config["train"]["epochs"] == 3 and config["train"]["resume"] is True
+
