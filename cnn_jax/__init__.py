@@ -22,8 +22,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "OptimizerConfig", "PoolConfig", "TrainConfig", "from_mapping",
     ),
     "cnn_jax.models": (
-        "INIT_SCHEMES", "ConvNet", "count_params", "format_table", "init_params", "layer_table",
-        "register_init",
+        "INIT_SCHEMES", "ConvNet", "LayerInit", "count_params", "format_table", "init_params",
+        "layer_table", "register_init",
     ),
     "cnn_jax.train": (
         "OPTIMIZERS", "TrainState", "create_state", "fit", "init_states", "make_eval_step",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -75,6 +76,18 @@ def _epoch_logger(cfg: Config, run_dir: Path):
     return on_epoch, manager, writer
 
 
+def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
+    """Resuming with other epochs / batch size re-plans a cosine or one-cycle schedule."""
+    if cfg.optimizer.schedule == "constant" or not path.exists():
+        return
+    old = json.loads(path.read_text())["train"]
+    if (old["epochs"], old["batch_size"]) != (cfg.train.epochs, cfg.train.batch_size):
+        logging.getLogger(__name__).warning(
+            "resume: train.epochs/batch_size changed from %s/%s; the %s schedule is re-planned, "
+            "so results differ from an uninterrupted run", old["epochs"], old["batch_size"],
+            cfg.optimizer.schedule)
+
+
 def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir."""
     start = time.perf_counter()
@@ -83,6 +96,8 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = list(overrides or [])
     (run_dir / records.METRICS).unlink(missing_ok=True)
+    if cfg.train.resume:
+        _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
     records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
     if not cfg.train.resume:
         (run_dir / records.EPOCHS).unlink(missing_ok=True)

@@ -57,7 +57,9 @@ for epoch in range(1, epochs + 1):
     order = np.random.default_rng(epoch).permutation(len(train_x))
     for i in range(len(train_x) // batch):
         idx = order[i * batch : (i + 1) * batch]
-        state, metrics = train_step(state, train_x[idx], train_y[idx], jax.random.fold_in(key, i))
+        state, metrics = train_step(
+            state, train_x[idx], train_y[idx], jax.random.fold_in(key, state.step)
+        )
     print(
         f"epoch {epoch}: train loss {float(metrics['loss']):.3f}, "
         f"test accuracy {accuracy(state.params):.3f}"

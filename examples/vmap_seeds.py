@@ -34,7 +34,8 @@ print("kernel of conv0, stacked:", states.params["conv0"]["kernel"].shape)
 
 # %% vmap over (state, key); the batch (x, y) is shared. One jit compiles all four nets.
 step = jax.jit(jax.vmap(cj.make_train_step(model, tx), in_axes=(0, None, None, 0)))
-keys = jax.vmap(jax.random.PRNGKey)(np.array(seeds))
+train_key = lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 1)  # 0 initialised the params
+keys = jax.vmap(train_key)(np.array(seeds))
 for i in range(20):
     batch = slice(32 * i, 32 * (i + 1))
     step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, i)

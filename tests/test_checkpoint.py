@@ -32,9 +32,11 @@ SGD = ["optimizer=sgd", "activation=sigmoid"]
 
 def assert_trees_equal(a, b):
     assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
-        assert np.asarray(x).dtype == np.asarray(y).dtype
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    flat, leaves = jax.tree_util.tree_flatten_with_path(a)[0], jax.tree_util.tree_leaves(b)
+    for (path, x), y in zip(flat, leaves, strict=True):
+        name = jax.tree_util.keystr(path)
+        assert np.asarray(x).dtype == np.asarray(y).dtype, name
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
 
 
 def small_progress(scale: float = 1.0) -> Progress:
@@ -141,6 +143,7 @@ def cli(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_cli_resume_with_more_epochs_equals_uninterrupted(tmp_path, mnist_dir):
     # Constant-lr SGD does not depend on the total epoch count, so 2 epochs then "3 with resume"
     # must retrace the uninterrupted 3-epoch run exactly.
@@ -157,4 +160,3 @@ def test_cli_resume_with_more_epochs_equals_uninterrupted(tmp_path, mnist_dir):
     assert_trees_equal(final_state(tmp_path / "cut"), final_state(tmp_path / "whole"))
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["train"]["resume"] is True
-

@@ -1,7 +1,9 @@
-"""Every examples/*.py runs from the repo root, exits 0 and prints its key line."""
+"""Every examples/*.py and the Python in docs/api.md run from the repo root and print their key
+lines."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,27 +13,48 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name != "__init__.py")
+FAST_COMPILE = "--xla_backend_optimization_level=0"  # tiny programs: LLVM -O0 halves compile time
 KEY_LINES = {
     "build_and_train.py": r"final test accuracy: (0\.9\d*|1\.000)",
     "grad_through_l2_pool.py": r"all-zero window gradient: \[0\. 0\. 0\. 0\.\] \(finite\)"
     r"[\s\S]*check_grads and jit\(grad\), window 3 stride 2: ok",
-    "stochastic_pool.py": r"eval value: 2\.50[\s\S]*gradient finite: True"
+    "stochastic_pool.py": r"eval value: 2\.50[\s\S]*"
+    r"train=False: value 0\.0, gradient finite: True\n"
+    r".*train=True: value 0\.0, gradient finite: True"
     r"[\s\S]*registered pooling kinds: .*stochastic",
     "vmap_seeds.py": r"matches lane 2[\s\S]*distinct final losses: 4 of 4",
 }
+DOCS = "docs/api.md"
+DOCS_KEY_LINE = r"total .*\nloss after one step: \d+\.\d{3}"
+
+
+def docs_python() -> str:
+    """The ```python blocks of docs/api.md, in order, as one program."""
+    text = (ROOT / DOCS).read_text()
+    return "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
 
 
 @pytest.fixture(scope="module")
 def runs():
-    """Start every example at once; each test waits for its own."""
-    procs = {name: subprocess.Popen([sys.executable, f"examples/{name}"], cwd=ROOT, text=True,
+    """Start every example, and the docs' code, at once; each test waits for its own."""
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}"}
+    commands = {name: [f"examples/{name}"] for name in EXAMPLES}
+    commands[DOCS] = ["-c", docs_python()]
+    procs = {name: subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for name in EXAMPLES}  # fmt: skip
+             for name, args in commands.items()}  # fmt: skip
     yield procs
     for proc in procs.values():
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def finish(proc: subprocess.Popen) -> str:
+    """Wait for `proc`; its stdout, after checking it exited 0."""
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return out
 
 
 def test_every_example_has_a_key_line():
@@ -40,8 +63,7 @@ def test_every_example_has_a_key_line():
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs(runs, name):
-    out, err = runs[name].communicate(timeout=600)
-    assert runs[name].returncode == 0, err[-3000:]
+    out = finish(runs[name])
     assert re.search(KEY_LINES[name], out), out[-3000:]
 
 
@@ -50,3 +72,10 @@ def test_example_is_short_with_notebook_cells(name):
     text = (ROOT / "examples" / name).read_text()
     assert len(text.splitlines()) < 80
     assert name == "stochastic_pool.py" or "# %%" in text
+
+
+def test_docs_api_code_runs(runs):
+    first = docs_python().split("\nimport jax\nimport optax")[0]
+    assert len(first.strip().splitlines()) <= 16  # the example at the top stays short
+    out = finish(runs[DOCS])
+    assert re.search(DOCS_KEY_LINE, out), out[-3000:]

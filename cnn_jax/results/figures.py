@@ -14,34 +14,26 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from cnn_jax.config import (
-    Config,
-    ConvBlockConfig,
-    DataConfig,
-    DenseConfig,
-    ModelConfig,
-    OptimizerConfig,
-    PoolConfig,
-    TrainConfig,
-    load_plugins,
-)
+from cnn_jax import config as C
+from cnn_jax.models.convnet import ConvNet
 
 Maps = list[tuple[str, np.ndarray]]
 
 
-def config_from_json(data: Mapping[str, Any]) -> Config:
+def config_from_json(data: Mapping[str, Any]) -> C.Config:
     """Rebuild the frozen Config from its `dataclasses.asdict` form (config.json)."""
-    load_plugins(data.get("plugins") or ())
+    C.load_plugins(data.get("plugins") or ())
     m = dict(data["model"])
-    conv = tuple(ConvBlockConfig(**{**b, "pool": PoolConfig(**b["pool"])}) for b in m["conv"])
-    model = ModelConfig(**{**m, "conv": conv, "dense": tuple(DenseConfig(**d) for d in m["dense"]),
-                           "input_shape": tuple(m["input_shape"])})
-    return Config(model=model, optimizer=OptimizerConfig(**data["optimizer"]),
-                  data=DataConfig(**data["data"]), train=TrainConfig(**data["train"]),
-                  seed=data.get("seed", 0), plugins=tuple(data.get("plugins") or ()))
+    conv = tuple(C.ConvBlockConfig(**{**b, "pool": C.PoolConfig(**b["pool"])}) for b in m["conv"])
+    dense = tuple(C.DenseConfig(**d) for d in m["dense"])
+    model = C.ModelConfig(**{**m, "conv": conv, "dense": dense,
+                             "input_shape": tuple(m["input_shape"])})
+    return C.Config(model=model, optimizer=C.OptimizerConfig(**data["optimizer"]),
+                    data=C.DataConfig(**data["data"]), train=C.TrainConfig(**data["train"]),
+                    seed=data.get("seed", 0), plugins=tuple(data.get("plugins") or ()))
 
 
-def describe(cfg: Config) -> str:
+def describe(cfg: C.Config) -> str:
     """A one-line description of a run's model and training settings, for figure titles."""
     o, t = cfg.optimizer, cfg.train
     text = (f"{cfg.model.name}, {cfg.model.activation}, {o.name} lr={o.lr:g}"
@@ -167,26 +159,37 @@ def _per_seed(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in h[key]] for h in history], float)
 
 
+def best_val_test(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed column: best-validation epoch index and test accuracy there; NaN if diverged."""
+    ok = np.isfinite(val).all(0) & (len(val) > 0)
+    best = np.where(ok, np.argmax(np.nan_to_num(val, nan=-np.inf), 0), 0)
+    return best, np.where(ok, test[best, np.arange(val.shape[1])], np.nan)
+
+
 def curves_figure(history: Sequence[Mapping[str, Any]], seeds: Sequence[int],
                   title: str) -> Figure:
     """Train loss, and validation / test accuracy per epoch, one line per seed."""
-    epochs = [h["epoch"] for h in history]
+    epochs = np.array([h["epoch"] for h in history])
     loss, val, test = (_per_seed(history, k) for k in ("train_loss", "val_acc", "test_acc"))
+    best, at_best = best_val_test(val, test)
     fig = _figure(10.0, 3.8)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    marker = "o" if len(epochs) <= 30 else None
+    few, marker = len(seeds) <= 3, "o" if len(epochs) <= 30 else None
+    ok = int(np.isfinite(at_best).sum())
     for s, seed in enumerate(seeds):
-        colour = f"C{s % 10}"
-        tag = f" seed {seed}" if len(seeds) > 1 else ""
-        ax_loss.plot(epochs, loss[:, s], marker=marker, color=colour, label=f"train{tag}")
-        ax_acc.plot(epochs, 100 * val[:, s], marker=marker, color=colour, label=f"val{tag}")
-        ax_acc.plot(epochs, 100 * test[:, s], marker=marker, color=colour, ls="--", mfc="white",
-                    label=f"test{tag}")
-        if np.isfinite(val[:, s]).any():
-            best = int(np.nanargmax(val[:, s]))
-            ax_acc.plot(epochs[best], 100 * test[best, s], "*", ms=14, color=colour, mec="k",
-                        zorder=3, label=f"test at best val (epoch {epochs[best]}): "
-                                        f"{100 * test[best, s]:.2f}%")
+        colour, show = f"C{s % 10}", few or s == 0
+        tag = (f" seed {seed}" if len(seeds) > 1 else "") if few else " (each seed)"
+        style = {"marker": marker, "color": colour, "lw": 1.5 if few else 0.8}
+        ax_loss.plot(epochs, loss[:, s], label=f"train{tag}" if show else None, **style)
+        ax_acc.plot(epochs, 100 * val[:, s], label=f"val{tag}" if show else None, **style)
+        ax_acc.plot(epochs, 100 * test[:, s], ls="--", mfc="white",
+                    label=f"test{tag}" if show else None, **style)
+        star = (f"test at best val (epoch {epochs[best[s]]}): {100 * at_best[s]:.2f}%" if few
+                else f"test at best val: mean {100 * np.nanmean(at_best):.2f}% "
+                     f"± {100 * np.nanstd(at_best):.2f}, {ok} of {len(seeds)} seeds")
+        if np.isfinite(at_best[s]):
+            ax_acc.plot(epochs[best[s]], 100 * at_best[s], "*", ms=14 if few else 9,
+                        color=colour, mec="k", zorder=3, label=star if show else None)
     ax_loss.set_title("training loss (mean over the epoch's minibatches)", fontsize=9)
     ax_loss.set_ylabel("cross-entropy")
     ax_acc.set_title("validation (solid) and test (dashed) accuracy", fontsize=9)
@@ -247,3 +250,36 @@ def mistakes_figure(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def run_figures(cfg: C.Config, best: Any, splits: Any, history: Sequence[Mapping[str, Any]],
+                seed_index: int = 0, digit: int = 0) -> tuple[dict[str, Figure], float]:
+    """A run's figures from its best-validation params (stacked over seeds); and test accuracy."""
+    seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
+    x, y = splits.test_x, splits.test_y
+    if not 0 <= seed_index < len(seeds):
+        raise ValueError(f"--seed-index={seed_index} is out of range: {len(seeds)} seed(s)")
+    if not 0 <= digit < len(y):
+        raise ValueError(f"--digit={digit} is out of range: {len(y)} test images")
+    model, params, seed = ConvNet(cfg.model), seed_params(best, seed_index), seeds[seed_index]
+    probs = predict_probs(model, params, x)
+    pred, acc = probs.argmax(1), float((probs.argmax(1) == y).mean())
+    tag = f"{cfg.model.name}, seed {seed}, best-validation params"
+    figs = {}
+    if cfg.model.conv:
+        figs["filters"] = filters_figure(params["conv0"]["kernel"], f"conv0 kernels ({tag})\n"
+                                         "dark = positive weight (responds to ink)")
+        caption = (f"input: test image #{digit}, label {y[digit]}, predicted {pred[digit]} "
+                   f"(p={probs[digit].max():.1%}); {tag}")
+        figs["feature_maps"] = feature_maps_figure(x[digit], caption,
+                                                   conv_maps(model, params, x[digit]))
+    if history:
+        figs["curves"] = curves_figure(history, seeds, describe(cfg))
+    figs["confusion"] = confusion_figure(confusion_matrix(y, pred, cfg.model.num_classes),
+                                         f"test confusion ({tag})\naccuracy {acc:.2%}, "
+                                         f"{int((pred != y).sum())} errors")
+    worst = worst_mistakes(probs, y)
+    figs["mistakes"] = mistakes_figure(x[worst], y[worst], probs[worst], worst,
+                                       f"most confident test mistakes ({tag})\n"
+                                       "#test index: label → predicted")
+    return figs, acc

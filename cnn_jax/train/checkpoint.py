@@ -51,6 +51,8 @@ def restore_progress(manager: ocp.CheckpointManager, template: Progress) -> Prog
 
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:
     """Raw arrays of a run's latest checkpoint: {"state": ..., "best": ...} and its meta."""
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"no checkpoint under {directory}")
     manager = checkpoint_manager(directory)
     step = manager.latest_step()
     if step is None:
