@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,15 @@ class ConfigError(ValueError):
 def _one_of(name: str, value: Any, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+
+
+def _live_names(module: str, registry: str, builtin: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in `module.registry` if that module is loaded, else the built-in names.
+
+    Registering a component needs its module, so anything registered is seen; config itself
+    never imports the higher layers that own these registries (models, train).
+    """
+    return tuple(getattr(sys.modules.get(module), registry, builtin))
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -112,7 +122,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _rate("model.out_dropout", self.out_dropout)
         _one_of("activation.name", self.activation, tuple(ACTIVATIONS))
-        _one_of("model.init", self.init, INITS)
+        _one_of("model.init", self.init, _live_names("cnn_jax.models.init", "INIT_SCHEMES", INITS))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
         _positive_int("model.num_classes", self.num_classes)
         _check_spatial_fit(self)
@@ -159,7 +169,8 @@ class OptimizerConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        _one_of("optimizer.name", self.name, OPTIMIZERS)
+        _one_of("optimizer.name", self.name,
+                _live_names("cnn_jax.train.optim", "OPTIMIZERS", OPTIMIZERS))
         if not isinstance(self.lr, int | float) or not self.lr > 0:
             raise ConfigError(f"optimizer.lr={self.lr!r} must be a number > 0")
         if not isinstance(self.l2, int | float) or self.l2 < 0:

@@ -77,3 +77,11 @@ def test_configs_are_frozen_and_hashable():
     assert hash(m) == hash(ModelConfig(conv=(ConvBlockConfig(20, pool=PoolConfig("l2")),)))
     with pytest.raises(AttributeError):
         m.activation = "relu"
+
+
+def test_builtin_names_match_the_registries():
+    from cnn_jax import config
+    from cnn_jax.models.init import INIT_SCHEMES
+    from cnn_jax.train.optim import OPTIMIZERS
+
+    assert set(config.OPTIMIZERS) <= set(OPTIMIZERS) and set(config.INITS) <= set(INIT_SCHEMES)

@@ -86,3 +86,10 @@ def test_unknown_kind_and_oversized_window():
 
 def test_registry_has_builtins():
     assert {"max", "avg", "l2", "lp", "none"} <= set(POOLS)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "l2", "lp"])
+def test_jit_grad_with_overlapping_windows(kind):
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 6, 6, 2))
+    f = lambda x: pool(x, kind, window=3, stride=2, p=3.0).sum()
+    np.testing.assert_allclose(jax.jit(jax.grad(f))(x), jax.grad(f)(x), rtol=1e-5)

@@ -20,6 +20,8 @@ Initializer = Callable[..., jax.Array]
 
 
 class LayerInit(NamedTuple):
+    """A layer's kernel and bias initializers, as an init scheme returns them."""
+
     kernel: Initializer
     bias: Initializer
 

@@ -45,7 +45,7 @@ def _window_reduce(
         return reduce(x, axis=(2, 4))
     return jax.lax.reduce_window(
         x,
-        jnp.asarray(init, x.dtype),
+        np.asarray(init, x.dtype),  # concrete, so autodiff (jit, grad) keeps its transpose rule
         op,
         window_dimensions=(1, window, window, 1),
         window_strides=(1, stride, stride, 1),
@@ -84,12 +84,24 @@ def l2_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Arr
 
 
 def lp_pool(x: jax.Array, window: int = 2, stride: int | None = None, p: float = 2.0) -> jax.Array:
-    """(sum |x|^p)^(1/p) over each window, p >= 1; p=2 is l2_pool, p -> inf tends to max |x|."""
+    """(sum |x|^p)^(1/p) over each window, p >= 1; p=2 is l2_pool, p -> inf tends to max |x|.
+
+    For p != 2 each window is divided by its largest |x| (a constant to autodiff) before the
+    power and multiplied back after the root, so a large p neither overflows nor underflows.
+    """
     if p < 1.0:
         raise ValueError(f"lp pool p={p!r} must be >= 1")
     stride = window if stride is None else stride
-    powered = x * x if p == 2.0 else jnp.abs(x) ** p
-    return _safe_root(_sum_pool(powered, window, stride), float(p))
+    if p == 2.0:
+        return _safe_root(_sum_pool(x * x, window, stride), 2.0)
+    n, h, w, c = x.shape
+    oh, ow = _out_len(h, window, stride), _out_len(w, window, stride)
+    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+    a = jnp.abs(jnp.stack([x[:, i : i + span_h : stride, j : j + span_w : stride, :]
+                           for i in range(window) for j in range(window)]))
+    top = jax.lax.stop_gradient(a.max(axis=0))
+    top = jnp.where(top > 0, top, jnp.ones_like(top))
+    return _safe_root(jnp.sum((a / top) ** p, axis=0), float(p)) * top
 
 
 POOLS: dict[str, PoolFn] = {

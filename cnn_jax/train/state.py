@@ -10,6 +10,8 @@ import optax
 
 
 class TrainState(NamedTuple):
+    """Parameters, optimizer state and step count (stacked on a leading axis for many seeds)."""
+
     params: Any
     opt_state: Any
     step: jax.Array
