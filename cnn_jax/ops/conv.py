@@ -44,15 +44,15 @@ def _xla(x: jax.Array, w: jax.Array, stride: int, padding: str) -> jax.Array:
 def patch_matrix(x: jax.Array, kh: int, kw: int, stride: int = 1, padding: str = "VALID"):
     """P of shape (kh*kw*C, N*OH*OW) with P[(l, m, c), (n, j, k)] = x_padded[n, j*s+l, k*s+m, c].
 
-    Built from kw column shifts, then kh row shifts of those (few, contiguous copies).
+    Built from kw column shifts, then kh row shifts of those: kh + kw copies, not kh * kw.
     """
     n, h, w, c = x.shape
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), _same_pad(h, kh, stride), _same_pad(w, kw, stride), (0, 0)))
     oh, ow = output_size(x.shape[1], kh, stride), output_size(x.shape[2], kw, stride)
     xt = jnp.moveaxis(x, 3, 0)  # (C, N, H, W)
-    cols = jnp.stack([xt[..., m : m + stride * (ow - 1) + 1 : stride] for m in range(kw)])
-    rows = jnp.stack([cols[:, :, :, l : l + stride * (oh - 1) + 1 : stride] for l in range(kh)])
+    cols = jnp.stack([xt[..., j : j + stride * (ow - 1) + 1 : stride] for j in range(kw)])
+    rows = jnp.stack([cols[:, :, :, i : i + stride * (oh - 1) + 1 : stride] for i in range(kh)])
     return rows.reshape(kh * kw * c, n * oh * ow), (n, oh, ow)  # rows: (kh, kw, C, N, OH, OW)
 
 
