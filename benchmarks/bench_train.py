@@ -1,29 +1,35 @@
-"""CPU/GPU training throughput of the scanned, seed-vmapped epoch that `fit` runs.
+"""Training throughput of the scanned, seed-vmapped epoch that `cnn_jax.train.fit` compiles.
 
-One JSON line per measurement. Examples:
-  python benchmarks/bench_train.py --model nielsen_conv1 --batch-size 10 --repeats 3
-  python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 1000
+Data sit on the device; compile seconds are reported apart from run seconds; one JSON line per
+measurement. Modes: "train" (fit's vmapped program), "novmap" (1 seed: vmapped vs unvmapped,
+interleaved), "seeds" (S seeds in one vmapped program vs S sequential 1-seed runs).
+  python benchmarks/bench_train.py --batch-size 10 128 --repeats 3
+  python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 500
+  python benchmarks/bench_train.py --conv-impl xla --steps 200   # the pre-2026-11-21 conv
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-if __name__ == "__main__" and "--xla-flags" in sys.argv:  # must be set before jax is imported
+if __name__ == "__main__" and "--xla-flags" in sys.argv:  # read by jax at import
     os.environ["XLA_FLAGS"] = sys.argv[sys.argv.index("--xla-flags") + 1]
 
+import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import cnn_jax.models.blocks as blocks  # noqa: E402
 from cnn_jax.config import (  # noqa: E402
     Config,
     ConvBlockConfig,
@@ -33,6 +39,7 @@ from cnn_jax.config import (  # noqa: E402
     TrainConfig,
 )
 from cnn_jax.models.convnet import ConvNet  # noqa: E402
+from cnn_jax.ops.conv import conv2d  # noqa: E402
 from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
@@ -53,54 +60,55 @@ def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarra
         arrays = load_idx_dir(data_dir)
         x, y = arrays["train_images"][:n, ..., None], arrays["train_labels"][:n]
         return x, y.astype(np.int32), "mnist"
-    except Exception:  # noqa: BLE001 - benchmarks run anywhere
+    except Exception:  # noqa: BLE001 - the benchmark runs without the data too
         rng = np.random.default_rng(0)
         x = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
         return x, rng.integers(0, 10, n, dtype=np.int32), "random"
 
 
-def build_epoch(cfg: Config, n: int, vmap: bool = True) -> tuple[Callable, object]:
-    """(jitted epoch fn, initial state) built like `fit`; vmap=False drops the seed axis."""
+def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1) -> Config:
+    """Plain SGD on one of MODELS (Nielsen's chapter-6 settings)."""
+    return Config(model=MODELS[model], optimizer=OptimizerConfig(lr=lr),
+                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds))
+
+
+def build_epoch(cfg: Config, n: int, vmap: bool = True) -> tuple[Callable, Any, jax.Array]:
+    """(jitted epoch fn, initial state, keys) as `fit` builds them; vmap=False: no seed axis."""
     model = ConvNet(cfg.model)
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
     step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
     epoch = make_train_epoch(step, n, cfg.train.batch_size, cfg.train.shuffle)
     seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
     state = init_states(model, tx, seeds)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     if vmap:
-        return jax.jit(jax.vmap(epoch, in_axes=(0, 0, None, None)), donate_argnums=0), state
+        return jax.jit(jax.vmap(epoch, in_axes=(0, 0, None, None)), donate_argnums=0), state, keys
     if len(seeds) != 1:
         raise ValueError("vmap=False needs exactly one seed")
-    return jax.jit(epoch, donate_argnums=0), jax.tree_util.tree_map(lambda a: a[0], state)
+    unstack = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
+    return jax.jit(epoch, donate_argnums=0), unstack(state), keys[0]
 
 
-def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, vmap: bool = True) -> dict:
-    """Compile once, then time `repeats` full epochs; returns seconds and images/s (median)."""
-    fn, state = build_epoch(cfg, x.shape[0], vmap)
-    keys = jnp.stack([jax.random.PRNGKey(cfg.seed + i) for i in range(cfg.train.seeds)])
-    keys = keys if vmap else keys[0]
+def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: int = 1,
+                vmap: bool = True) -> dict[str, Any]:
+    """Compile once, then time `repeats` x `epochs` epochs; seconds per epoch and images/s."""
+    fn, state, keys = build_epoch(cfg, x.shape[0], vmap)
     t0 = time.perf_counter()
     compiled = fn.lower(state, keys, x, y).compile()
     compile_s = time.perf_counter() - t0
-    seconds = []
+    fold = jax.random.fold_in if not vmap else jax.vmap(jax.random.fold_in, (0, None))
+    seconds, loss = [], float("nan")
     for r in range(repeats):
-        rkeys = jax.random.fold_in(keys, r) if not vmap else jax.vmap(jax.random.fold_in,
-                                                                      (0, None))(keys, r)
         t = time.perf_counter()
-        state, loss = compiled(state, rkeys, x, y)
-        loss = float(np.mean(np.asarray(loss)))
-        seconds.append(time.perf_counter() - t)
+        for e in range(epochs):
+            state, losses = compiled(state, fold(keys, r * epochs + e), x, y)
+        loss = float(np.mean(np.asarray(losses)))  # waits for the device
+        seconds.append((time.perf_counter() - t) / epochs)
     images = (x.shape[0] // cfg.train.batch_size) * cfg.train.batch_size * cfg.train.seeds
     med = statistics.median(seconds)
-    return {"compile_s": round(compile_s, 3), "seconds": [round(s, 4) for s in seconds],
-            "median_s": round(med, 4), "images_per_s": round(images / med, 1),
-            "last_loss": round(loss, 5)}
-
-
-def make_config(model: str, batch_size: int, seeds: int, lr: float) -> Config:
-    """The benchmark configuration: plain SGD on one of MODELS."""
-    return Config(model=MODELS[model], optimizer=OptimizerConfig(lr=lr),
-                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds))
+    return {"compile_s": round(compile_s, 3), "epoch_s": [round(s, 4) for s in seconds],
+            "median_epoch_s": round(med, 4), "images_per_s": round(images / med, 1),
+            "best_images_per_s": round(images / min(seconds), 1), "last_loss": round(loss, 5)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,49 +118,53 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, nargs="+", default=[10])
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--epochs", type=int, default=1, help="epochs per timed repeat")
-    p.add_argument("--steps", type=int, default=None, help="minibatches per epoch (default: 50k)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="minibatches per epoch (default: all 50,000 images)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train",
-                   help="train: fit's vmapped epoch; novmap: S=1 without vmap (and vmapped, "
-                        "side by side); seeds: S seeds vmapped vs S sequential 1-seed runs")
-    p.add_argument("--xla-flags", default=None, help="XLA_FLAGS to set before importing jax")
+    p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train")
+    p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
+                   help="conv2d implementation the model uses")
+    p.add_argument("--xla-flags", default=None, help="XLA_FLAGS, set before jax is imported")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="MNIST IDX files")
     a = p.parse_args(argv)
+    if a.conv_impl != "auto":
+        blocks.conv2d = functools.partial(conv2d, impl=a.conv_impl)
     info = {"backend": jax.default_backend(), "jax": jax.__version__, "cpus": os.cpu_count(),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "model": a.model}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "model": a.model,
+            "conv_impl": a.conv_impl}
     for bs in a.batch_size:
-        n = (a.steps or 50_000 // bs) * bs * a.epochs
-        xs, ys, source = load_train(n)
-        if a.epochs > 1:  # an "epoch" of epochs*steps minibatches: same program, longer scan
-            pass
+        n = min(a.steps * bs, 50_000) if a.steps else 50_000
+        xs, ys, source = load_train(n, a.data_dir)
         x, y = jax.device_put(xs), jax.device_put(ys)
-        base = {**info, "data": source, "batch_size": bs, "images_per_epoch": n}
+        base = {**info, "data": source, "batch_size": bs, "images_per_epoch": n // bs * bs}
+        run = functools.partial(time_epochs, x=x, y=y, repeats=a.repeats, epochs=a.epochs)
         if a.mode == "train":
-            cfg = make_config(a.model, bs, a.seeds, a.lr)
-            out = time_epochs(cfg, x, y, a.repeats)
+            out = run(make_config(a.model, bs, a.seeds, a.lr))
             print(json.dumps({**base, "mode": "vmapped", "seeds": a.seeds, **out}), flush=True)
         elif a.mode == "novmap":
             cfg = make_config(a.model, bs, 1, a.lr)
-            for r in range(a.repeats):  # interleave so that machine noise hits both alike
+            res: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
                 for vm in (True, False):
-                    out = time_epochs(cfg, x, y, 1, vmap=vm)
-                    mode = "vmapped" if vm else "no_vmap"
-                    print(json.dumps({**base, "mode": mode, "seeds": 1, "round": r, **out}),
-                          flush=True)
+                    res[vm] += time_epochs(cfg, x, y, 1, a.epochs, vm)["epoch_s"]
+            med = {vm: statistics.median(s) for vm, s in res.items()}
+            print(json.dumps({**base, "mode": "novmap", "seeds": 1, "vmapped_epoch_s": res[True],
+                              "no_vmap_epoch_s": res[False],
+                              "vmapped_images_per_s": round(base["images_per_epoch"] / med[True]),
+                              "no_vmap_images_per_s": round(base["images_per_epoch"] / med[False]),
+                              "no_vmap_speedup": round(med[True] / med[False], 3)}), flush=True)
         else:
-            many = make_config(a.model, bs, a.seeds, a.lr)
-            vm = time_epochs(many, x, y, a.repeats)
-            seq = [time_epochs(make_config(a.model, bs, 1, a.lr), x, y, a.repeats)
-                   for _ in range(a.seeds)]
-            seq_s = sum(r["median_s"] for r in seq)
-            seq_c = sum(r["compile_s"] for r in seq)
+            many = run(make_config(a.model, bs, a.seeds, a.lr))
+            one = run(make_config(a.model, bs, 1, a.lr))
+            seq_s = a.seeds * one["median_epoch_s"]  # S sequential runs of the same program
             print(json.dumps({**base, "mode": "seeds", "seeds": a.seeds,
-                              "vmapped_s": vm["median_s"], "vmapped_compile_s": vm["compile_s"],
-                              "sequential_s": round(seq_s, 4), "sequential_compile_s": seq_c,
-                              "speedup": round(seq_s / vm["median_s"], 2),
-                              "speedup_with_compile": round(
-                                  (seq_s + seq_c) / (vm["median_s"] + vm["compile_s"]), 2)}),
-                  flush=True)
+                              "vmapped_epoch_s": many["median_epoch_s"],
+                              "vmapped_compile_s": many["compile_s"],
+                              "one_seed_epoch_s": one["median_epoch_s"],
+                              "one_seed_compile_s": one["compile_s"],
+                              "sequential_epoch_s": round(seq_s, 4),
+                              "speedup": round(seq_s / many["median_epoch_s"], 2)}), flush=True)
 
 
 if __name__ == "__main__":

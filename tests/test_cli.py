@@ -28,7 +28,7 @@ def test_every_config_file_composes_and_validates(group, option):
 
 def test_bad_group_choice_message():
     assert bad_group_choice(["pooling=foo"]) == (
-        "pooling='foo' is not one of avg, l2, lp, max, none, strided")
+        "pooling='foo' is not one of avg, l2, lp, max, max_overlap, none, strided")
     assert bad_group_choice(["pooling=max,l2", "seed=1"]) is None
 
 

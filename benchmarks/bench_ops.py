@@ -1,0 +1,100 @@
+"""Micro-benchmarks of the conv and pooling ops at the shapes of Nielsen's chapter-6 nets.
+
+Times jitted forward, forward + kernel gradient, and forward + input and kernel gradients of
+each conv2d implementation (optionally vmapped over a seed axis of x and w, as `fit` does), and
+forward + backward of max pooling versus the plain reshape-and-max formulation. Prints one JSON
+line per measurement, best (minimum) of several repeats, microseconds per call.
+  python benchmarks/bench_ops.py --batch-size 10 128 --seeds 0 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from cnn_jax.ops.conv import IMPLS, conv2d
+from cnn_jax.ops.pooling import max_pool
+
+CONV_SHAPES = {"conv1": (28, 1, 20), "conv2": (12, 20, 40)}  # input size, in, out channels
+
+
+def bench(fn: Callable, *args, repeats: int = 7, min_seconds: float = 0.05) -> float:
+    """Best-of-`repeats` seconds per call of the jitted fn (compiled and warmed up first)."""
+    jax.block_until_ready(fn(*args))
+    t, calls = time.perf_counter(), 0
+    while time.perf_counter() - t < min_seconds:
+        jax.block_until_ready(fn(*args))
+        calls += 1
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t) / calls)
+    return best
+
+
+def reshape_max_pool(x: jax.Array, window: int = 2) -> jax.Array:
+    """The plain formulation (jnp.max over a reshaped tiling), for comparison."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h // window, window, w // window, window, c).max((2, 4))
+
+
+def conv_cases(bs: int, seeds: int, layer: str, impl: str, key: jax.Array) -> dict[str, tuple]:
+    """name -> (jitted fn, args) for forward, grad wrt w, grad wrt (x, w)."""
+    size, cin, cout = CONV_SHAPES[layer]
+    lead = (seeds,) if seeds else ()
+    kx, kw, kg = jax.random.split(key, 3)
+    x = jax.random.normal(kx, (*lead, bs, size, size, cin))
+    w = jax.random.normal(kw, (*lead, 5, 5, cin, cout)) * 0.1
+    g = jax.random.normal(kg, (*lead, bs, size - 4, size - 4, cout))
+    f = lambda x, w: conv2d(x, w, impl=impl)
+    loss = lambda x, w, g: jnp.vdot(f(x, w), g)
+    fns = {"fwd": lambda x, w, g: f(x, w), "fwd+dw": jax.grad(loss, 1),
+           "fwd+dx+dw": jax.grad(loss, (0, 1))}
+    wrap = (lambda h: jax.jit(jax.vmap(h))) if seeds else jax.jit
+    return {name: (wrap(h), (x, w, g)) for name, h in fns.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the conv and pooling micro-benchmarks and print JSON lines."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch-size", type=int, nargs="+", default=[10, 128])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="0 = no seed axis")
+    p.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    p.add_argument("--layers", nargs="+", default=list(CONV_SHAPES), choices=list(CONV_SHAPES))
+    p.add_argument("--repeats", type=int, default=7)
+    a = p.parse_args(argv)
+    info = {"backend": jax.default_backend(), "jax": jax.__version__, "cpus": os.cpu_count(),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    key = jax.random.PRNGKey(0)
+    for bs in a.batch_size:
+        for seeds in a.seeds:
+            for layer in a.layers:
+                for impl in a.impls:
+                    for name, (fn, args) in conv_cases(bs, seeds, layer, impl, key).items():
+                        us = bench(fn, *args, repeats=a.repeats) * 1e6
+                        print(json.dumps({**info, "op": "conv2d", "layer": layer, "impl": impl,
+                                          "pass": name, "batch_size": bs, "seeds": seeds,
+                                          "us": round(us, 1)}), flush=True)
+            lead = (seeds,) if seeds else ()
+            x = jax.random.normal(key, (*lead, bs, 24, 24, 20))
+            for name, pool in (("max_pool", max_pool), ("reshape_max", reshape_max_pool)):
+                f = lambda x, pool=pool: jnp.sum(jax.nn.sigmoid(pool(x)))
+                fn = jax.value_and_grad(f)
+                fn = jax.jit(jax.vmap(fn) if seeds else fn)
+                us = bench(fn, x, repeats=a.repeats) * 1e6
+                print(json.dumps({**info, "op": "pool", "impl": name, "pass": "fwd+dx",
+                                  "batch_size": bs, "seeds": seeds, "us": round(us, 1)}),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
