@@ -180,6 +180,13 @@ def varying_keys(summary: pd.DataFrame) -> list[str]:
     return [k for k in override_keys(summary) if summary[k].nunique(dropna=False) > 1]
 
 
+def common_overrides(summary: pd.DataFrame) -> str:
+    """The overrides shared by every group, as 'key=value, ...' (empty when none)."""
+    varying = set(varying_keys(summary))
+    return ", ".join(f"{k}={summary[k].iloc[0]}" for k in override_keys(summary)
+                     if k not in varying and not pd.isna(summary[k].iloc[0]))
+
+
 def grid_keys(summary: pd.DataFrame) -> tuple[str, str] | None:
     """(row key, column key) when the groups form a 2-D grid of two override keys, else None."""
     keys = varying_keys(summary)
@@ -213,8 +220,13 @@ def _not_ok_cell(row: pd.Series) -> str:
 
 def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: s,
                   pm: str = "±") -> pd.DataFrame:
-    """The summary as strings: one column per quantity, the best mean wrapped by `bold`."""
-    cells = [{"configuration": r["group"], "seeds ok": f"{r['n']}/{r['n_runs']}",
+    """The summary as strings: one column per quantity, the best mean wrapped by `bold`.
+
+    The configuration column names only the overrides that vary between groups.
+    """
+    keys = varying_keys(summary)
+    label = lambda r: ", ".join(f"{k}={r[k]}" for k in keys) if keys else r["group"]
+    cells = [{"configuration": label(r), "seeds ok": f"{r['n']}/{r['n_runs']}",
               "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r, summary)
               else _mean_cell(r, pm), "95% CI": _ci_cell(r),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
@@ -254,6 +266,9 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
     parts += [_md(display_frame(summary, lambda s: f"**{s}**")),
               "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; "
               "95% CI = mean ± t(0.975, n−1)·std/√n; bold = best mean."]
+    common = common_overrides(summary)
+    if common:
+        parts.append(f"Common to every configuration: {common}.")
     if (keys := grid_keys(summary)) is not None:
         parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys)]
     if runs is not None:
