@@ -231,6 +231,7 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               else _mean_cell(r, pm), "95% CI": _ci_cell(r),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]), "params": _num(r["params"], ",.0f"),
+              "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
               "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": _not_ok_cell(r)}
              for _, r in summary.iterrows()]
     return pd.DataFrame(cells).astype(str)
