@@ -11,9 +11,16 @@ from cnn_jax.config import (
 
 def base(**over):
     cfg = {
-        "model": {"name": "t", "conv": [{"features": 20, "kernel": 5, "stride": None, "pool": None}],
-                  "dense": [{"units": 100, "dropout": None}], "conv_stride": 1, "dropout": 0.25,
-                  "out_dropout": None, "init": "nielsen", "dropout_form": "nielsen"},
+        "model": {
+            "name": "t",
+            "conv": [{"features": 20, "kernel": 5, "stride": None, "pool": None}],
+            "dense": [{"units": 100, "dropout": None}],
+            "conv_stride": 1,
+            "dropout": 0.25,
+            "out_dropout": None,
+            "init": "nielsen",
+            "dropout_form": "nielsen",
+        },
         "pooling": {"kind": "max", "window": 2, "stride": None, "p": 2.0},
         "activation": {"name": "relu"},
         "optimizer": {"name": "sgd", "lr": 0.1},
@@ -39,8 +46,15 @@ def test_defaults_resolve_into_blocks():
 
 
 def test_per_layer_overrides_win():
-    cfg = from_mapping(base(**{"model.conv.0.stride": 3, "model.dense.0.dropout": 0.5,
-                               "model.conv.0.pool": {"kind": "avg", "window": 3}}))
+    cfg = from_mapping(
+        base(
+            **{
+                "model.conv.0.stride": 3,
+                "model.dense.0.dropout": 0.5,
+                "model.conv.0.pool": {"kind": "avg", "window": 3},
+            }
+        )
+    )
     block = cfg.model.conv[0]
     assert block.stride == 3 and block.pool.kind == "avg" and block.pool.window == 3
     assert cfg.model.dense[0].dropout == 0.5

@@ -7,21 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_fixtures import make_dataset
 
 from cnn_jax.data import idx
 from cnn_jax.data.idx import DataError
-
-
-def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4, gz: bool = True) -> dict:
-    """Write four small IDX files into `folder`; returns their arrays and content md5 table."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    return {"arrays": arrays, "md5s": idx.write_idx_dir(folder, arrays, gz=gz)}
 
 
 @pytest.mark.parametrize("gz", [True, False])

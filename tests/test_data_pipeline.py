@@ -7,25 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_fixtures import FASHION_DIR, MNIST_DIR, ROOT, make_dataset
 
 from cnn_jax.config import DataConfig
 from cnn_jax.data import DataError, Splits, expand_shifts, idx, load_splits, pipeline
-
-ROOT = Path(__file__).resolve().parent.parent
-MNIST_DIR = Path(os.environ.get("CNN_JAX_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
-FASHION_DIR = Path(os.environ.get("CNN_JAX_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-
-
-def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4) -> dict:
-    """Four small random IDX files in `folder`: their arrays and content md5 table."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    return {"arrays": arrays, "md5s": idx.write_idx_dir(folder, arrays)}
 
 
 def _have(folder: Path) -> bool:

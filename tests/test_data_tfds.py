@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import types
 from pathlib import Path
@@ -11,26 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from idx_fixtures import FASHION_DIR, MNIST_DIR, make_dataset
 from tensorflow_datasets.core.download import checksums, downloader
 
 from cnn_jax.config import DataConfig
 from cnn_jax.data import DataError, builders, idx, load_splits
-
-ROOT = Path(__file__).resolve().parent.parent
-MNIST_DIR = Path(os.environ.get("CNN_JAX_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
-FASHION_DIR = Path(os.environ.get("CNN_JAX_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-
-
-def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4) -> dict:
-    """Four small random IDX files in `folder`: their arrays and content md5 table."""
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    return {"arrays": arrays, "md5s": idx.write_idx_dir(folder, arrays)}
 
 
 @pytest.fixture

@@ -70,7 +70,9 @@ def test_pool_then_activation_differs_from_activation_then_pool_for_l2():
 
 def test_max_pool_order_is_equivalent_for_monotone_activation():
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, 28, 28, 1))
-    make = lambda order: ModelConfig(conv=(ConvBlockConfig(4, order=order),), dense=(DenseConfig(8),))
+    make = lambda order: ModelConfig(
+        conv=(ConvBlockConfig(4, order=order),), dense=(DenseConfig(8),)
+    )
     p = params_of(make("pool_act"))
     outs = [ConvNet(make(o)).apply({"params": p}, x) for o in ("pool_act", "act_pool")]
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
@@ -80,8 +82,11 @@ def test_uint8_input_is_scaled_to_unit_interval():
     cfg = ModelConfig(conv=(), dense=(DenseConfig(5),), init="lecun")
     p = params_of(cfg)
     x8 = jnp.full((1, 28, 28, 1), 255, jnp.uint8)
-    np.testing.assert_allclose(ConvNet(cfg).apply({"params": p}, x8),
-                               ConvNet(cfg).apply({"params": p}, jnp.ones((1, 28, 28, 1))), rtol=1e-6)
+    np.testing.assert_allclose(
+        ConvNet(cfg).apply({"params": p}, x8),
+        ConvNet(cfg).apply({"params": p}, jnp.ones((1, 28, 28, 1))),
+        rtol=1e-6,
+    )
 
 
 def test_dropout_is_active_only_in_training():
@@ -98,4 +103,7 @@ def test_dropout_is_active_only_in_training():
 def test_strided_conv_without_pooling():
     cfg = ModelConfig(conv=(ConvBlockConfig(8, stride=2, pool=PoolConfig("none")),), dense=())
     assert layer_table(cfg)[0].output_shape == (12, 12, 8)
-    assert ConvNet(cfg).apply({"params": params_of(cfg)}, jnp.zeros((1, 28, 28, 1))).shape == (1, 10)
+    assert ConvNet(cfg).apply({"params": params_of(cfg)}, jnp.zeros((1, 28, 28, 1))).shape == (
+        1,
+        10,
+    )

@@ -34,8 +34,9 @@ def test_shape_28_to_24_and_bias_is_shared():
 def test_matches_explicit_sum(stride):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 11, 11, 3))
     w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 4))
-    np.testing.assert_allclose(conv2d(x, w, stride=stride), conv2d_reference(x, w, stride),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        conv2d(x, w, stride=stride), conv2d_reference(x, w, stride), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_same_padding_keeps_size_and_stride_halves():
@@ -73,7 +74,9 @@ def test_grad_and_vmap():
     np.testing.assert_allclose(out[1], 2 * conv2d(x, w), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "VALID"), (1, "SAME"), (2, "SAME"), (3, "SAME")])
+@pytest.mark.parametrize(
+    "stride,padding", [(1, "VALID"), (2, "VALID"), (1, "SAME"), (2, "SAME"), (3, "SAME")]
+)
 def test_patches_and_xla_impls_agree(stride, padding):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 11, 3))
     w = jax.random.normal(jax.random.PRNGKey(1), (5, 4, 3, 6))

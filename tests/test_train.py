@@ -4,12 +4,24 @@ import numpy as np
 import optax
 import pytest
 
-from cnn_jax.config import Config, ConvBlockConfig, DenseConfig, ModelConfig, OptimizerConfig, TrainConfig
+from cnn_jax.config import (
+    Config,
+    ConvBlockConfig,
+    DenseConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainConfig,
+)
 from cnn_jax.train import TrainState, fit, make_optimizer, make_train_epoch
 from cnn_jax.train.loop import per_seed_summary
 
-SMALL = ModelConfig(conv=(ConvBlockConfig(4),), dense=(DenseConfig(16),), activation="relu",
-                    init="lecun", name="small")
+SMALL = ModelConfig(
+    conv=(ConvBlockConfig(4),),
+    dense=(DenseConfig(16),),
+    activation="relu",
+    init="lecun",
+    name="small",
+)
 
 
 def small_cfg(**train):
@@ -28,14 +40,18 @@ def test_seeds_in_one_program_match_separate_runs(tiny_splits):
     together = fit(small_cfg(seeds=3), tiny_splits)
     alone = fit(Config(**{**small_cfg().__dict__, "seed": 2}), tiny_splits)
     assert len(together.per_seed) == 3 and [s["seed"] for s in together.per_seed] == [0, 1, 2]
-    np.testing.assert_allclose(together.history[-1]["train_loss"][2],
-                               alone.history[-1]["train_loss"][0], rtol=1e-4)
+    np.testing.assert_allclose(
+        together.history[-1]["train_loss"][2], alone.history[-1]["train_loss"][0], rtol=1e-4
+    )
     assert together.history[0]["train_loss"][0] != together.history[0]["train_loss"][1]
 
 
 def test_learning_happens(tiny_splits):
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("adam", lr=3e-3),
-                 train=TrainConfig(epochs=3, batch_size=20, progress=False))
+    cfg = Config(
+        model=SMALL,
+        optimizer=OptimizerConfig("adam", lr=3e-3),
+        train=TrainConfig(epochs=3, batch_size=20, progress=False),
+    )
     result = fit(cfg, tiny_splits)
     losses = [h["train_loss"][0] for h in result.history]
     assert losses[-1] < losses[0]
@@ -43,8 +59,11 @@ def test_learning_happens(tiny_splits):
 
 
 def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e12),
-                 train=TrainConfig(epochs=5, batch_size=50, progress=False))
+    cfg = Config(
+        model=SMALL,
+        optimizer=OptimizerConfig("sgd", lr=1e12),
+        train=TrainConfig(epochs=5, batch_size=50, progress=False),
+    )
     result = fit(cfg, tiny_splits)
     assert result.per_seed[0]["status"] == "diverged"
     assert len(result.history) < 5
@@ -95,7 +114,8 @@ def test_label_smoothing_changes_the_loss():
 
     logits = jnp.array([[4.0, 0.0, 0.0]])
     assert float(cross_entropy(logits, jnp.array([0]), 0.1)) > float(
-        optax.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0]))[0])
+        optax.softmax_cross_entropy_with_integer_labels(logits, jnp.array([0]))[0]
+    )
 
 
 def test_plurality_vote_majority_and_ties():

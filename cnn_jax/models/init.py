@@ -8,12 +8,11 @@ he: He-normal weights (variance 2/fan_in) for hidden layers, LeCun-normal softma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import math
-
 from flax.linen import initializers
 
 Initializer = Callable[..., jax.Array]

@@ -1,6 +1,13 @@
 """Optimizers, pure train / eval steps, and the scanned, seed-vmapped fit loop."""
 
-from cnn_jax.train.loop import FitResult, Progress, fit, init_states, make_evaluate, make_train_epoch
+from cnn_jax.train.loop import (
+    FitResult,
+    Progress,
+    fit,
+    init_states,
+    make_evaluate,
+    make_train_epoch,
+)
 from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
 from cnn_jax.train.state import TrainState, create_state
 from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step, predict

@@ -1,0 +1,26 @@
+"""Shared by the data tests: paths to the real datasets and tiny generated IDX datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cnn_jax.data import idx
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("CNN_JAX_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+FASHION_DIR = Path(os.environ.get("CNN_JAX_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+
+
+def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4, gz: bool = True) -> dict:
+    """Write four small random IDX files into `folder`; returns their arrays and md5 table."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    return {"arrays": arrays, "md5s": idx.write_idx_dir(folder, arrays, gz=gz)}
