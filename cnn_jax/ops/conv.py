@@ -74,9 +74,7 @@ def _auto_jvp(stride: int, padding: str, primals, tangents):
     """Tangent P(dx)^T w + P(x)^T dw; reverse mode gives dx = col2im(w dy) and dW = P(x) @ dy."""
     (x, w), (dx, dw) = primals, tangents
     y = _xla(x, w, stride, padding)
-    import os
-    dxf = _xla if os.environ.get('DXXLA') else _patches
-    terms = [] if isinstance(dx, SymbolicZero) else [dxf(dx, w, stride, padding)]
+    terms = [] if isinstance(dx, SymbolicZero) else [_patches(dx, w, stride, padding)]
     if not isinstance(dw, SymbolicZero):
         terms.append(_patches(x, dw, stride, padding))
     return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
