@@ -13,8 +13,11 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__" and "--xla-flags" in sys.argv:  # read by jax at import
-    os.environ["XLA_FLAGS"] = sys.argv[sys.argv.index("--xla-flags") + 1]
+for _i, _arg in enumerate(sys.argv if __name__ == "__main__" else []):  # jax reads it at import
+    if _arg.startswith("--xla-flags="):
+        os.environ["XLA_FLAGS"] = _arg.split("=", 1)[1]
+    elif _arg == "--xla-flags" and _i + 1 < len(sys.argv):
+        os.environ["XLA_FLAGS"] = sys.argv[_i + 1]
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train")
     p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
                    help="conv2d implementation the model uses")
-    p.add_argument("--xla-flags", default=None, help="XLA_FLAGS, set before jax is imported")
+    p.add_argument("--xla-flags", default=None,
+                   help='XLA_FLAGS, set before jax is imported (write --xla-flags="--xla_...")')
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="MNIST IDX files")
     a = p.parse_args(argv)
     if a.conv_impl != "auto":
