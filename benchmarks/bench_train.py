@@ -1,7 +1,7 @@
 """Training throughput of the scanned, seed-vmapped epoch that `cnn_jax.train.fit` compiles.
 
 Data sit on the device; compile seconds are reported apart from run seconds; one JSON line per
-measurement. Modes: "train" (fit's vmapped program), "novmap" (1 seed: vmapped vs unvmapped,
+measurement. Modes: "train" (fit's program), "novmap" (1 seed: vmapped vs unvmapped,
 interleaved), "seeds" (S seeds in one vmapped program vs S sequential 1-seed runs).
   python benchmarks/bench_train.py --batch-size 10 128 --repeats 3
   python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 500
@@ -43,7 +43,13 @@ from cnn_jax.config import (  # noqa: E402
 )
 from cnn_jax.models.convnet import ConvNet  # noqa: E402
 from cnn_jax.ops.conv import conv2d  # noqa: E402
-from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step  # noqa: E402
+from cnn_jax.train import (  # noqa: E402
+    init_states,
+    make_optimizer,
+    make_train_epoch,
+    make_train_step,
+    over_seeds,
+)
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 MODELS = {
@@ -75,8 +81,15 @@ def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1) -> Con
                   train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds))
 
 
-def build_epoch(cfg: Config, n: int, vmap: bool = True) -> tuple[Callable, Any, jax.Array]:
-    """(jitted epoch fn, initial state, keys) as `fit` builds them; vmap=False: no seed axis."""
+PROGRAMS = ("fit", "vmap", "plain")
+
+
+def build_epoch(cfg: Config, n: int, program: str = "fit") -> tuple[Callable, Any, jax.Array]:
+    """(jitted epoch fn, initial state, keys) for one of PROGRAMS.
+
+    "fit": what `fit` compiles (`over_seeds`: vmapped over seeds, unbatched for one seed);
+    "vmap": always vmapped, one seed too (fit before 2026-11-22); "plain": one seed, no seed axis.
+    """
     model = ConvNet(cfg.model)
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
     step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
@@ -84,22 +97,28 @@ def build_epoch(cfg: Config, n: int, vmap: bool = True) -> tuple[Callable, Any, 
     seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
     state = init_states(model, tx, seeds)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    if vmap:
-        return jax.jit(jax.vmap(epoch, in_axes=(0, 0, None, None)), donate_argnums=0), state, keys
+    axes = (0, 0, None, None)
+    if program == "fit":
+        return jax.jit(over_seeds(epoch, len(seeds), axes), donate_argnums=0), state, keys
+    if program == "vmap":
+        return jax.jit(jax.vmap(epoch, in_axes=axes), donate_argnums=0), state, keys
     if len(seeds) != 1:
-        raise ValueError("vmap=False needs exactly one seed")
+        raise ValueError(f"program={program!r} needs exactly one seed, got {len(seeds)}")
     unstack = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
     return jax.jit(epoch, donate_argnums=0), unstack(state), keys[0]
 
 
 def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: int = 1,
-                vmap: bool = True) -> dict[str, Any]:
-    """Compile once, then time `repeats` x `epochs` epochs; seconds per epoch and images/s."""
-    fn, state, keys = build_epoch(cfg, x.shape[0], vmap)
+                program: str = "fit", warmup: int = 1) -> dict[str, Any]:
+    """Compile once, run `warmup` untimed epochs, then time `repeats` x `epochs` epochs."""
+    fn, state, keys = build_epoch(cfg, x.shape[0], program)
     t0 = time.perf_counter()
     compiled = fn.lower(state, keys, x, y).compile()
     compile_s = time.perf_counter() - t0
-    fold = jax.random.fold_in if not vmap else jax.vmap(jax.random.fold_in, (0, None))
+    fold = jax.random.fold_in if program == "plain" else jax.vmap(jax.random.fold_in, (0, None))
+    for w in range(warmup):  # first-touch page faults and caches: the first epoch runs slower
+        state, losses = compiled(state, fold(keys, 10_000 + w), x, y)
+    jax.block_until_ready(state)
     seconds, loss = [], float("nan")
     for r in range(repeats):
         t = time.perf_counter()
@@ -126,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train")
+    p.add_argument("--warmup", type=int, default=1, help="untimed epochs after compiling")
     p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
                    help="conv2d implementation the model uses")
     p.add_argument("--xla-flags", default=None,
@@ -142,22 +162,25 @@ def main(argv: list[str] | None = None) -> None:
         xs, ys, source = load_train(n, a.data_dir)
         x, y = jax.device_put(xs), jax.device_put(ys)
         base = {**info, "data": source, "batch_size": bs, "images_per_epoch": n // bs * bs}
-        run = functools.partial(time_epochs, x=x, y=y, repeats=a.repeats, epochs=a.epochs)
+        run = functools.partial(time_epochs, x=x, y=y, repeats=a.repeats, epochs=a.epochs,
+                                warmup=a.warmup)
         if a.mode == "train":
             out = run(make_config(a.model, bs, a.seeds, a.lr))
-            print(json.dumps({**base, "mode": "vmapped", "seeds": a.seeds, **out}), flush=True)
+            print(json.dumps({**base, "mode": "fit", "seeds": a.seeds, **out}), flush=True)
         elif a.mode == "novmap":
             cfg = make_config(a.model, bs, 1, a.lr)
-            res: dict[bool, list[float]] = {True: [], False: []}
+            res: dict[str, list[float]] = {"vmap": [], "plain": []}
             for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
-                for vm in (True, False):
-                    res[vm] += time_epochs(cfg, x, y, 1, a.epochs, vm)["epoch_s"]
-            med = {vm: statistics.median(s) for vm, s in res.items()}
-            print(json.dumps({**base, "mode": "novmap", "seeds": 1, "vmapped_epoch_s": res[True],
-                              "no_vmap_epoch_s": res[False],
-                              "vmapped_images_per_s": round(base["images_per_epoch"] / med[True]),
-                              "no_vmap_images_per_s": round(base["images_per_epoch"] / med[False]),
-                              "no_vmap_speedup": round(med[True] / med[False], 3)}), flush=True)
+                for prog in res:
+                    res[prog] += run(cfg, repeats=1, program=prog)["epoch_s"]
+            med = {prog: statistics.median(s) for prog, s in res.items()}
+            per_s = {prog: round(base["images_per_epoch"] / m) for prog, m in med.items()}
+            print(json.dumps({**base, "mode": "novmap", "seeds": 1, "vmapped_epoch_s": res["vmap"],
+                              "no_vmap_epoch_s": res["plain"],
+                              "vmapped_images_per_s": per_s["vmap"],
+                              "no_vmap_images_per_s": per_s["plain"],
+                              "no_vmap_speedup": round(med["vmap"] / med["plain"], 3)}),
+                  flush=True)
         else:
             many = run(make_config(a.model, bs, a.seeds, a.lr))
             one = run(make_config(a.model, bs, 1, a.lr))

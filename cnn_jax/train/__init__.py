@@ -7,6 +7,7 @@ from cnn_jax.train.loop import (
     init_states,
     make_evaluate,
     make_train_epoch,
+    over_seeds,
 )
 from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
 from cnn_jax.train.state import TrainState, create_state
@@ -26,6 +27,7 @@ __all__ = [
     "make_optimizer",
     "make_train_epoch",
     "make_train_step",
+    "over_seeds",
     "predict",
     "register_optimizer",
 ]

@@ -52,6 +52,24 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
+def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) -> Callable:
+    """`jax.vmap(fn, in_axes)`, except that one seed runs unbatched (same stacked interface).
+
+    With one seed the size-1 seed axis is sliced off the inputs and put back on the outputs:
+    XLA:CPU lays out the vmapped program's weight updates badly (a transposing copy of every
+    FC gradient, ~30% of a minibatch-10 step; docs/benchmarks.md), the plain one well.
+    """
+    if num_seeds > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def one_seed(*args: Any) -> Any:
+        unstacked = [jax.tree_util.tree_map(lambda a: a[0], arg) if axis == 0 else arg
+                     for arg, axis in zip(args, in_axes, strict=True)]
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*unstacked))
+
+    return one_seed
+
+
 def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
     """Fresh TrainStates for every seed, stacked along a leading seed axis."""
     make = lambda key: create_state(init_params(model, jax.random.fold_in(key, 0)), tx)
@@ -144,18 +162,18 @@ def fit(
     seeds = seeds_of(cfg)
     model = ConvNet(cfg.model)
     x_train, y_train = jnp.asarray(splits.train_x), jnp.asarray(splits.train_y)
-    evals = {name: (jnp.asarray(getattr(splits, f"{name}_x")), jnp.asarray(getattr(splits, f"{name}_y")))
-             for name in ("val", "test")}
+    evals = {name: (jnp.asarray(getattr(splits, f"{name}_x")),
+                    jnp.asarray(getattr(splits, f"{name}_y"))) for name in ("val", "test")}
     n = x_train.shape[0]
     steps = n // cfg.train.batch_size
     tx = make_optimizer(cfg.optimizer, steps, cfg.train.epochs)
 
     train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
                                    cfg.train.batch_size, cfg.train.shuffle)
-    epoch_fn = jax.jit(jax.vmap(train_epoch, in_axes=(0, 0, None, None)), donate_argnums=0)
-    eval_fns = {name: jax.jit(jax.vmap(make_evaluate(make_eval_step(model), len(v[1]),
-                                                     cfg.train.eval_batch_size),
-                                       in_axes=(0, None, None)))
+    epoch_fn = jax.jit(over_seeds(train_epoch, len(seeds), (0, 0, None, None)), donate_argnums=0)
+    eval_fns = {name: jax.jit(over_seeds(make_evaluate(make_eval_step(model), len(v[1]),
+                                                       cfg.train.eval_batch_size),
+                                         len(seeds), (0, None, None)))
                 for name, v in evals.items()}
     keep_best = jax.jit(_keep_best)
 
@@ -167,7 +185,8 @@ def fit(
 
     t0 = time.perf_counter()
     compiled = epoch_fn.lower(progress.state, epoch_keys, x_train, y_train).compile()
-    eval_compiled = {k: f.lower(progress.state.params, *evals[k]).compile() for k, f in eval_fns.items()}
+    eval_compiled = {k: f.lower(progress.state.params, *evals[k]).compile()
+                     for k, f in eval_fns.items()}
     compile_seconds = time.perf_counter() - t0
 
     best_val = np.full(len(seeds), -1.0)
