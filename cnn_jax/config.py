@@ -1,4 +1,7 @@
-"""Frozen, validated run configuration; `from_dictconfig` is the only reader of Hydra's DictConfig."""
+"""Frozen, validated run configuration.
+
+`from_dictconfig` is the only reader of Hydra's DictConfig.
+"""
 
 from __future__ import annotations
 
@@ -207,6 +210,8 @@ class TrainConfig:
     """Epochs, minibatch size, seeds trained together, shuffling, evaluation batch size.
 
     vote: also report the plurality vote of the seeds' best-validation nets on the test set.
+    devices: data parallel over this many JAX devices (each minibatch sharded along its batch
+    axis, parameters replicated); 1 = a single device.
     """
 
     epochs: int = 1
@@ -218,12 +223,17 @@ class TrainConfig:
     checkpoint: bool = True
     progress: bool = True
     vote: bool = False
+    devices: int = 1
 
     def __post_init__(self) -> None:
         _positive_int("train.epochs", self.epochs)
         _positive_int("train.batch_size", self.batch_size)
         _positive_int("train.seeds", self.seeds)
         _positive_int("train.eval_batch_size", self.eval_batch_size)
+        _positive_int("train.devices", self.devices)
+        if self.batch_size % self.devices:
+            raise ConfigError(f"train.batch_size={self.batch_size} must be a multiple of "
+                              f"train.devices={self.devices}")
 
 
 @dataclass(frozen=True)
@@ -251,7 +261,8 @@ def _build(cls: type, values: Mapping[str, Any], where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]} is not a known key; allowed: {', '.join(sorted(names))}")
+        allowed = ", ".join(sorted(names))
+        raise ConfigError(f"{where}.{unknown[0]} is not a known key; allowed: {allowed}")
     return cls(**values)
 
 

@@ -106,7 +106,8 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) ->
     on_epoch, manager, writer = _epoch_logger(cfg, run_dir)
 
     def restore(fresh: Progress) -> Progress | None:
-        saved = checkpoint.restore_progress(manager, fresh) if manager and cfg.train.resume else None
+        resuming = manager is not None and cfg.train.resume
+        saved = checkpoint.restore_progress(manager, fresh) if resuming else None
         history = saved.history if saved else []
         text = "".join(records.json_line(h) for h in history)
         records.write_text_atomic(run_dir / records.EPOCHS, text)

@@ -1,4 +1,4 @@
-"""python -m experiments.train [group=option ...] [key=value ...]: train, write the run's records."""
+"""python -m experiments.train [group=option ...] [key=value ...]: train, write its records."""
 
 from __future__ import annotations
 

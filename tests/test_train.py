@@ -123,3 +123,45 @@ def test_plurality_vote_majority_and_ties():
 
     preds = np.array([[1, 2, 3, 0], [1, 2, 4, 5], [7, 9, 4, 6]])
     np.testing.assert_array_equal(plurality_vote(preds, 10), [1, 2, 4, 0])
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_fit_compiles_the_same_programs_for_one_epoch_or_many(tiny_splits, seeds):
+    from cnn_jax.train import count_compiles
+
+    fit(small_cfg(epochs=1, seeds=seeds, batch_size=100), tiny_splits)  # caches eager helpers
+    counts = {}
+    for epochs in (1, 2):
+        with count_compiles() as log:
+            fit(small_cfg(epochs=epochs, seeds=seeds, batch_size=100), tiny_splits)
+        counts[epochs] = log.count
+    assert counts[1] == counts[2], counts  # nothing recompiles per epoch
+    assert counts[1] >= 3  # the epoch program and two evaluations at least were seen
+
+
+def test_count_compiles_sees_a_new_shape_and_not_a_cached_one():
+    from cnn_jax.train import count_compiles
+
+    f = jax.jit(lambda x: x * 2 + 1)
+    with count_compiles() as log:
+        f(np.ones(3, np.float32)).block_until_ready()
+        f(np.ones(3, np.float32)).block_until_ready()
+    assert log.count == 1
+    with count_compiles() as log:
+        f(np.ones(4, np.float32)).block_until_ready()
+    assert log.count == 1 and log.seconds[0] > 0
+
+
+def test_one_seed_program_has_no_seed_axis_inside_but_keeps_it_outside():
+    from cnn_jax.train import over_seeds
+
+    seen = []
+
+    def fn(a, b):
+        seen.append((a.shape, b.shape))
+        return {"sum": a.sum() + b.sum()}
+
+    out = over_seeds(fn, 1, (0, None))(jnp.ones((1, 3)), jnp.ones(2))
+    assert seen == [((3,), (2,))] and out["sum"].shape == (1,)
+    out = over_seeds(fn, 2, (0, None))(jnp.ones((2, 3)), jnp.ones(2))
+    assert out["sum"].shape == (2,) and np.allclose(out["sum"], 5.0)

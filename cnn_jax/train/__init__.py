@@ -1,5 +1,6 @@
 """Optimizers, pure train / eval steps, and the scanned, seed-vmapped fit loop."""
 
+from cnn_jax.train.compiles import CompileLog, count_compiles
 from cnn_jax.train.loop import (
     FitResult,
     Progress,
@@ -10,15 +11,19 @@ from cnn_jax.train.loop import (
     over_seeds,
 )
 from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
+from cnn_jax.train.parallel import data_mesh
 from cnn_jax.train.state import TrainState, create_state
 from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step, predict
 
 __all__ = [
+    "CompileLog",
     "OPTIMIZERS",
     "FitResult",
     "Progress",
     "TrainState",
+    "count_compiles",
     "create_state",
+    "data_mesh",
     "cross_entropy",
     "fit",
     "init_states",

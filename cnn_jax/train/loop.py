@@ -16,11 +16,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
 from tqdm.auto import tqdm
 
 from cnn_jax.config import Config
 from cnn_jax.models.convnet import ConvNet, init_params
 from cnn_jax.train.optim import make_optimizer
+from cnn_jax.train.parallel import batch_axis_sharding, constrain_batch, data_mesh, replicate
 from cnn_jax.train.state import TrainState, create_state
 from cnn_jax.train.step import make_eval_step, make_train_step
 
@@ -76,8 +78,12 @@ def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
     return jax.jit(jax.vmap(make))(seed_keys(seeds))
 
 
-def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: bool) -> Callable:
-    """train_epoch(state, key, x, y) -> (state, mean loss): one scan over n // batch_size steps."""
+def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: bool,
+                     batch_sharding: NamedSharding | None = None) -> Callable:
+    """train_epoch(state, key, x, y) -> (state, mean loss): one scan over n // batch_size steps.
+
+    `batch_sharding` (see `cnn_jax.train.parallel`) splits every minibatch over devices.
+    """
     steps = n // batch_size
     if steps < 1:
         raise ValueError(f"train.batch_size={batch_size} exceeds the {n} training images")
@@ -89,7 +95,8 @@ def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: boo
 
         def body(state: TrainState, idx: jax.Array):
             key_i = jax.random.fold_in(step_key, state.step)
-            state, metrics = train_step(state, x[idx], y[idx], key_i)
+            xb, yb = (constrain_batch(a[idx], batch_sharding) for a in (x, y))
+            state, metrics = train_step(state, xb, yb, key_i)
             return state, metrics["loss"]
 
         state, losses = jax.lax.scan(body, state, batches)
@@ -98,7 +105,8 @@ def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: boo
     return train_epoch
 
 
-def make_evaluate(eval_step: Callable, n: int, batch_size: int) -> Callable:
+def make_evaluate(eval_step: Callable, n: int, batch_size: int,
+                  batch_sharding: NamedSharding | None = None) -> Callable:
     """evaluate(params, x, y) -> (accuracy, mean loss) over all n rows, scanned in batches."""
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
@@ -108,7 +116,9 @@ def make_evaluate(eval_step: Callable, n: int, batch_size: int) -> Callable:
 
         def body(total, idx):
             safe = jnp.minimum(idx, n - 1)
-            m = eval_step(params, x[safe], y[safe], (idx < n).astype(jnp.float32))
+            xb, yb, wb = (constrain_batch(a, batch_sharding)
+                          for a in (x[safe], y[safe], (idx < n).astype(jnp.float32)))
+            m = eval_step(params, xb, yb, wb)
             return jax.tree_util.tree_map(jnp.add, total, m), None
 
         zero = {"correct": 0.0, "loss": 0.0, "count": 0.0}
@@ -161,25 +171,33 @@ def fit(
     """
     seeds = seeds_of(cfg)
     model = ConvNet(cfg.model)
-    x_train, y_train = jnp.asarray(splits.train_x), jnp.asarray(splits.train_y)
-    evals = {name: (jnp.asarray(getattr(splits, f"{name}_x")),
-                    jnp.asarray(getattr(splits, f"{name}_y"))) for name in ("val", "test")}
+    mesh = data_mesh(cfg.train.devices) if cfg.train.devices > 1 else None
+    put = (lambda a: replicate(jnp.asarray(a), mesh)) if mesh else jnp.asarray
+    sharded = batch_axis_sharding(mesh) if mesh else None
+    x_train, y_train = put(splits.train_x), put(splits.train_y)
+    evals = {name: (put(getattr(splits, f"{name}_x")), put(getattr(splits, f"{name}_y")))
+             for name in ("val", "test")}
     n = x_train.shape[0]
     steps = n // cfg.train.batch_size
     tx = make_optimizer(cfg.optimizer, steps, cfg.train.epochs)
 
     train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
-                                   cfg.train.batch_size, cfg.train.shuffle)
+                                   cfg.train.batch_size, cfg.train.shuffle, sharded)
     epoch_fn = jax.jit(over_seeds(train_epoch, len(seeds), (0, 0, None, None)), donate_argnums=0)
-    eval_fns = {name: jax.jit(over_seeds(make_evaluate(make_eval_step(model), len(v[1]),
-                                                       cfg.train.eval_batch_size),
-                                         len(seeds), (0, None, None)))
-                for name, v in evals.items()}
+    eval_fns = {}
+    for name, (_, labels) in evals.items():
+        eval_batch = min(cfg.train.eval_batch_size, len(labels))
+        split = sharded if mesh and eval_batch % cfg.train.devices == 0 else None
+        evaluate = make_evaluate(make_eval_step(model), len(labels), eval_batch, split)
+        eval_fns[name] = jax.jit(over_seeds(evaluate, len(seeds), (0, None, None)))
     keep_best = jax.jit(_keep_best)
 
     state = init_states(model, tx, seeds)
     fresh = Progress(state, jax.tree_util.tree_map(jnp.copy, state.params), 0, [])
     progress = (restore(fresh) if restore else None) or fresh
+    if mesh:
+        progress = Progress(replicate(progress.state, mesh), replicate(progress.best_params, mesh),
+                            progress.next_epoch, progress.history)
     first_epoch = progress.next_epoch
     epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
 
