@@ -1,8 +1,9 @@
-"""Training throughput of the scanned, seed-vmapped epoch that `cnn_jax.train.fit` compiles.
+"""Training throughput of the scanned epoch that `cnn_jax.train.fit` compiles.
 
 Data sit on the device; compile seconds are reported apart from run seconds; one JSON line per
 measurement. Modes: "train" (fit's program), "novmap" (1 seed: vmapped vs unvmapped,
-interleaved), "seeds" (S seeds in one vmapped program vs S sequential 1-seed runs).
+interleaved), "seeds" (S seeds vmapped, and looped over one compiled one-seed program, vs S
+sequential 1-seed runs).
   python benchmarks/bench_train.py --batch-size 10 128 --repeats 3
   python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 500
   python benchmarks/bench_train.py --conv-impl xla --steps 200   # the pre-2026-11-21 conv
@@ -43,13 +44,8 @@ from cnn_jax.config import (  # noqa: E402
 )
 from cnn_jax.models.convnet import ConvNet  # noqa: E402
 from cnn_jax.ops.conv import conv2d  # noqa: E402
-from cnn_jax.train import (  # noqa: E402
-    init_states,
-    make_optimizer,
-    make_train_epoch,
-    make_train_step,
-    over_seeds,
-)
+from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step  # noqa: E402
+from cnn_jax.train.loop import compile_over_seeds, resolve_seed_batching  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 MODELS = {
@@ -75,21 +71,25 @@ def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarra
         return x, rng.integers(0, 10, n, dtype=np.int32), "random"
 
 
-def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1) -> Config:
+def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
+                shuffle: bool = True) -> Config:
     """Plain SGD on one of MODELS (Nielsen's chapter-6 settings)."""
     return Config(model=MODELS[model], optimizer=OptimizerConfig(lr=lr),
-                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds))
+                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle))
 
 
-PROGRAMS = ("fit", "vmap", "plain")
+PROGRAMS = ("fit", "vmap", "loop", "plain")
 
 
-def build_epoch(cfg: Config, n: int, program: str = "fit") -> tuple[Callable, Any, jax.Array]:
-    """(jitted epoch fn, initial state, keys) for one of PROGRAMS.
+def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
+                  program: str = "fit") -> tuple[Callable, Any, jax.Array]:
+    """(compiled epoch fn, initial state, keys) for one of PROGRAMS.
 
-    "fit": what `fit` compiles (`over_seeds`: vmapped over seeds, unbatched for one seed);
-    "vmap": always vmapped, one seed too (fit before 2026-11-22); "plain": one seed, no seed axis.
+    "fit": what `fit` runs (seed_batching="auto"; one seed unbatched); "vmap": one program
+    vmapped over the seeds; "loop": the one-seed program called per seed; "plain": one seed
+    with no seed axis, compiled with `jax.jit` directly.
     """
+    n = x.shape[0]
     model = ConvNet(cfg.model)
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
     step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
@@ -97,23 +97,22 @@ def build_epoch(cfg: Config, n: int, program: str = "fit") -> tuple[Callable, An
     seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
     state = init_states(model, tx, seeds)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    axes = (0, 0, None, None)
-    if program == "fit":
-        return jax.jit(over_seeds(epoch, len(seeds), axes), donate_argnums=0), state, keys
-    if program == "vmap":
-        return jax.jit(jax.vmap(epoch, in_axes=axes), donate_argnums=0), state, keys
-    if len(seeds) != 1:
-        raise ValueError(f"program={program!r} needs exactly one seed, got {len(seeds)}")
-    unstack = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
-    return jax.jit(epoch, donate_argnums=0), unstack(state), keys[0]
+    if program == "plain":
+        if len(seeds) != 1:
+            raise ValueError(f"program='plain' needs exactly one seed, got {len(seeds)}")
+        unstack = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
+        state, keys = unstack(state), keys[0]
+        return jax.jit(epoch, donate_argnums=0).lower(state, keys, x, y).compile(), state, keys
+    batching = resolve_seed_batching("auto" if program == "fit" else program)
+    fn = compile_over_seeds(epoch, (state, keys, x, y), (0, 0, None, None), batching, donate=True)
+    return fn, state, keys
 
 
 def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: int = 1,
                 program: str = "fit", warmup: int = 1) -> dict[str, Any]:
     """Compile once, run `warmup` untimed epochs, then time `repeats` x `epochs` epochs."""
-    fn, state, keys = build_epoch(cfg, x.shape[0], program)
     t0 = time.perf_counter()
-    compiled = fn.lower(state, keys, x, y).compile()
+    compiled, state, keys = compile_epoch(cfg, x, y, program)
     compile_s = time.perf_counter() - t0
     fold = jax.random.fold_in if program == "plain" else jax.vmap(jax.random.fold_in, (0, None))
     for w in range(warmup):  # first-touch page faults and caches: the first epoch runs slower
@@ -144,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="minibatches per epoch (default: all 50,000 images)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--fixed-order", action="store_true",
+                   help="no shuffling: every seed sees the same minibatches (Nielsen's runs)")
     p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs after compiling")
     p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         blocks.conv2d = functools.partial(conv2d, impl=a.conv_impl)
     info = {"backend": jax.default_backend(), "jax": jax.__version__, "cpus": os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "model": a.model,
+            "shuffle": not a.fixed_order,
             "conv_impl": a.conv_impl}
     for bs in a.batch_size:
         n = min(a.steps * bs, 50_000) if a.steps else 50_000
@@ -165,11 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         run = functools.partial(time_epochs, x=x, y=y, repeats=a.repeats, epochs=a.epochs,
                                 warmup=a.warmup)
         if a.mode == "train":
-            out = run(make_config(a.model, bs, a.seeds, a.lr))
+            out = run(make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order))
             print(json.dumps({**base, "mode": "fit", "seeds": a.seeds, **out}), flush=True)
         elif a.mode == "novmap":
-            cfg = make_config(a.model, bs, 1, a.lr)
-            res: dict[str, list[float]] = {"vmap": [], "plain": []}
+            cfg = make_config(a.model, bs, 1, a.lr, not a.fixed_order)
+            res: dict[str, list[float]] = {"vmap": [], "plain": []}  # 1 seed
             for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
                 for prog in res:
                     res[prog] += run(cfg, repeats=1, program=prog)["epoch_s"]
@@ -182,16 +184,20 @@ def main(argv: list[str] | None = None) -> None:
                               "no_vmap_speedup": round(med["vmap"] / med["plain"], 3)}),
                   flush=True)
         else:
-            many = run(make_config(a.model, bs, a.seeds, a.lr))
-            one = run(make_config(a.model, bs, 1, a.lr))
+            cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order)
+            vmapped, mapped = run(cfg, program="vmap"), run(cfg, program="loop")
+            one = run(make_config(a.model, bs, 1, a.lr, not a.fixed_order))
             seq_s = a.seeds * one["median_epoch_s"]  # S sequential runs of the same program
             print(json.dumps({**base, "mode": "seeds", "seeds": a.seeds,
-                              "vmapped_epoch_s": many["median_epoch_s"],
-                              "vmapped_compile_s": many["compile_s"],
+                              "vmapped_epoch_s": vmapped["median_epoch_s"],
+                              "vmapped_compile_s": vmapped["compile_s"],
+                              "loop_epoch_s": mapped["median_epoch_s"],
                               "one_seed_epoch_s": one["median_epoch_s"],
                               "one_seed_compile_s": one["compile_s"],
                               "sequential_epoch_s": round(seq_s, 4),
-                              "speedup": round(seq_s / many["median_epoch_s"], 2)}), flush=True)
+                              "vmap_speedup": round(seq_s / vmapped["median_epoch_s"], 2),
+                              "loop_speedup": round(seq_s / mapped["median_epoch_s"], 2)}),
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,8 @@ class TrainConfig:
     vote: also report the plurality vote of the seeds' best-validation nets on the test set.
     devices: data parallel over this many JAX devices (each minibatch sharded along its batch
     axis, parameters replicated); 1 = a single device.
+    seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
+    compiled one-seed program, called for each seed in turn), "auto" (loop on CPU, else vmap).
     """
 
     epochs: int = 1
@@ -224,6 +226,7 @@ class TrainConfig:
     progress: bool = True
     vote: bool = False
     devices: int = 1
+    seed_batching: str = "auto"
 
     def __post_init__(self) -> None:
         _positive_int("train.epochs", self.epochs)
@@ -231,6 +234,9 @@ class TrainConfig:
         _positive_int("train.seeds", self.seeds)
         _positive_int("train.eval_batch_size", self.eval_batch_size)
         _positive_int("train.devices", self.devices)
+        if self.seed_batching not in ("auto", "vmap", "loop"):
+            raise ConfigError(f"train.seed_batching={self.seed_batching!r} is not one of "
+                              "auto, vmap, loop")
         if self.batch_size % self.devices:
             raise ConfigError(f"train.batch_size={self.batch_size} must be a multiple of "
                               f"train.devices={self.devices}")

@@ -165,3 +165,37 @@ def test_one_seed_program_has_no_seed_axis_inside_but_keeps_it_outside():
     assert seen == [((3,), (2,))] and out["sum"].shape == (1,)
     out = over_seeds(fn, 2, (0, None))(jnp.ones((2, 3)), jnp.ones(2))
     assert out["sum"].shape == (2,) and np.allclose(out["sum"], 5.0)
+
+
+def test_seed_loop_equals_vmap_and_compiles_one_seed_program():
+    from cnn_jax.train.loop import compile_over_seeds
+
+    def fn(w, x):
+        return {"w": w * x.sum(), "n": w.sum()}
+
+    w, x = jnp.arange(6.0).reshape(3, 2), jnp.ones(4)
+    looped = compile_over_seeds(fn, (w, x), (0, None), "loop")
+    vmapped = compile_over_seeds(fn, (w, x), (0, None), "vmap")
+    leaves = [jax.tree_util.tree_leaves(f(w, x)) for f in (looped, vmapped)]
+    for a, b in zip(*leaves, strict=True):
+        np.testing.assert_allclose(a, b)
+    assert looped(w, x)["w"].shape == (3, 2)
+
+
+@pytest.mark.parametrize("batching", ["vmap", "loop"])
+def test_fit_gives_the_same_numbers_looped_or_vmapped(tiny_splits, batching):
+    ref = fit(small_cfg(seeds=2, seed_batching="vmap"), tiny_splits)
+    got = fit(small_cfg(seeds=2, seed_batching=batching), tiny_splits)
+    np.testing.assert_allclose(got.history[-1]["train_loss"], ref.history[-1]["train_loss"],
+                               rtol=1e-4)
+    assert got.per_seed[1]["test_acc"] == pytest.approx(ref.per_seed[1]["test_acc"], abs=0.011)
+
+
+def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
+    from cnn_jax.train.loop import resolve_seed_batching
+
+    assert resolve_seed_batching("auto", "cpu") == "loop"
+    assert resolve_seed_batching("auto", "gpu") == "vmap"
+    assert resolve_seed_batching("vmap", "cpu") == "vmap"
+    with pytest.raises(ValueError, match="seed_batching='many' is not one of auto, vmap, loop"):
+        resolve_seed_batching("many")

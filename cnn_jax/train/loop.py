@@ -54,6 +54,20 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
+SEED_BATCHING = ("auto", "vmap", "loop")
+
+
+def resolve_seed_batching(batching: str, backend: str | None = None) -> str:
+    """"auto" -> "loop" on CPU (XLA:CPU runs vmapped seeds slower than one after another,
+    docs/benchmarks.md), "vmap" on GPU/TPU; "vmap" and "loop" pass through."""
+    if batching not in SEED_BATCHING:
+        raise ValueError(f"train.seed_batching={batching!r} is not one of "
+                         f"{', '.join(SEED_BATCHING)}")
+    if batching != "auto":
+        return batching
+    return "loop" if (backend or jax.default_backend()) == "cpu" else "vmap"
+
+
 def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) -> Callable:
     """`jax.vmap(fn, in_axes)`, except that one seed runs unbatched (same stacked interface).
 
@@ -70,6 +84,36 @@ def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) ->
         return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*unstacked))
 
     return one_seed
+
+
+def compile_over_seeds(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int | None, ...],
+                       batching: str = "vmap", donate: bool = False) -> Callable:
+    """Compile `fn` once for stacked `args` (seed axis 0 where in_axes is 0); returns a callable.
+
+    batching="vmap": one program batched over the seeds (`over_seeds`). "loop": the one-seed
+    program, compiled once and called for each seed in turn, outputs concatenated; on CPU this
+    is faster than vmapping (docs/benchmarks.md).
+    """
+    seeds = len(jax.tree_util.tree_leaves(args[in_axes.index(0)])[0])
+    donate_argnums = (0,) if donate else ()
+    if batching == "vmap" or seeds == 1:
+        jitted = jax.jit(over_seeds(fn, seeds, in_axes), donate_argnums=donate_argnums)
+        return jitted.lower(*args).compile()
+    if batching != "loop":
+        raise ValueError(f"batching={batching!r} is not one of vmap, loop")
+
+    def seed(i: int, stacked: tuple[Any, ...]) -> list[Any]:
+        return [jax.tree_util.tree_map(lambda a: a[i : i + 1], arg) if axis == 0 else arg
+                for arg, axis in zip(stacked, in_axes, strict=True)]
+
+    jitted = jax.jit(over_seeds(fn, 1, in_axes), donate_argnums=donate_argnums)
+    one = jitted.lower(*seed(0, args)).compile()
+
+    def seed_after_seed(*stacked: Any) -> Any:
+        outs = [one(*seed(i, stacked)) for i in range(seeds)]
+        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
+
+    return seed_after_seed
 
 
 def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
@@ -183,13 +227,11 @@ def fit(
 
     train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
                                    cfg.train.batch_size, cfg.train.shuffle, sharded)
-    epoch_fn = jax.jit(over_seeds(train_epoch, len(seeds), (0, 0, None, None)), donate_argnums=0)
-    eval_fns = {}
+    evaluates = {}
     for name, (_, labels) in evals.items():
         eval_batch = min(cfg.train.eval_batch_size, len(labels))
         split = sharded if mesh and eval_batch % cfg.train.devices == 0 else None
-        evaluate = make_evaluate(make_eval_step(model), len(labels), eval_batch, split)
-        eval_fns[name] = jax.jit(over_seeds(evaluate, len(seeds), (0, None, None)))
+        evaluates[name] = make_evaluate(make_eval_step(model), len(labels), eval_batch, split)
     keep_best = jax.jit(_keep_best)
 
     state = init_states(model, tx, seeds)
@@ -202,9 +244,11 @@ def fit(
     epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
 
     t0 = time.perf_counter()
-    compiled = epoch_fn.lower(progress.state, epoch_keys, x_train, y_train).compile()
-    eval_compiled = {k: f.lower(progress.state.params, *evals[k]).compile()
-                     for k, f in eval_fns.items()}
+    batching = resolve_seed_batching(cfg.train.seed_batching)
+    compiled = compile_over_seeds(train_epoch, (progress.state, epoch_keys, x_train, y_train),
+                                  (0, 0, None, None), batching, donate=True)
+    eval_compiled = {k: compile_over_seeds(f, (progress.state.params, *evals[k]), (0, None, None),
+                                           batching) for k, f in evaluates.items()}
     compile_seconds = time.perf_counter() - t0
 
     best_val = np.full(len(seeds), -1.0)
