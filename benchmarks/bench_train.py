@@ -54,6 +54,9 @@ MODELS = {
         conv=(ConvBlockConfig(20), ConvBlockConfig(40)), dense=(DenseConfig(100),)
     ),
     "fc100": ModelConfig(conv=(), dense=(DenseConfig(100),)),
+    "fast": ModelConfig(conv=(ConvBlockConfig(16, order="act_pool"),
+                              ConvBlockConfig(32, order="act_pool")),
+                        dense=(DenseConfig(128),), activation="relu", init="he"),
 }
 
 

@@ -88,14 +88,15 @@ def test_patches_and_xla_impls_agree(stride, padding):
     np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("impl", ["auto", "patches"])
 @pytest.mark.parametrize("stride,padding", [(1, "VALID"), (2, "VALID"), (2, "SAME")])
-def test_auto_impl_gradients_match_xla_for_input_and_kernel(stride, padding):
+def test_impl_gradients_match_xla_for_input_and_kernel(stride, padding, impl):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 9, 9, 3))
     w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 4))
     loss = lambda impl: (
         lambda x, w: (conv2d(x, w, stride=stride, padding=padding, impl=impl) ** 2).sum()
     )
-    auto = jax.jit(jax.grad(loss("auto"), argnums=(0, 1)))(x, w)
+    auto = jax.jit(jax.grad(loss(impl), argnums=(0, 1)))(x, w)
     ref = jax.grad(loss("xla"), argnums=(0, 1))(x, w)
     for a, r in zip(auto, ref, strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-3, atol=1e-3)

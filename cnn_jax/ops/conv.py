@@ -1,23 +1,19 @@
 """2-D cross-correlation on NHWC inputs with HWIO kernels.
 
-Three implementations give the same numbers (up to float rounding):
-- "xla": `lax.conv_general_dilated`, differentiated by JAX (XLA:CPU's kernel-gradient
-  convolution is very slow: 5-10x the forward at minibatch 10, far worse at 128);
-- "patches": im2col, the kernel-major patch matrix P[(l, m, c), (n, j, k)] = x[n, j*s+l, k*s+m, c]
-  times the kernel matrix, differentiated by JAX (the kernel gradient P @ dy is a plain matmul);
-- "auto" (default): the "xla" forward; a custom JVP routes both gradients through the patches:
-  dW = P @ dy (a plain matmul) and dx = col2im(W dy) (XLA:CPU's input-gradient conv is 3-5x
-  slower). Fastest on CPU at minibatch 10 and 128.
+Two implementations give the same numbers (up to float rounding):
+- "xla": `lax.conv_general_dilated`, differentiated by JAX (cuDNN on GPU; on XLA:CPU its
+  gradient convolutions are 5-10x slower than the forward, inside a scanned epoch far worse);
+- "patches": im2col in NHWC order, the patch matrix P[(n, j, k), (l, m, c)] =
+  x[n, j*s+l, k*s+m, c] times the kernel matrix, differentiated by JAX: the kernel gradient
+  P^T dy is one matmul and the input gradient a sum of shifted slices, no transposes.
+"auto" (default) is "patches" on CPU and "xla" on GPU/TPU (docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.custom_derivatives import SymbolicZero
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 IMPLS = ("auto", "xla", "patches")
@@ -43,41 +39,26 @@ def _xla(x: jax.Array, w: jax.Array, stride: int, padding: str) -> jax.Array:
 
 
 def patch_matrix(x: jax.Array, kh: int, kw: int, stride: int = 1, padding: str = "VALID"):
-    """P of shape (kh*kw*C, N*OH*OW) with P[(l, m, c), (n, j, k)] = x_padded[n, j*s+l, k*s+m, c].
-
-    Built from kw column shifts, then kh row shifts of those: kh + kw copies, not kh * kw.
-    """
+    """P of shape (N*OH*OW, kh*kw*C) with P[(n, j, k), (l, m, c)] = x_padded[n, j*s+l, k*s+m, c]."""
     n, h, w, c = x.shape
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), _same_pad(h, kh, stride), _same_pad(w, kw, stride), (0, 0)))
     oh, ow = output_size(x.shape[1], kh, stride), output_size(x.shape[2], kw, stride)
-    xt = jnp.moveaxis(x, 3, 0)  # (C, N, H, W)
-    cols = jnp.stack([xt[..., j : j + stride * (ow - 1) + 1 : stride] for j in range(kw)])
-    rows = jnp.stack([cols[:, :, :, i : i + stride * (oh - 1) + 1 : stride] for i in range(kh)])
-    return rows.reshape(kh * kw * c, n * oh * ow), (n, oh, ow)  # rows: (kh, kw, C, N, OH, OW)
+    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
+    shifts = [x[:, l : l + span_h : stride, m : m + span_w : stride, :]
+              for l in range(kh) for m in range(kw)]  # noqa: E741
+    return jnp.stack(shifts, axis=3).reshape(n * oh * ow, kh * kw * c), (n, oh, ow)
 
 
 def _patches(x: jax.Array, w: jax.Array, stride: int, padding: str) -> jax.Array:
     kh, kw, c, o = w.shape
     p, (n, oh, ow) = patch_matrix(x, kh, kw, stride, padding)
-    y = lax.dot_general(p, w.reshape(kh * kw * c, o), (((0,), (0,)), ((), ())))
-    return y.reshape(n, oh, ow, o)
+    return (p @ w.reshape(kh * kw * c, o)).reshape(n, oh, ow, o)
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(2, 3))
 def _auto(x: jax.Array, w: jax.Array, stride: int, padding: str) -> jax.Array:
-    return _xla(x, w, stride, padding)
-
-
-@partial(_auto.defjvp, symbolic_zeros=True)
-def _auto_jvp(stride: int, padding: str, primals, tangents):
-    """Tangent P(dx)^T w + P(x)^T dw; reverse mode gives dx = col2im(w dy) and dW = P(x) @ dy."""
-    (x, w), (dx, dw) = primals, tangents
-    y = _xla(x, w, stride, padding)
-    terms = [] if isinstance(dx, SymbolicZero) else [_patches(dx, w, stride, padding)]
-    if not isinstance(dw, SymbolicZero):
-        terms.append(_patches(x, dw, stride, padding))
-    return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
+    cpu = jax.default_backend() == "cpu"
+    return (_patches if cpu else _xla)(x, w, stride, padding)
 
 
 _IMPL_FNS = {"auto": _auto, "xla": _xla, "patches": _patches}
