@@ -1,4 +1,4 @@
-"""Side-by-side images/s of one scanned training epoch for conv2d impls ("auto" vs "patches").
+"""Side-by-side images/s of one scanned training epoch for conv2d impls ("patches" vs "xla").
 
 python benchmarks/bench_conv_impls.py   (a short epoch of 1280 images, data on the device)
 """
@@ -44,5 +44,5 @@ def images_per_sec(cfg: ModelConfig, batch: int, impl: str, repeats: int = 2) ->
 
 if __name__ == "__main__":
     for name, (cfg, batch) in CASES.items():
-        for impl in ("auto", "patches"):
+        for impl in ("patches", "xla"):
             print(f"{name} {impl} {images_per_sec(cfg, batch, impl):.0f} img/s", flush=True)
