@@ -30,7 +30,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import cnn_jax.models.blocks as blocks  # noqa: E402
@@ -45,7 +44,12 @@ from cnn_jax.config import (  # noqa: E402
 from cnn_jax.models.convnet import ConvNet  # noqa: E402
 from cnn_jax.ops.conv import conv2d  # noqa: E402
 from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step  # noqa: E402
-from cnn_jax.train.loop import compile_over_seeds, resolve_seed_batching  # noqa: E402
+from cnn_jax.train.loop import (  # noqa: E402
+    compile_over_seeds,
+    resolve_seed_batching,
+    seed_keys,
+    seeds_of,
+)
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 MODELS = {
@@ -97,9 +101,9 @@ def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
     step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
     epoch = make_train_epoch(step, n, cfg.train.batch_size, cfg.train.shuffle)
-    seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
+    seeds = seeds_of(cfg)
     state = init_states(model, tx, seeds)
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    keys = seed_keys(seeds)
     if program == "plain":
         if len(seeds) != 1:
             raise ValueError(f"program='plain' needs exactly one seed, got {len(seeds)}")

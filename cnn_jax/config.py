@@ -205,6 +205,9 @@ class DataConfig:
             _positive_int("data.train_limit", self.train_limit)
 
 
+SEED_BATCHING = ("auto", "vmap", "loop")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Epochs, minibatch size, seeds trained together, shuffling, evaluation batch size.
@@ -234,9 +237,7 @@ class TrainConfig:
         _positive_int("train.seeds", self.seeds)
         _positive_int("train.eval_batch_size", self.eval_batch_size)
         _positive_int("train.devices", self.devices)
-        if self.seed_batching not in ("auto", "vmap", "loop"):
-            raise ConfigError(f"train.seed_batching={self.seed_batching!r} is not one of "
-                              "auto, vmap, loop")
+        _one_of("train.seed_batching", self.seed_batching, SEED_BATCHING)
         if self.batch_size % self.devices:
             raise ConfigError(f"train.batch_size={self.batch_size} must be a multiple of "
                               f"train.devices={self.devices}")

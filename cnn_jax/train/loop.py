@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from tqdm.auto import tqdm
 
-from cnn_jax.config import Config
+from cnn_jax.config import SEED_BATCHING, Config
 from cnn_jax.models.convnet import ConvNet, init_params
 from cnn_jax.train.optim import make_optimizer
 from cnn_jax.train.parallel import batch_axis_sharding, constrain_batch, data_mesh, replicate
@@ -52,9 +52,6 @@ class FitResult:
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
     """One PRNG key per seed, stacked along a leading axis."""
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-
-
-SEED_BATCHING = ("auto", "vmap", "loop")
 
 
 def resolve_seed_batching(batching: str, backend: str | None = None) -> str:
