@@ -217,6 +217,7 @@ class TrainConfig:
     axis, parameters replicated); 1 = a single device.
     seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
     compiled one-seed program, called for each seed in turn), "auto" (loop on CPU, else vmap).
+    compile_cache: directory where the CLI keeps compiled programs between runs (None: off).
     """
 
     epochs: int = 1
@@ -230,6 +231,7 @@ class TrainConfig:
     vote: bool = False
     devices: int = 1
     seed_batching: str = "auto"
+    compile_cache: str | None = None
 
     def __post_init__(self) -> None:
         _positive_int("train.epochs", self.epochs)
@@ -238,6 +240,10 @@ class TrainConfig:
         _positive_int("train.eval_batch_size", self.eval_batch_size)
         _positive_int("train.devices", self.devices)
         _one_of("train.seed_batching", self.seed_batching, SEED_BATCHING)
+        if self.compile_cache is not None and (not isinstance(self.compile_cache, str)
+                                               or not self.compile_cache.strip()):
+            raise ConfigError(f"train.compile_cache={self.compile_cache!r} must be a directory "
+                              "path or null")
         if self.batch_size % self.devices:
             raise ConfigError(f"train.batch_size={self.batch_size} must be a multiple of "
                               f"train.devices={self.devices}")

@@ -14,6 +14,7 @@ from cnn_jax.config import ConfigError, from_dictconfig
 from cnn_jax.data import DataError
 from cnn_jax.experiment import run
 from cnn_jax.results import records
+from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
 
 
@@ -26,7 +27,9 @@ def main(dcfg: DictConfig) -> float | None:
         print(f"skip (already ok): {run_dir}")
         return done.get("test_acc")
     try:
-        metrics = run(from_dictconfig(dcfg), run_dir, overrides)
+        cfg = from_dictconfig(dcfg)
+        enable_compile_cache(cfg.train.compile_cache)
+        metrics = run(cfg, run_dir, overrides)
     except (ConfigError, DataError) as err:
         return _fail(run_dir, overrides, f"{err}", exit_code=2)
     except Exception as err:  # a crashing job is recorded; a sweep goes on without it

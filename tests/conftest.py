@@ -1,13 +1,29 @@
-"""Shared fixtures: paths to ../shared data, a tiny split made of real MNIST images."""
+"""Shared fixtures: paths to ../shared data, a tiny split made of real MNIST images; a
+session-wide XLA compile cache."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+# One compile cache for this test session, cold at its start: in-process fits and the CLI,
+# example and script subprocesses (which inherit these variables) load the programs already built.
+# pytest-xdist workers inherit the controller's directory; only its creator removes it.
+_CACHE = os.environ.get("CNN_JAX_TEST_COMPILE_CACHE")
+if _CACHE is None:
+    _CACHE = os.environ["CNN_JAX_TEST_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="cnn_jax_xla_")
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["CNN_JAX_COMPILE_CACHE"] = _CACHE
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(2**30)  # also turns on the cache's file lock
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 

@@ -1,6 +1,6 @@
 """Optimizers, pure train / eval steps, and the scanned, seed-vmapped fit loop."""
 
-from cnn_jax.train.compiles import CompileLog, count_compiles
+from cnn_jax.train.compiles import CompileLog, count_compiles, enable_compile_cache
 from cnn_jax.train.loop import (
     FitResult,
     Progress,
@@ -24,6 +24,7 @@ __all__ = [
     "count_compiles",
     "create_state",
     "data_mesh",
+    "enable_compile_cache",
     "cross_entropy",
     "fit",
     "init_states",
