@@ -72,6 +72,7 @@ def test_per_layer_overrides_win():
         ("train.epochs", 0, "train.epochs=0 must be an integer >= 1"),
         ("optimizer.name", "lbfgs", "optimizer.name='lbfgs' is not one of"),
         ("model.conv.0.kernel", 30, "model.conv.0.kernel=30 is larger than its 28x28 input"),
+        ("train.compile_cache", " ", "train.compile_cache=' ' must be a directory path or null"),
     ],
 )
 def test_bad_values_name_value_and_allowed(key, value, message):
