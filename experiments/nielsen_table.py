@@ -3,6 +3,8 @@
 RUNS_DIR holds one run dir per row (row1, row2, ...), each made by
 `python -m experiments.train experiment=nielsen/rowN hydra.run.dir=RUNS_DIR/rowN`. A run stopped
 early is read from its metrics.jsonl: the best-validation protocol over the epochs it finished.
+`--out FILE` replaces the table inside FILE when it already holds one (the prose around it is
+kept), and writes the table alone otherwise.
 """
 
 from __future__ import annotations
@@ -36,14 +38,29 @@ def row_result(run_dir: Path) -> dict | None:
             "vote": metrics.get("vote_test_acc")}
 
 
+HEADER = ("| row | book | ours: mean ± std | best seed | best - book (pp) | seeds | epochs | "
+          "train time |")
+
+
+def replace_table(document: str, new_table: str) -> str:
+    """`document` with its row table (HEADER up to the first non-table line) replaced."""
+    lines = document.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("| row | book |")), None)
+    if start is None:
+        return new_table
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[:start]) + new_table + "".join(lines[end:])
+
+
 def table(runs_dir: Path) -> str:
     """The Markdown table: book vs ours (mean ± std, best), seeds, epochs, wall time."""
-    lines = ["| row | book | ours: mean ± std | best seed | seeds | epochs | train time |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [HEADER, "|---|---|---|---|---|---|---|---|"]
     for row, book in BOOK.items():
         r = row_result(runs_dir / row)
         if r is None:
-            lines.append(f"| {row} | {book:.2f}% | not yet run | | | | |")
+            lines.append(f"| {row} | {book:.2f}% | not yet run | | | | | |")
             continue
         accs = np.array(r["accs"])
         std = accs.std(ddof=1) if len(accs) > 1 else 0.0
@@ -51,8 +68,9 @@ def table(runs_dir: Path) -> str:
         if r["vote"] is not None:
             ours += f" (vote {100 * r['vote']:.2f}%)"
         epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
-        lines.append(f"| {row} | {book:.2f}% | {ours} | {accs.max():.2f}% | {len(accs)} | "
-                     f"{epochs} | {r['seconds'] / 60:.0f} min |")
+        lines.append(f"| {row} | {book:.2f}% | {ours} | {accs.max():.2f}% | "
+                     f"{accs.max() - book:+.2f} | {len(accs)} | {epochs} | "
+                     f"{r['seconds'] / 60:.0f} min |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = table(args.runs_dir)
     if args.out:
-        records.write_text_atomic(args.out, text)
+        old = args.out.read_text() if args.out.exists() else ""
+        records.write_text_atomic(args.out, replace_table(old, text))
     print(text, end="")
     return 0
 
