@@ -93,15 +93,6 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     assert tables.grid_keys(summary.reset_index()) == ("pooling", "activation")
 
 
-def test_t_quantile() -> None:
-    assert tables.t_quantile_975(2) == pytest.approx(4.303, abs=1e-3)
-    assert tables.t_quantile_975(10_000) == pytest.approx(1.9602, abs=1e-4)
-    assert math.isnan(tables.t_quantile_975(0))
-    scipy_values = {1: 12.7062, 5: 2.57058, 31: 2.03951, 45: 2.0141, 100: 1.98397}
-    for df, value in scipy_values.items():  # scipy.stats.t.ppf(0.975, df)
-        assert tables.t_quantile_975(df) == pytest.approx(value, abs=1e-4)
-
-
 def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     runs = tables.collect_runs(sweep)
     md = tables.to_markdown(tables.summarize(runs), runs, "T")

@@ -17,6 +17,12 @@ import pandas as pd
 import yaml
 
 from cnn_jax.results.records import METRICS, read_metrics
+from cnn_jax.results.significance import (
+    SIG_COLUMNS,
+    is_tied_with_best,
+    t_quantile_975,
+    versus_best,
+)
 
 SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
@@ -24,23 +30,12 @@ RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "params", "flops_p
                "seconds", "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "params",
-                   "flops_per_image", "seconds_per_seed", "failed_seeds", "diverged_seeds")
+                   "flops_per_image", "seconds_per_seed", "failed_seeds", "diverged_seeds",
+                   *SIG_COLUMNS)
+TIED = " †"  # marks a mean not separated from the best at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
-# t(0.975, df) for df = 1..30; beyond, a Cornish-Fisher expansion (error < 1e-5).
-_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
-
-
-def t_quantile_975(df: int) -> float:
-    """Student-t critical value t(0.975, df) for a two-sided 95% interval (nan when df < 1)."""
-    if df <= len(_T975):
-        return _T975[df - 1] if df >= 1 else math.nan
-    z = 1.959963984540054  # the normal quantile
-    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
 
 
 def mean_ci(values: Iterable[float]) -> dict[str, float]:
@@ -171,8 +166,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
                      "failed_seeds": _seed_list(g, "failed"),
                      "diverged_seeds": _seed_list(g, "diverged")})
-    summary = pd.DataFrame(rows, columns=["group", *override_keys(runs), *SUMMARY_COLUMNS[1:]])
-    return summary.astype({"params": "Int64", "flops_per_image": "Int64"})
+    columns = ["group", *override_keys(runs), *SUMMARY_COLUMNS[1:-len(SIG_COLUMNS)]]
+    summary = pd.DataFrame(rows, columns=columns)
+    return versus_best(summary.astype({"params": "Int64", "flops_per_image": "Int64"}))
 
 
 def varying_keys(summary: pd.DataFrame) -> list[str]:
@@ -203,8 +199,23 @@ def _is_best(row: pd.Series, summary: pd.DataFrame) -> bool:
     return bool(row["n"] > 0 and row["test_mean"] == summary["test_mean"].max())
 
 
-def _mean_cell(row: pd.Series, pm: str) -> str:
-    return "—" if row["n"] == 0 else f"{row['test_mean']:.2f} {pm} {row['test_std']:.2f}"
+def _mean_cell(row: pd.Series, pm: str, tied: str = "") -> str:
+    """'mean ± std', followed by `tied` when the cell is not separated from the best."""
+    if row["n"] == 0:
+        return "—"
+    mark = tied if row["vs_best"] != "best" and is_tied_with_best(row["vs_best"]) else ""
+    return f"{row['test_mean']:.2f} {pm} {row['test_std']:.2f}{mark}"
+
+
+def _vs_best_cell(row: pd.Series) -> str:
+    """'Δ [95% CI], p' against the best cell, or why there is no test."""
+    delta, half = row["delta_vs_best"], row["delta_ci95"]
+    if row["vs_best"] == "best" or pd.isna(delta):
+        return str(row["vs_best"])
+    if pd.isna(half):
+        return f"{delta:+.2f} ({row['vs_best']})"
+    return (f"{delta:+.2f} [{delta - half:+.2f}, {delta + half:+.2f}], "
+            f"p={row['p_holm']:.2g} ({row['vs_best']})")
 
 
 def _ci_cell(row: pd.Series) -> str:
@@ -219,8 +230,9 @@ def _not_ok_cell(row: pd.Series) -> str:
 
 
 def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: s,
-                  pm: str = "±") -> pd.DataFrame:
-    """The summary as strings: one column per quantity, the best mean wrapped by `bold`.
+                  pm: str = "±", tied: str = TIED) -> pd.DataFrame:
+    """The summary as strings: one column per quantity, the best mean wrapped by `bold`, the
+    means not separated from the best followed by `tied`.
 
     The configuration column names only the overrides that vary between groups.
     """
@@ -228,7 +240,8 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
     label = lambda r: ", ".join(f"{k}={r[k]}" for k in keys) if keys else r["group"]
     cells = [{"configuration": label(r), "seeds ok": f"{r['n']}/{r['n_runs']}",
               "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r, summary)
-              else _mean_cell(r, pm), "95% CI": _ci_cell(r),
+              else _mean_cell(r, pm, tied), "95% CI": _ci_cell(r),
+              "vs best: Δ pp [95% CI], Holm p": _vs_best_cell(r),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]), "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
@@ -255,7 +268,7 @@ def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str]) -> str:
     table = pd.DataFrame(index=list(dict.fromkeys(grid[rk])),
                          columns=list(dict.fromkeys(grid[ck])), data="—")
     for _, r in grid.iterrows():
-        cell = _mean_cell(r, "±") + ("" if r["n"] < 2 else " " + _ci_cell(r))
+        cell = _mean_cell(r, "±", TIED) + ("" if r["n"] < 2 else " " + _ci_cell(r))
         table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_best(r, summary) else cell
     return _md(table.rename_axis(f"{rk} \\ {ck}").reset_index())
 
@@ -266,7 +279,11 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
     parts = [f"## {title}"] if title else []
     parts += [_md(display_frame(summary, lambda s: f"**{s}**")),
               "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; "
-              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = best mean."]
+              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = best mean. "
+              "vs best: difference to the best mean with its 95% Welch interval, and the "
+              "two-sided Welch t-test's p-value, Holm-corrected over the cells; "
+              f"{TIED.strip()} = not separated from the best at 5%. Cells with one seed are not "
+              "tested."]
     common = common_overrides(summary)
     if common:
         parts.append(f"Common to every configuration: {common}.")
@@ -293,7 +310,8 @@ def latex_escape(text: str) -> str:
 
 
 def _tabular(frame: pd.DataFrame, align: str) -> list[str]:
-    head = " & ".join(latex_escape(c).replace("±", r"$\pm$") for c in frame.columns) + r" \\"
+    head = " & ".join(latex_escape(c).replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
+                       for c in frame.columns) + r" \\"
     body = [" & ".join(map(str, r)) + r" \\" for r in frame.itertuples(index=False)]
     return [rf"\begin{{tabular}}{{{align}}}", r"\toprule", head, r"\midrule", *body,
             r"\bottomrule", r"\end{tabular}"]
@@ -303,11 +321,13 @@ def to_latex(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
              title: str | None = None) -> str:
     """A booktabs LaTeX table (needs \\usepackage{booktabs}); failures in a second tabular."""
     shown = summary.assign(group=summary["group"].map(latex_escape))
-    frame = display_frame(shown, lambda s: rf"\textbf{{{s}}}", r"$\pm$")
-    frame["not ok"] = frame["not ok"].map(latex_escape)
+    frame = display_frame(shown, lambda s: rf"\textbf{{{s}}}", r"$\pm$", r"$^\dagger$")
+    for col in ("not ok", "vs best: Δ pp [95% CI], Holm p"):
+        frame[col] = frame[col].map(latex_escape)
     lines = [r"\begin{table}[htbp]", r"\centering"]
     lines += [rf"\caption{{{latex_escape(title)}}}"] if title else []
-    lines += _tabular(frame, "lrllllrrl")
+    lines += _tabular(frame, "lrlllllrrl")
+    lines += [r"\par\smallskip $^\dagger$ not separated from the best at 5\% (Welch, Holm)."]
     if runs is not None and len(bad := failures(runs)):
         lines += [r"\par\medskip", r"Diverged and failed runs:\par"]
         lines += _tabular(bad.map(latex_escape), "lllll")
