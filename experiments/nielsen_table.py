@@ -1,10 +1,12 @@
 """python -m experiments.nielsen_table RUNS_DIR [--out FILE]: Nielsen's ch.6 table from row runs.
 
 RUNS_DIR holds one run dir per row (row1, row2, ...), each made by
-`python -m experiments.train experiment=nielsen/rowN hydra.run.dir=RUNS_DIR/rowN`. A run stopped
-early is read from its metrics.jsonl: the best-validation protocol over the epochs it finished.
-`--out FILE` replaces the table inside FILE when it already holds one (the prose around it is
-kept), and writes the table alone otherwise.
+`python -m experiments.train experiment=nielsen/rowN hydra.run.dir=RUNS_DIR/rowN`; rows 6 and 7
+are sweeps over `width` (`-m ... width=300,1000 hydra.sweep.dir=RUNS_DIR/row6`), one line per
+width. Without a row8 dir, row 8 is read from the first 3 seeds of row 9's run (5 row-8 nets).
+A run stopped early is read from its metrics.jsonl: the best-validation protocol over the epochs
+it finished. `--out FILE` replaces the table inside FILE when it already holds one (the prose
+around it is kept), and writes the table alone otherwise.
 """
 
 from __future__ import annotations
@@ -19,23 +21,45 @@ import numpy as np
 from cnn_jax.results import records
 from cnn_jax.train.loop import per_seed_summary
 
-BOOK = {"row1": 97.80, "row2": 98.78, "row3": 99.06, "row4": 99.23, "row5": 99.37,
-        "row6": 99.46, "row7": 99.43, "row8": 99.60, "row9": 99.67}
+# (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
+ROWS = (("row1", "row1", None, 97.80), ("row2", "row2", None, 98.78),
+        ("row3", "row3", None, 99.06), ("row4", "row4", None, 99.23),
+        ("row5", "row5", None, 99.37),
+        ("row6 FC300", "row6", (300,), 99.46), ("row6 FC1000", "row6", (1000,), 99.43),
+        ("row7 100+100", "row7", (100, 100), 99.43), ("row7 300+300", "row7", (300, 300), 99.48),
+        ("row7 1000+1000", "row7", (1000, 1000), 99.47),
+        ("row8", "row8", None, 99.60), ("row9", "row9", None, 99.67))
+BOOK_ROW9_ERRORS = 33
+TEST_IMAGES = 10_000  # MNIST's t10k, every row's test set
+ROW8_SEEDS_IN_ROW9 = 3  # row 8 = the first 3 of row 9's 5 row-8 nets when it has no run of its own
 
 
-def row_result(run_dir: Path) -> dict | None:
-    """Per-seed best-val test accuracies, epochs done and planned, wall seconds of one row run."""
+def row_dir(runs_dir: Path, name: str, widths: tuple[int, ...] | None) -> Path | None:
+    """The run dir of a line: RUNS_DIR/name, or the job of its width sweep with these FC widths."""
+    if widths is None:
+        return runs_dir / name if (runs_dir / name / records.CONFIG).is_file() else None
+    for config in sorted((runs_dir / name).glob(f"**/{records.CONFIG}")):
+        units = tuple(d["units"] for d in json.loads(config.read_text())["model"]["dense"])
+        if units == widths:
+            return config.parent
+    return None
+
+
+def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
+    """Per-seed best-val test accuracies, epochs done and planned, wall seconds of one row run
+    (its first `max_seeds` seeds when given; the vote then belongs to the whole run, not them)."""
     history = records.read_epochs(run_dir)
     if not history:
         return None
     config = json.loads((run_dir / records.CONFIG).read_text())
-    seeds = [config["seed"] + i for i in range(config["train"]["seeds"])]
+    seeds = [config["seed"] + i for i in range(config["train"]["seeds"])][:max_seeds]
     per_seed = per_seed_summary(history, seeds)
     metrics = records.read_metrics(run_dir) or {}
     accs = [100 * s["test_acc"] for s in per_seed if s["test_acc"] is not None]
     return {"accs": accs, "epochs": len(history), "planned": config["train"]["epochs"],
             "seconds": sum(h["seconds"] for h in history), "finished": bool(metrics),
-            "vote": metrics.get("vote_test_acc")}
+            "vote": None if max_seeds else metrics.get("vote_test_acc"),
+            "seeds": seeds}
 
 
 TABLE_START = "| row | book |"  # how the table begins, in this and in older layouts
@@ -56,23 +80,45 @@ def replace_table(document: str, new_table: str) -> str:
     return "".join(lines[:start]) + new_table + "".join(lines[end:])
 
 
+def _vote_cells(r: dict, book: float) -> tuple[str, str]:
+    """Row 9's 'ours' and 'best - book' cells: the vote and its errors when the run finished."""
+    accs = np.array(r["accs"])
+    nets = f"nets {accs.mean():.2f}% ± {accs.std(ddof=1) if len(accs) > 1 else 0.0:.2f}"
+    if r["vote"] is None:
+        return f"{nets}; vote when finished", ""
+    errors = round((1 - r["vote"]) * TEST_IMAGES)
+    return (f"vote {100 * r['vote']:.2f}% ({errors} errors; book {BOOK_ROW9_ERRORS}); {nets}",
+            f"{100 * r['vote'] - book:+.2f} (vote)")
+
+
+def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
+    accs = np.array(r["accs"])
+    if label == "row9":
+        ours, gap = _vote_cells(r, book)
+    else:
+        std = accs.std(ddof=1) if len(accs) > 1 else 0.0
+        ours, gap = f"{accs.mean():.2f}% ± {std:.2f}", f"{accs.max() - book:+.2f}"
+    epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
+    seeds = f"{len(accs)}" + (f" (seeds {r['seeds'][0]}-{r['seeds'][-1]} of {borrowed})"
+                              if borrowed else "")
+    time = f"in {borrowed}" if borrowed else f"{r['seconds'] / 60:.0f} min"
+    return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "
+            f"{time} |")
+
+
 def table(runs_dir: Path) -> str:
     """The Markdown table: book vs ours (mean ± std, best), seeds, epochs, wall time."""
     lines = [HEADER, "|" + "---|" * COLUMNS]
-    for row, book in BOOK.items():
-        r = row_result(runs_dir / row)
-        if r is None:
-            lines.append(f"| {row} | {book:.2f}% | not yet run |" + " |" * (COLUMNS - 3))
+    for label, name, widths, book in ROWS:
+        run_dir, max_seeds, borrowed = row_dir(runs_dir, name, widths), None, None
+        if name == "row8" and run_dir is None and (run_dir := row_dir(runs_dir, "row9", None)):
+            max_seeds, borrowed = ROW8_SEEDS_IN_ROW9, "row9's run"
+        r = row_result(run_dir, max_seeds) if run_dir is not None else None
+        if r is None or not r["accs"]:
+            state = "not yet run" if run_dir is None else "started, no epoch finished"
+            lines.append(f"| {label} | {book:.2f}% | {state} |" + " |" * (COLUMNS - 3))
             continue
-        accs = np.array(r["accs"])
-        std = accs.std(ddof=1) if len(accs) > 1 else 0.0
-        ours = f"{accs.mean():.2f}% ± {std:.2f}"
-        if r["vote"] is not None:
-            ours += f" (vote {100 * r['vote']:.2f}%)"
-        epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
-        lines.append(f"| {row} | {book:.2f}% | {ours} | {accs.max():.2f}% | "
-                     f"{accs.max() - book:+.2f} | {len(accs)} | {epochs} | "
-                     f"{r['seconds'] / 60:.0f} min |")
+        lines.append(_line(label, book, r, borrowed))
     return "\n".join(lines) + "\n"
 
 

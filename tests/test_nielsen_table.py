@@ -9,16 +9,18 @@ from experiments import nielsen_table
 
 
 def fake_row(run_dir: Path, val: list[list[float]], test: list[list[float]], planned: int,
-             finished: bool) -> None:
+             finished: bool, widths: tuple[int, ...] = (100,), vote: float | None = None) -> None:
     run_dir.mkdir(parents=True)
-    config = {"seed": 0, "train": {"seeds": len(val[0]), "epochs": planned}}
+    config = {"seed": 0, "train": {"seeds": len(val[0]), "epochs": planned},
+              "model": {"dense": [{"units": w, "dropout": None} for w in widths]}}
     (run_dir / "config.json").write_text(json.dumps(config))
     lines = [json.dumps({"epoch": e + 1, "train_loss": [0.1] * len(v), "val_acc": v,
                          "test_acc": t, "seconds": 60.0})
              for e, (v, t) in enumerate(zip(val, test, strict=True))]
     (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     if finished:
-        (run_dir / "metrics.json").write_text(json.dumps({"status": "ok"}))
+        metrics = {"status": "ok"} | ({} if vote is None else {"vote_test_acc": vote})
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def test_rows_report_best_validation_test_accuracy_mean_std_best_and_gap(runs):
     # row 1: seed 0 -> 97.80 (epoch 2), seed 1 -> 97.90 (epoch 1): mean 97.85, std 0.07
     assert got["row1"] == ["97.80%", "97.85% ± 0.07", "97.90%", "+0.10", "2", "2/2", "2 min"]
     assert got["row3"][1:6] == ["98.90% ± 0.10", "99.00%", "-0.06", "3", "1/60 (stopped)"]
-    assert got["row2"][1] == "not yet run" and len(got) == 9
+    assert got["row2"][1] == "not yet run" and len(got) == 12
 
 
 def test_out_replaces_only_the_table_and_keeps_the_prose(runs, tmp_path, capsys):
@@ -59,3 +61,41 @@ def test_out_replaces_only_the_table_and_keeps_the_prose(runs, tmp_path, capsys)
 def test_missing_runs_dir_is_a_one_line_error(tmp_path, capsys):
     assert nielsen_table.main([str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_width_sweeps_give_one_line_per_variant(tmp_path):
+    fake_row(tmp_path / "row6" / "0", val=[[0.99]], test=[[0.9940]], planned=60, finished=True,
+             widths=(300,))
+    fake_row(tmp_path / "row6" / "1", val=[[0.99]], test=[[0.9950]], planned=60, finished=False,
+             widths=(1000,))
+    fake_row(tmp_path / "row7" / "2", val=[[0.99]], test=[[0.9930]], planned=60, finished=True,
+             widths=(1000, 1000))
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row6 FC300"][1:4] == ["99.40% ± 0.00", "99.40%", "-0.06"]
+    assert got["row6 FC1000"][1:4] == ["99.50% ± 0.00", "99.50%", "+0.07"]
+    assert got["row6 FC1000"][5] == "1/60 (stopped)"
+    assert got["row7 1000+1000"][0:4] == ["99.47%", "99.30% ± 0.00", "99.30%", "-0.17"]
+    assert got["row7 100+100"][1] == "not yet run"
+
+
+def test_row8_from_the_first_three_seeds_of_row9_and_row9_vote_errors(tmp_path):
+    # 5 nets, one epoch each: test 99.50 / 99.60 / 99.70 / 99.00 / 99.10; vote 99.64% = 36 errors
+    fake_row(tmp_path / "row9", val=[[0.99] * 5], test=[[0.995, 0.996, 0.997, 0.990, 0.991]],
+             planned=40, finished=True, widths=(1000, 1000), vote=0.9964)
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row8"] == ["99.60%", "99.60% ± 0.10", "99.70%", "+0.10",
+                           "3 (seeds 0-2 of row9's run)", "1/40", "in row9's run"]
+    assert got["row9"][1] == "vote 99.64% (36 errors; book 33); nets 99.38% ± 0.31"
+    assert got["row9"][2:5] == ["99.70%", "-0.03 (vote)", "5"]
+
+
+def test_a_row8_run_of_its_own_wins_and_an_unfinished_row9_has_no_vote(tmp_path):
+    fake_row(tmp_path / "row8", val=[[0.99]], test=[[0.9950]], planned=40, finished=False)
+    fake_row(tmp_path / "row9", val=[[0.99] * 5], test=[[0.995, 0.996, 0.997, 0.990, 0.991]],
+             planned=40, finished=False)
+    (tmp_path / "row5").mkdir()
+    (tmp_path / "row5" / "config.json").write_text(json.dumps({"seed": 0}))
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row8"][1] == "99.50% ± 0.00" and got["row8"][4] == "1"
+    assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished" and got["row9"][3] == ""
+    assert got["row5"][1] == "started, no epoch finished"

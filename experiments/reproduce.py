@@ -1,0 +1,218 @@
+"""python -m experiments.reproduce TARGET --runs DIR: rerun a published result and rewrite its docs.
+
+TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all. Each
+step runs its documented training command (`python -m experiments.train ...`) as a subprocess
+into DIR, always with `train.resume=true`: a run whose metrics.json says ok is skipped, an
+unfinished one continues from its last checkpoint, and a sweep relaunched into the same sweep dir
+skips its finished jobs. Then the tables and figures (`experiments/table.py`) or Nielsen's table
+(`experiments/nielsen_table.py`) are written into `--out` (default docs/results). Before each
+step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS.
+
+  --dry-run        print the commands and expected times; run and write nothing
+  --budget tiny    a few images, one epoch (a smoke test of the whole pipeline)
+  OVERRIDE ...     extra Hydra overrides for every training command
+Run it at low priority on a shared machine: `nice -n 10 python -m experiments.reproduce ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cnn_jax.results import records
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "results"
+ABLATIONS = ("ablation_pooling", "ablation_stride", "ablation_dropout", "cnn_vs_fc")
+TARGETS = ("nielsen", *ABLATIONS, "all")
+BUDGETS = {"full": (), "tiny": ("data.train_limit=100", "train.epochs=1", "train.batch_size=50",
+                                "train.progress=false")}
+FULL_TRAIN_IMAGES = 50_000
+LOG = "reproduce.jsonl"
+
+# Measured wall seconds per (seed x epoch) of each step on the project's 2-core CPU at the full
+# 50k training images, compile and data load included, niced background work sharing the CPU.
+# A sweep's figure covers all of its jobs. Expected time = figure x seeds x epochs x data share.
+COSTS: dict[str, tuple[float, str]] = {
+    "cnn_vs_fc": (314 / 9, "5 min 14 s for 3 seeds x 3 epochs, 2026-11-22"),
+    "ablation_stride": (482 / 9, "8 min 2 s for 3 seeds x 3 epochs, 2026-11-22"),
+    "ablation_pooling": (734 / 3, "12 min 14 s for 3 seeds x 1 epoch, 2026-11-22"),
+    "ablation_dropout": (5 * 1417 / 9, "23 min 37 s for 3 seeds x 3 epochs on 10k images, x5"),
+    "nielsen/row1": (600 / 180, "10 min for 3 seeds x 60 epochs"),
+    "nielsen/row2": (4200 / 96, "70 min for 3 seeds x 32 epochs"),
+    "nielsen/row3": (7620 / 93, "127 min for 3 seeds x 31 epochs"),
+    "nielsen/row4": (10560 / 180, "176 min for 3 seeds x 60 epochs"),
+    # rows 5-9 train on the 250k expanded images: the row-5 net ~5.6k images/s, the row-8 net
+    # (two FC1000) ~3.2k images/s at batch 10; rows 6-7 take the row-8 rate for width 1000.
+    "nielsen/row5": (250_000 / 5600, "the row-5 net, 5.6k images/s at batch 10"),
+    "nielsen/row6": (250_000 / 5600 + 250_000 / 3200, "row-5 rate for width 300, row-8 for 1000"),
+    "nielsen/row7": (2 * 250_000 / 5600 + 250_000 / 3200,
+                     "row-5 rate for widths 100 and 300, row-8 for 1000"),
+    "nielsen/row9": (250_000 / 3200, "the row-8 net, 3.2k images/s at batch 10"),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One documented training command: an experiment file, its overrides, its dir under DIR."""
+
+    experiment: str
+    run_dir: str
+    overrides: tuple[str, ...] = ()
+    sweep: bool = False
+
+
+NIELSEN = (
+    *(Step(f"nielsen/row{n}", f"nielsen/row{n}") for n in range(1, 6)),
+    Step("nielsen/row6", "nielsen/row6", ("width=300,1000",), sweep=True),
+    Step("nielsen/row7", "nielsen/row7", ("width=100,300,1000",), sweep=True),
+    # row 8 is reported from seeds 0-2 of this run (5 row-8 nets, looped on the CPU)
+    Step("nielsen/row9", "nielsen/row9", ("train.seed_batching=loop",)),
+)
+STEPS = {"nielsen": NIELSEN} | {a: (Step(a, a, sweep=True),) for a in ABLATIONS}
+
+
+def steps_of(target: str) -> list[tuple[str, tuple[Step, ...]]]:
+    """(result name, its steps) for a target; `all` is every result in TARGETS order."""
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    return [(t, STEPS[t]) for t in (TARGETS[:-1] if target == "all" else (target,))]
+
+
+def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
+    """The `python -m experiments.train` argv of a step, resuming into its dir under `runs`."""
+    where = "sweep" if step.sweep else "run"
+    return ["python", "-m", "experiments.train", *(["-m"] if step.sweep else []),
+            f"experiment={step.experiment}", *step.overrides, "train.resume=true", *extra,
+            f"hydra.{where}.dir={runs / step.run_dir}"]
+
+
+def is_finished(step: Step, runs: Path) -> bool:
+    """A single run whose metrics.json says ok (a sweep always relaunches: Hydra skips its jobs)."""
+    return not step.sweep and records.is_finished_ok(runs / step.run_dir)
+
+
+def _composed(step: Step, extra: tuple[str, ...]):
+    from hydra import compose, initialize_config_dir
+
+    single = [o for o in (*step.overrides, *extra) if "," not in o.partition("=")[2]]
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name="config",
+                           overrides=[f"experiment={step.experiment}", *single])
+    except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"overrides {' '.join(single)!r}: {first}") from None
+
+
+@functools.cache
+def expected_seconds(step: Step, extra: tuple[str, ...]) -> float:
+    """COSTS x seeds x epochs x the share of the 50k training images this budget uses."""
+    cfg = _composed(step, extra)
+    share = min(cfg.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES) / FULL_TRAIN_IMAGES
+    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share
+
+
+def duration(seconds: float) -> str:
+    """'2 h 05 min', '13 min', '40 s'."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('unknown' elsewhere)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
+                "unknown")
+
+
+def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool) -> None:
+    """Print the step and its expected time; unless dry, run it and log its wall time."""
+    argv = train_command(step, runs, extra)
+    cost = COSTS[step.experiment]
+    print(f"== {step.experiment}: expected {duration(expected_seconds(step, extra))} on 2 CPU "
+          f"cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
+    if is_finished(step, runs):
+        print(f"   finished already: {runs / step.run_dir}", flush=True)
+        return
+    if dry_run:
+        return
+    start, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
+    code = subprocess.call([sys.executable, *argv[1:]], cwd=ROOT)
+    wall = time.perf_counter() - start
+    print(f"   exit {code} after {duration(wall)}", flush=True)
+    with open(runs / LOG, "a") as log:
+        log.write(json.dumps({"step": step.experiment, "command": shlex.join(argv), "exit": code,
+                              "started": started, "wall_seconds": round(wall, 1),
+                              "cpu": cpu_model()}) + "\n")
+    if code != 0:
+        raise RuntimeError(f"{step.experiment} failed with exit code {code}: {shlex.join(argv)}")
+
+
+def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
+    """Rewrite the result's tables and figure (ablation) or Nielsen's table."""
+    if name == "nielsen":
+        target = out / "nielsen_ch6.md"
+        print(f"== table: python -m experiments.nielsen_table {runs / 'nielsen'} --out {target}")
+        if not dry_run:
+            from experiments.nielsen_table import main as nielsen_main
+
+            nielsen_main([str(runs / "nielsen"), "--out", str(target)])
+        return
+    print(f"== table: python -m experiments.table {runs / name} --out {out / name} "
+          f"--title 'Ablation: {name}'", flush=True)
+    if not dry_run:
+        from experiments.table import write_outputs
+
+        write_outputs(runs / name, out / name, f"Ablation: {name}")
+
+
+def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_run: bool) -> None:
+    """Every step of `target`, each result's docs after its steps."""
+    plan = steps_of(target)
+    total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
+    print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
+          f"results into {out}", flush=True)
+    if not dry_run:
+        runs.mkdir(parents=True, exist_ok=True)
+    for name, steps in plan:
+        for step in steps:
+            run_step(step, runs, extra, dry_run)
+        write_docs(name, runs, out, dry_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.reproduce",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    parser.add_argument("--runs", type=Path, required=True, help="run and sweep dirs go here")
+    parser.add_argument("--out", type=Path, default=DOCS, help=f"results dir (default {DOCS})")
+    parser.add_argument("--budget", default="full", help=f"one of {', '.join(BUDGETS)}")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        if args.budget not in BUDGETS:
+            raise ValueError(f"--budget {args.budget!r} is not one of {', '.join(BUDGETS)}")
+        extra = (*BUDGETS[args.budget], *args.overrides)
+        reproduce(args.target, args.runs.absolute(), args.out.absolute(), extra, args.dry_run)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

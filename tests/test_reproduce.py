@@ -1,0 +1,94 @@
+"""experiments.reproduce: the documented commands, expected times, skip / resume, and a real tiny
+run of one ablation end to end into temp dirs (never docs/results)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_nielsen_commands_resume_into_the_runs_dir_and_row9_loops_its_seeds(tmp_path):
+    steps = dict(reproduce.steps_of("nielsen"))["nielsen"]
+    assert [s.experiment for s in steps] == [f"nielsen/row{n}" for n in (1, 2, 3, 4, 5, 6, 7, 9)]
+    row9 = reproduce.train_command(steps[-1], tmp_path, ("x=1",))
+    assert row9 == ["python", "-m", "experiments.train", "experiment=nielsen/row9",
+                    "train.seed_batching=loop", "train.resume=true", "x=1",
+                    f"hydra.run.dir={tmp_path}/nielsen/row9"]
+    row6 = reproduce.train_command(steps[5], tmp_path, ())
+    assert row6[3:6] == ["-m", "experiment=nielsen/row6", "width=300,1000"]
+    assert row6[-1] == f"hydra.sweep.dir={tmp_path}/nielsen/row6"
+    assert [n for n, _ in reproduce.steps_of("all")] == list(reproduce.TARGETS[:-1])
+
+
+def test_expected_time_scales_the_measured_figure_by_seeds_epochs_and_data():
+    (step,) = dict(reproduce.steps_of("cnn_vs_fc"))["cnn_vs_fc"]
+    per_seed_epoch = reproduce.COSTS["cnn_vs_fc"][0]
+    assert reproduce.expected_seconds(step, ()) == pytest.approx(per_seed_epoch * 5 * 3)
+    tiny = ("data.train_limit=500", "train.epochs=1", "train.seeds=2")
+    assert reproduce.expected_seconds(step, tiny) == pytest.approx(per_seed_epoch * 2 / 100)
+    assert reproduce.duration(7500) == "2 h 05 min" and reproduce.duration(40) == "40 s"
+    assert set(reproduce.COSTS) == {s.experiment for _, st in reproduce.steps_of("all")
+                                    for s in st}
+
+
+def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, capsys):
+    row1 = tmp_path / "runs" / "nielsen" / "row1"
+    row1.mkdir(parents=True)
+    (row1 / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    out = tmp_path / "out"
+    assert reproduce.main(["nielsen", "--runs", str(tmp_path / "runs"), "--out", str(out),
+                           "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "python -m experiments.train experiment=nielsen/row2 train.resume=true" in text
+    assert f"finished already: {row1}" in text and text.count("finished already") == 1
+    assert "expected" in text and "on 2 CPU cores" in text
+    assert f"--out {out}/nielsen_ch6.md" in text
+    assert not out.exists() and sorted(p.name for p in (tmp_path / "runs").rglob("*")) == [
+        "metrics.json", "nielsen", "row1"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["nope", "--runs", "x"], "target 'nope' is not one of nielsen, ablation_pooling"),
+    (["cnn_vs_fc", "--runs", "x", "--budget", "huge"], "--budget 'huge' is not one of full, tiny"),
+    (["cnn_vs_fc", "--runs", "x", "--dry-run", "train.nope=1"], "train.nope=1"),
+])
+def test_bad_input_is_a_one_line_error(argv, needle, capsys):
+    assert reproduce.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
+def _reproduce(runs: Path, out: Path, mnist_dir: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "experiments.reproduce", "cnn_vs_fc", "--runs", str(runs),
+           "--out", str(out), "--budget", "tiny", "model=fc30,nielsen_fc", "train.seeds=2",
+           "train.checkpoint=false", f"data.dir={mnist_dir}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_tiny_ablation_end_to_end_then_a_relaunch_skips_it(tmp_path, mnist_dir):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    first = _reproduce(runs, out, mnist_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "cnn_vs_fc: expected" in first.stdout
+    table = pd.read_csv(out / "cnn_vs_fc" / "table.csv")
+    assert sorted(table["model"]) == ["fc30", "nielsen_fc"] and list(table["n"]) == [2, 2]
+    assert {"delta_vs_best", "delta_ci95", "p_holm"} <= set(table.columns)
+    assert (out / "cnn_vs_fc" / "table.md").read_text().startswith("## Ablation: cnn_vs_fc")
+    assert (out / "cnn_vs_fc" / "ablation.png").stat().st_size > 0
+    (log,) = (runs / reproduce.LOG).read_text().splitlines()
+    assert json.loads(log)["exit"] == 0 and json.loads(log)["step"] == "cnn_vs_fc"
+    stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
+    assert len(stamps) == 2
+    second = _reproduce(runs, out, mnist_dir)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("skip (already ok)") == 2, second.stdout
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
