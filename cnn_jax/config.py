@@ -24,7 +24,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle")
 DATASETS = ("mnist", "fashion_mnist")
 PROTOCOLS = ("nielsen", "full")
-SOURCES = ("idx", "tfds")
+SOURCES = ("auto", "idx", "tfds")
 
 
 class ConfigError(ValueError):
@@ -190,7 +190,7 @@ class DataConfig:
 
     name: str = "mnist"
     dir: str = "../shared/data/mnist"
-    source: str = "idx"
+    source: str = "auto"
     protocol: str = "nielsen"
     expand: bool = False
     train_limit: int | None = None

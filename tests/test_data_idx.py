@@ -31,7 +31,7 @@ def test_missing_dir_message_is_one_line_with_remedies(tmp_path: Path) -> None:
     assert str(missing) in msg
     for name in idx.FILES.values():
         assert name in msg
-    assert "data.dir=" in msg and "source=tfds" in msg
+    assert "data.dir=" in msg and "data.source=auto" in msg
 
 
 def test_partly_missing_names_the_missing_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from idx_fixtures import FASHION_DIR, MNIST_DIR, ROOT, make_dataset
 
 from cnn_jax.config import DataConfig
-from cnn_jax.data import DataError, Splits, expand_shifts, idx, load_splits, pipeline
+from cnn_jax.data import DataError, Splits, expand_shifts, idx, load_splits, pipeline, source
 
 
 def _have(folder: Path) -> bool:
@@ -118,7 +118,30 @@ def test_cache_is_reused_rebuilt_and_invalidated(tmp_path: Path, monkeypatch) ->
 
 def test_missing_dir_through_load_splits(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found in"):
-        load_splits(DataConfig(dir=str(tmp_path / "none")), cache_dir=tmp_path / "c")
+        load_splits(DataConfig(dir=str(tmp_path / "none"), source="idx"), cache_dir=tmp_path / "c")
+
+
+def test_auto_reads_the_idx_files_when_present(tmp_path: Path, monkeypatch) -> None:
+    made = make_dataset(tmp_path / "d", n_train=6)
+    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
+    monkeypatch.setattr(source, "load_tfds", lambda cfg, auto: pytest.fail("TFDS used"))
+    cfg = DataConfig(dir=str(tmp_path / "d"), protocol="full")
+    assert cfg.source == "auto" and source.choose(cfg) == "idx"
+    s = load_splits(cfg, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(s.train_x[..., 0], made["arrays"]["train_images"])
+    assert source.choose(DataConfig(dir=str(tmp_path / "none"))) == "tfds"
+
+
+@pytest.mark.parametrize("src", ["auto", "idx"])
+@pytest.mark.parametrize("key", ["manual_dir", "data_dir"])
+def test_tfds_options_with_idx_files_are_an_error(tmp_path: Path, src: str, key: str) -> None:
+    make_dataset(tmp_path / "d")
+    cfg = DataConfig(dir=str(tmp_path / "d"), source=src, **{key: "/nonexistent/dir"})
+    with pytest.raises(DataError) as err:
+        load_splits(cfg, cache_dir=tmp_path / "c")
+    msg = str(err.value)
+    assert msg.startswith(f"data.{key}=/nonexistent/dir is a TFDS option") and "\n" not in msg
+    assert str(tmp_path / "d") in msg and "data.source=tfds" in msg
 
 
 @needs_mnist

@@ -123,6 +123,7 @@ def _serve(monkeypatch, files: dict[str, bytes] | Exception) -> list[str]:
         yield types.SimpleNamespace(url=url, headers={}), iter([files[url]])
 
     monkeypatch.setattr(downloader, "_open_url", fake_open_url)
+    monkeypatch.setattr(builders, "unreachable", lambda url, timeout=5.0: None)  # "online"
     return served
 
 
@@ -162,7 +163,8 @@ def test_offline_without_files_says_what_to_do(tmp_path: Path, monkeypatch) -> N
     _nothing_complete(tmp_path / "t")
 
 
-def test_load_splits_under_tfds_mock_data(tmp_path: Path) -> None:
+def test_load_splits_under_tfds_mock_data(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(builders, "unreachable", lambda url, timeout=5.0: None)  # "online"
     rng = np.random.default_rng(0)
     fake = [
         {"image": rng.integers(0, 256, (28, 28, 1), dtype=np.uint8), "label": i % 10}
@@ -203,3 +205,62 @@ def test_real_mnist_through_tfds_equals_idx(tmp_path: Path) -> None:
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"Fashion-MNIST not in {FASHION_DIR}")
 def test_real_fashion_mnist_through_tfds_equals_idx(tmp_path: Path) -> None:
     _same_as_idx("fashion_mnist", FASHION_DIR, tmp_path)
+
+
+def test_offline_fails_before_downloading_and_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    served = _serve(monkeypatch, {})
+    monkeypatch.setattr(builders, "unreachable", lambda url, timeout=5.0: "cannot reach x: down")
+    with pytest.raises(builders.DownloadFailed, match=r"\(cannot reach x: down\)") as err:
+        builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "empty_manual")
+    assert err.value.reason == "cannot reach x: down" and not served
+    assert not (tmp_path / "t").exists()
+
+
+def test_unreachable_names_the_host(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert builders.unreachable(f"http://127.0.0.1:{port}/mnist/") is None
+    assert builders.unreachable(f"http://127.0.0.1:{port}/mnist/").startswith(
+        "cannot reach 127.0.0.1: ")
+
+
+def _auto(folder: Path, tmp_path: Path, **kw) -> DataConfig:
+    return DataConfig(dir=str(folder), data_dir=str(tmp_path / "t"), protocol="full", **kw)
+
+
+def test_auto_downloads_when_data_dir_lacks_the_files(tmp_path, tiny, monkeypatch) -> None:
+    files = _gz_files(tmp_path / "manual")
+    infos = {}
+    for url, data in files.items():
+        (tmp_path / "x.gz").write_bytes(data)
+        infos[url] = checksums.compute_url_info(tmp_path / "x.gz")
+    monkeypatch.setattr(builders.MnistIdx, "url_infos", infos)
+    served = _serve(monkeypatch, files)
+    s = load_splits(_auto(tmp_path / "empty", tmp_path))
+    assert sorted(served) == sorted(files)
+    np.testing.assert_array_equal(s.train_x[..., 0], tiny["arrays"]["train_images"])
+    np.testing.assert_array_equal(s.test_y, tiny["arrays"]["test_labels"])
+
+
+def test_auto_offline_without_files_is_one_line_with_both_remedies(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(builders, "unreachable", lambda url, timeout=5.0: "cannot reach h: down")
+    with pytest.raises(DataError) as err:
+        load_splits(_auto(tmp_path / "empty", tmp_path))
+    msg = str(err.value)
+    assert "\n" not in msg and not isinstance(err.value, builders.DownloadFailed)
+    assert f"not found in {tmp_path / 'empty'} " in msg and "(cannot reach h: down)" in msg
+    assert all(name in msg for name in idx.FILES.values())
+    assert "data.dir=" in msg and "internet" in msg
+    with pytest.raises(builders.DownloadFailed):  # an explicit tfds source keeps TFDS's wording
+        load_splits(_auto(tmp_path / "empty", tmp_path, source="tfds"))
+
+
+def test_tfds_manual_dir_without_files_is_an_error(tmp_path, monkeypatch) -> None:
+    served = _serve(monkeypatch, {})
+    with pytest.raises(DataError, match=r"^data.manual_dir=\S*nowhere: no IDX files in "):
+        load_splits(_auto(tmp_path / "empty", tmp_path, manual_dir=str(tmp_path / "nowhere")))
+    assert not served

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,60 @@ def official_urls(base: str) -> dict[str, str]:
 
 def _manual_dir_of(dl_manager: Any) -> str:
     return str(getattr(dl_manager, "_manual_dir", None) or "<unset>")
+
+
+def unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why `url`'s host cannot be reached (one line), or None when a TCP connection opens.
+
+    Checked before downloading, so an offline machine fails at once rather than after TFDS's
+    minutes of retries.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        return f"cannot reach {parts.hostname}: {err.strerror or err}"
+    return None
+
+
+class DownloadFailed(idx.DataError):
+    """No IDX files in the manual dir and the download failed; `reason` says why, in one line."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def download_failed(builder_name: str, manual_dir: str, reason: str) -> DownloadFailed:
+    """The one-line error of a builder that found no files and could not download them."""
+    return DownloadFailed(
+        f"{builder_name}: no IDX files in manual dir {manual_dir} and the download failed "
+        f"({reason}); put the four files there (data.manual_dir=...) or retry with internet",
+        reason,
+    )
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """Hide TFDS's absl warnings about a not-yet-built dataset folder (not actionable)."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def manual_files(root: str | os.PathLike, builder_name: str) -> dict[str, Path] | None:
+    """The four IDX files in `root/<builder_name>/` or else `root`; None when neither has them."""
+    for folder in (Path(root) / builder_name, Path(root)):
+        try:
+            return idx.find_files(folder)
+        except idx.DataError:
+            continue
+    return None
 
 
 class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -75,12 +133,7 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             root = dl_manager.manual_dir
         except (AssertionError, ValueError):  # TFDS raises these for an unset, absent or empty dir
             return None
-        for folder in (Path(root) / self.name, Path(root)):
-            try:
-                return idx.find_files(folder)
-            except idx.DataError:
-                continue
-        return None
+        return manual_files(root, self.name)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         paths = self._manual_paths(dl_manager)
@@ -89,11 +142,8 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 paths = dl_manager.download(official_urls(self.BASE_URL))
             except Exception as err:  # offline, refused, or a registered checksum did not match
                 msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise idx.DataError(
-                    f"{self.name}: no IDX files in manual dir {_manual_dir_of(dl_manager)} and the "
-                    f"download failed ({type(err).__name__}: {msg}); put the four files there "
-                    "(data.manual_dir=...) or retry with internet"
-                ) from err
+                raise download_failed(self.name, _manual_dir_of(dl_manager),
+                                      f"{type(err).__name__}: {msg}") from err
         md5s = self.CONTENT_MD5 if self.CONTENT_MD5 is not None else idx.MD5[self.DATASET]
         arrays = idx.load_idx_paths(paths, md5s)
         return {
@@ -131,19 +181,29 @@ def prepared_builder(
 ) -> _IdxBuilder:
     """The builder for dataset `name`, prepared (built into data_dir once, then reused)."""
     data_dir = None if data_dir is None else os.fspath(Path(data_dir).expanduser().resolve())
-    builder = BUILDERS[name](data_dir=data_dir)
-    if not builder.is_prepared():
-        config = tfds.download.DownloadConfig(
-            manual_dir=None if manual_dir is None else os.fspath(Path(manual_dir).resolve()),
-            try_download_gcs=False,  # never hosted there; no network probe
-        )
-        try:
-            builder.download_and_prepare(download_config=config)
-        except OSError:
-            # A concurrent run (e.g. a parallel sweep) renamed its build into place first.
+    with _quiet_absl():
+        builder = BUILDERS[name](data_dir=data_dir)
+        prepared = builder.is_prepared()
+    if prepared:
+        return builder
+    manual = Path(manual_dir) if manual_dir is not None else (
+        Path(builder.data_dir_root) / "downloads" / "manual")  # TFDS's default manual dir
+    if manual_files(manual, builder.name) is None:
+        reason = unreachable(builder.BASE_URL)  # offline: fail now, not after TFDS's retries
+        if reason is not None:
+            raise download_failed(builder.name, str(manual.resolve()), reason)
+    config = tfds.download.DownloadConfig(
+        manual_dir=None if manual_dir is None else os.fspath(Path(manual_dir).resolve()),
+        try_download_gcs=False,  # never hosted there; no network probe
+    )
+    try:
+        builder.download_and_prepare(download_config=config)
+    except OSError:
+        # A concurrent run (e.g. a parallel sweep) renamed its build into place first.
+        with _quiet_absl():
             builder = BUILDERS[name](data_dir=data_dir)
-            if not builder.is_prepared():
-                raise
+        if not builder.is_prepared():
+            raise
     return builder
 
 
@@ -194,8 +254,16 @@ def split_names(protocol: str, train_limit: int | None = None) -> tuple[str, str
     raise idx.DataError(f"data.protocol={protocol!r} is not one of nielsen, full")
 
 
-def _manual_dir(cfg: DataConfig) -> str | None:
-    if getattr(cfg, "manual_dir", None):
+def _manual_dir(cfg: DataConfig, builder_name: str) -> str | None:
+    """cfg.manual_dir (which must hold the files), else data.dir when it does, else TFDS's."""
+    if cfg.manual_dir is not None:
+        if manual_files(cfg.manual_dir, builder_name) is None:
+            root = Path(cfg.manual_dir).expanduser().resolve()
+            raise idx.DataError(
+                f"data.manual_dir={cfg.manual_dir}: no IDX files in {root} or {root}/"
+                f"{builder_name} (expected {', '.join(idx.FILES.values())}, each .gz or raw); "
+                "put them there, or drop data.manual_dir to download them"
+            )
         return cfg.manual_dir
     try:
         idx.find_files(cfg.dir)
@@ -206,11 +274,11 @@ def _manual_dir(cfg: DataConfig) -> str | None:
 
 def load_tfds_splits(cfg: DataConfig) -> Splits:
     """Splits of `cfg.name` read through the TFDS builder (prepared first if needed)."""
-    builder = prepared_builder(cfg.name, getattr(cfg, "data_dir", None), _manual_dir(cfg))
-    protocol = getattr(cfg, "protocol", "nielsen")
-    if protocol == "nielsen" and "train" in builder.info.splits:  # (no splits under mock_data)
+    manual_dir = _manual_dir(cfg, BUILDERS[cfg.name].name)
+    builder = prepared_builder(cfg.name, cfg.data_dir, manual_dir)
+    if cfg.protocol == "nielsen" and "train" in builder.info.splits:  # (no splits under mock_data)
         check_nielsen_size(builder.info.splits["train"].num_examples)
-    names = split_names(protocol, getattr(cfg, "train_limit", None))
+    names = split_names(cfg.protocol, cfg.train_limit)
     parts = {}
     for split in dict.fromkeys(names):
         parts[split] = read_split(builder, split)

@@ -60,7 +60,8 @@ def find_files(directory: str | os.PathLike) -> dict[str, Path]:
         which = "" if len(missing) == len(FILES) else f" (missing: {', '.join(missing)})"
         raise DataError(
             f"dataset files not found in {root}{which}: expected {expected}; put the four files "
-            "there or set data.dir=<folder holding them>, or use data.source=tfds with internet"
+            "there or set data.dir=<folder holding them>, or use data.source=auto (the default) to "
+            "download them when online"
         )
     return found
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from cnn_jax.data import idx
+from cnn_jax.data import idx, source
 
 if TYPE_CHECKING:  # cnn_jax.config imports jax; the data layer does not need it at run time
     from cnn_jax.config import DataConfig
@@ -151,17 +151,15 @@ def finish(splits: Splits, expand: bool = False, train_limit: int | None = None)
 
 
 def load_splits(cfg: DataConfig, cache_dir: str | os.PathLike | None = None) -> Splits:
-    """Load the dataset `cfg` (a DataConfig) names as train/val/test numpy arrays."""
-    source = getattr(cfg, "source", "idx")
-    protocol = getattr(cfg, "protocol", "nielsen")
-    if source == "idx":
-        cache_dir = cache_dir if cache_dir is not None else getattr(cfg, "cache_dir", None)
-        arrays = load_idx_arrays(cfg.name, cfg.dir, cache_dir=cache_dir)
-        splits = split_arrays(arrays, protocol)
-    elif source == "tfds":
-        from cnn_jax.data import builders  # imports tensorflow_datasets: only when asked for
+    """Load the dataset `cfg` (a DataConfig) names as train/val/test numpy arrays.
 
-        splits = builders.load_tfds_splits(cfg)
+    `cache_dir` is where the IDX source keeps its parsed arrays (default: `default_cache_dir()`).
+    """
+    chosen = source.choose(cfg)
+    source.check_options(cfg, chosen)
+    if chosen == "idx":
+        arrays = load_idx_arrays(cfg.name, cfg.dir, cache_dir=cache_dir)
+        splits = split_arrays(arrays, cfg.protocol)
     else:
-        raise idx.DataError(f"data.source={source!r} is not one of idx, tfds")
-    return finish(splits, getattr(cfg, "expand", False), getattr(cfg, "train_limit", None))
+        splits = source.load_tfds(cfg, auto=cfg.source == "auto")
+    return finish(splits, cfg.expand, cfg.train_limit)
