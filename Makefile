@@ -1,15 +1,18 @@
 # cnn-jax: `make train` trains the default experiment; `make test` runs the fast test suite.
-# Both install everything first (uv + the locked environment; Debian's Fashion-MNIST when root).
+# Both install everything first (uv + the locked environment with every extra but the
+# accelerator ones; Debian's Fashion-MNIST when root). `make setup ACCEL=cuda12` (or tpu) adds
+# JAX for an NVIDIA GPU (or a TPU); later targets keep it. `make gpu-check` checks that install.
 UV ?= uv
 ARGS ?=
+ACCEL ?=
 
-.PHONY: setup train test test-all lint bench
+.PHONY: setup train test test-all lint gpu-check
 
 setup:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install -q uv
 	@[ -d /usr/share/datasets/fashion-mnist ] || [ "$$(id -u)" != 0 ] || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --inexact --extra all $(if $(ACCEL),--extra $(ACCEL))
 
 train: setup
 	$(UV) run --frozen python -m experiments.train $(ARGS)
@@ -22,3 +25,6 @@ test-all: setup
 
 lint: setup
 	$(UV) run --frozen ruff check .
+
+gpu-check: setup
+	@$(UV) run --frozen python benchmarks/gpu_check.py

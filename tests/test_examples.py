@@ -1,5 +1,5 @@
-"""Every examples/*.py and the Python in docs/api.md run from the repo root and print their key
-lines."""
+"""Every examples/*.py and the Python in docs/api.md run from the repo root, with only the core
+install's modules importable (tests/core_only.py), and print their key lines."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from core_only import blocker, extra_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name != "__init__.py")
@@ -38,8 +39,11 @@ def docs_python() -> str:
 def runs():
     """Start every example, and the docs' code, at once; each test waits for its own."""
     env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}"}
-    commands = {name: [f"examples/{name}"] for name in EXAMPLES}
-    commands[DOCS] = ["-c", docs_python()]
+    core_only = blocker(extra_modules())
+    commands = {name: ["-c", f"{core_only}\nimport runpy, sys\nsys.argv = ['examples/{name}']\n"
+                             f"runpy.run_path('examples/{name}', run_name='__main__')"]
+                for name in EXAMPLES}
+    commands[DOCS] = ["-c", core_only + docs_python()]
     procs = {name: subprocess.Popen([sys.executable, *args], cwd=ROOT, text=True, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for name, args in commands.items()}  # fmt: skip
