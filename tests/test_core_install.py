@@ -16,6 +16,7 @@ NEEDS_EXTRA = {
     "cnn_jax.data.builders": "tensorflow_datasets",  # tfds
     "cnn_jax.results.tables": "pandas",  # results
     "cnn_jax.results.plots": "pandas",  # results
+    "cnn_jax.results.significance": "pandas",  # results
     "cnn_jax.results.figures": "matplotlib",  # results
 }
 
