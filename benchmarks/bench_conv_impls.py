@@ -3,16 +3,22 @@
 python benchmarks/bench_conv_impls.py   (a short epoch of 1280 images, data on the device)
 """
 
+import dataclasses
 import time
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
-import cnn_jax.models.blocks as blocks
-from cnn_jax.config import ConvBlockConfig, DenseConfig, ModelConfig, OptimizerConfig
-from cnn_jax.models import ConvNet, init_params
-from cnn_jax.ops.conv import conv2d
-from cnn_jax.train import create_state, make_optimizer, make_train_epoch, make_train_step
+from cnn_jax.config import (
+    Config,
+    ConvBlockConfig,
+    DenseConfig,
+    ModelConfig,
+    OptimizerConfig,
+    TrainConfig,
+)
+from cnn_jax.data import Splits
+from cnn_jax.train import build
 
 FAST = ModelConfig(conv=(ConvBlockConfig(16, order="act_pool"),
                          ConvBlockConfig(32, order="act_pool")),
@@ -23,21 +29,18 @@ CASES = {"fast_b64": (FAST, 64), "conv1_b10": (CONV1, 10), "conv2_b10": (CONV2, 
 N = 1280
 
 
-def images_per_sec(cfg: ModelConfig, batch: int, impl: str, repeats: int = 2) -> float:
+def images_per_sec(model: ModelConfig, batch: int, impl: str, repeats: int = 2) -> float:
     """Best of `repeats` timed epochs after a compile-and-warm-up call."""
-    blocks.conv2d = lambda x, w, b=None, *, stride=1, padding="VALID": conv2d(
-        x, w, b, stride=stride, padding=padding, impl=impl)
-    model = ConvNet(cfg)
-    tx = make_optimizer(OptimizerConfig("sgd", lr=0.01), 100, 1)
-    state = create_state(init_params(model, jax.random.PRNGKey(0)), tx)
-    epoch = jax.jit(make_train_epoch(make_train_step(model, tx), N, batch, True))
-    x, y = jnp.ones((N, 28, 28, 1), jnp.uint8), jnp.zeros((N,), jnp.int32)
-    key = jax.random.PRNGKey(1)
-    jax.block_until_ready(epoch(state, key, x, y))
+    cfg = Config(model=dataclasses.replace(model, conv_impl=impl),
+                 optimizer=OptimizerConfig("sgd", lr=0.01),
+                 train=TrainConfig(epochs=1, batch_size=batch, progress=False))
+    x, y = np.ones((N, 28, 28, 1), np.uint8), np.zeros((N,), np.int32)
+    program = build(cfg, Splits(x, y, x[:batch], y[:batch], x[:batch], y[:batch]))
+    state, _ = jax.block_until_ready(program.epoch(program.fresh().state, 0))
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        jax.block_until_ready(epoch(state, key, x, y))
+        state, _ = jax.block_until_ready(program.epoch(state, 0))
         best = min(best, time.perf_counter() - t)
     return N / best
 

@@ -21,6 +21,7 @@ for _i, _arg in enumerate(sys.argv if __name__ == "__main__" else []):  # jax re
         os.environ["XLA_FLAGS"] = sys.argv[_i + 1]
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
@@ -32,7 +33,6 @@ from typing import Any  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import cnn_jax.models.blocks as blocks  # noqa: E402
 from cnn_jax.config import (  # noqa: E402
     Config,
     ConvBlockConfig,
@@ -41,15 +41,8 @@ from cnn_jax.config import (  # noqa: E402
     OptimizerConfig,
     TrainConfig,
 )
-from cnn_jax.models.convnet import ConvNet  # noqa: E402
-from cnn_jax.ops.conv import conv2d  # noqa: E402
-from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step  # noqa: E402
-from cnn_jax.train.loop import (  # noqa: E402
-    compile_over_seeds,
-    resolve_seed_batching,
-    seed_keys,
-    seeds_of,
-)
+from cnn_jax.data import Splits  # noqa: E402
+from cnn_jax.train import build  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 MODELS = {
@@ -79,57 +72,55 @@ def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarra
 
 
 def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
-                shuffle: bool = True) -> Config:
+                shuffle: bool = True, conv_impl: str = "auto",
+                seed_batching: str = "auto") -> Config:
     """Plain SGD on one of MODELS (Nielsen's chapter-6 settings)."""
-    return Config(model=MODELS[model], optimizer=OptimizerConfig(lr=lr),
-                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle))
+    return Config(model=dataclasses.replace(MODELS[model], conv_impl=conv_impl),
+                  optimizer=OptimizerConfig(lr=lr),
+                  train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle,
+                                    seed_batching=seed_batching, progress=False))
 
 
 PROGRAMS = ("fit", "vmap", "loop", "plain")
 
 
 def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
-                  program: str = "fit") -> tuple[Callable, Any, jax.Array]:
-    """(compiled epoch fn, initial state, keys) for one of PROGRAMS.
+                  program: str = "fit") -> tuple[Callable, Any, float]:
+    """(epoch(state, e) -> (state, losses), initial state, compile seconds) for one of PROGRAMS.
 
-    "fit": what `fit` runs (seed_batching="auto"; one seed unbatched); "vmap": one program
-    vmapped over the seeds; "loop": the one-seed program called per seed; "plain": one seed
-    with no seed axis, compiled with `jax.jit` directly.
+    "fit": what `fit` runs (`build` with cfg's seed_batching); "vmap" / "loop": `build` with
+    that seed_batching; "plain": one seed with no seed axis, `build`'s epoch function compiled
+    with `jax.jit` directly. Compile seconds include `build`'s two (tiny) evaluation programs.
     """
-    n = x.shape[0]
-    model = ConvNet(cfg.model)
-    tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
-    step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
-    epoch = make_train_epoch(step, n, cfg.train.batch_size, cfg.train.shuffle)
-    seeds = seeds_of(cfg)
-    state = init_states(model, tx, seeds)
-    keys = seed_keys(seeds)
-    if program == "plain":
-        if len(seeds) != 1:
-            raise ValueError(f"program='plain' needs exactly one seed, got {len(seeds)}")
-        unstack = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
-        state, keys = unstack(state), keys[0]
-        return jax.jit(epoch, donate_argnums=0).lower(state, keys, x, y).compile(), state, keys
-    batching = resolve_seed_batching("auto" if program == "fit" else program)
-    fn = compile_over_seeds(epoch, (state, keys, x, y), (0, 0, None, None), batching, donate=True)
-    return fn, state, keys
+    if program != "fit":
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, seed_batching="vmap" if program == "plain" else program))
+    built = build(cfg, Splits(x, y, x[:1], y[:1], x[:1], y[:1]))
+    state = built.fresh().state
+    if program != "plain":
+        return built.epoch, state, built.compile_seconds
+    if cfg.train.seeds != 1:
+        raise ValueError(f"program='plain' needs exactly one seed, got {cfg.train.seeds}")
+    t0 = time.perf_counter()
+    state = jax.tree_util.tree_map(lambda a: a[0], state)
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
+    fn = jax.jit(built.train_epoch, donate_argnums=0).lower(state, key, x, y).compile()
+    seconds = time.perf_counter() - t0
+    return (lambda st, e: fn(st, jax.random.fold_in(key, e), x, y)), state, seconds
 
 
 def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: int = 1,
                 program: str = "fit", warmup: int = 1) -> dict[str, Any]:
     """Compile once, run `warmup` untimed epochs, then time `repeats` x `epochs` epochs."""
-    t0 = time.perf_counter()
-    compiled, state, keys = compile_epoch(cfg, x, y, program)
-    compile_s = time.perf_counter() - t0
-    fold = jax.random.fold_in if program == "plain" else jax.vmap(jax.random.fold_in, (0, None))
+    epoch, state, compile_s = compile_epoch(cfg, x, y, program)
     for w in range(warmup):  # first-touch page faults and caches: the first epoch runs slower
-        state, losses = compiled(state, fold(keys, 10_000 + w), x, y)
+        state, losses = epoch(state, 10_000 + w)
     jax.block_until_ready(state)
     seconds, loss = [], float("nan")
     for r in range(repeats):
         t = time.perf_counter()
         for e in range(epochs):
-            state, losses = compiled(state, fold(keys, r * epochs + e), x, y)
+            state, losses = epoch(state, r * epochs + e)
         loss = float(np.mean(np.asarray(losses)))  # waits for the device
         seconds.append((time.perf_counter() - t) / epochs)
     images = (x.shape[0] // cfg.train.batch_size) * cfg.train.batch_size * cfg.train.seeds
@@ -160,8 +151,6 @@ def main(argv: list[str] | None = None) -> None:
                    help='XLA_FLAGS, set before jax is imported (write --xla-flags="--xla_...")')
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="MNIST IDX files")
     a = p.parse_args(argv)
-    if a.conv_impl != "auto":
-        blocks.conv2d = functools.partial(conv2d, impl=a.conv_impl)
     info = {"backend": jax.default_backend(), "jax": jax.__version__, "cpus": os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "model": a.model,
             "shuffle": not a.fixed_order,
@@ -174,10 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         run = functools.partial(time_epochs, x=x, y=y, repeats=a.repeats, epochs=a.epochs,
                                 warmup=a.warmup)
         if a.mode == "train":
-            out = run(make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order))
+            out = run(make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl))
             print(json.dumps({**base, "mode": "fit", "seeds": a.seeds, **out}), flush=True)
         elif a.mode == "novmap":
-            cfg = make_config(a.model, bs, 1, a.lr, not a.fixed_order)
+            cfg = make_config(a.model, bs, 1, a.lr, not a.fixed_order, a.conv_impl)
             res: dict[str, list[float]] = {"vmap": [], "plain": []}  # 1 seed
             for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
                 for prog in res:
@@ -191,9 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                               "no_vmap_speedup": round(med["vmap"] / med["plain"], 3)}),
                   flush=True)
         else:
-            cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order)
+            cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl)
             vmapped, mapped = run(cfg, program="vmap"), run(cfg, program="loop")
-            one = run(make_config(a.model, bs, 1, a.lr, not a.fixed_order))
+            one = run(make_config(a.model, bs, 1, a.lr, not a.fixed_order, a.conv_impl))
             seq_s = a.seeds * one["median_epoch_s"]  # S sequential runs of the same program
             print(json.dumps({**base, "mode": "seeds", "seeds": a.seeds,
                               "vmapped_epoch_s": vmapped["median_epoch_s"],

@@ -26,9 +26,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "layer_table", "register_init",
     ),
     "cnn_jax.train": (
-        "OPTIMIZERS", "TrainState", "count_compiles", "create_state", "enable_compile_cache", "fit",
-        "init_states",
-        "make_eval_step", "make_optimizer", "make_train_step", "predict", "register_optimizer",
+        "OPTIMIZERS", "Program", "Progress", "TrainState", "build", "count_compiles",
+        "create_state", "enable_compile_cache", "fit", "init_states", "make_eval_step",
+        "make_optimizer", "make_train_step", "predict", "register_optimizer", "run_epochs",
     ),
     "cnn_jax.data": ("DataError", "Splits", "expand_shifts", "load_splits"),
 }  # fmt: skip

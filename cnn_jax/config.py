@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnn_jax.ops.activations import ACTIVATIONS
+from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
 from cnn_jax.ops.pooling import POOLS
 
 PADDINGS = ("VALID", "SAME")
@@ -110,7 +111,10 @@ class DenseConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A ConvNet: conv blocks, then FC layers, then a softmax layer (no conv blocks = FC net)."""
+    """A ConvNet: conv blocks, then FC layers, then a softmax layer (no conv blocks = FC net).
+
+    conv_impl: how conv2d computes ("auto": im2col patches on CPU, XLA's convolution elsewhere).
+    """
 
     conv: tuple[ConvBlockConfig, ...] = ()
     dense: tuple[DenseConfig, ...] = (DenseConfig(100),)
@@ -121,9 +125,11 @@ class ModelConfig:
     num_classes: int = 10
     input_shape: tuple[int, int, int] = (28, 28, 1)
     name: str = "convnet"
+    conv_impl: str = "auto"
 
     def __post_init__(self) -> None:
         _rate("model.out_dropout", self.out_dropout)
+        _one_of("model.conv_impl", self.conv_impl, CONV_IMPLS)
         _one_of("activation.name", self.activation, tuple(ACTIVATIONS))
         _one_of("model.init", self.init, _live_names("cnn_jax.models.init", "INIT_SCHEMES", INITS))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
@@ -333,6 +339,7 @@ def model_from_mapping(
         num_classes=model.get("num_classes", 10),
         input_shape=tuple(model.get("input_shape", (28, 28, 1))),
         name=model.get("name", "convnet"),
+        conv_impl=model.get("conv_impl", "auto"),
     )
 
 

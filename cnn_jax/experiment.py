@@ -10,41 +10,31 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
-from cnn_jax.models.convnet import ConvNet
 from cnn_jax.models.summary import flops_per_image, param_count
+from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import vote_accuracy
-from cnn_jax.train.loop import FitResult, Progress, fit, seeds_of
+from cnn_jax.train.loop import FitResult, run_epochs
+from cnn_jax.train.program import build
+from cnn_jax.train.state import Progress
 
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
 
 
-def _mean(values: list[Any]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return float(np.mean(kept)) if kept else None
-
-
 def summarize(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
     """The metrics.json record of a finished fit."""
-    ok = [s for s in result.per_seed if s["status"] == "ok"]
-    best_epochs = [s["best_val_epoch"] for s in ok]
     return {
-        "status": "ok" if len(ok) == len(result.per_seed) else "diverged",
+        **run_summary(result.per_seed),
         "error": None,
         "overrides": overrides,
         "model": cfg.model.name,
         "seeds": seeds_of(cfg),
         "per_seed": result.per_seed,
-        "test_acc": _mean([s["test_acc"] for s in ok]),
-        "val_acc": _mean([s["val_acc"] for s in ok]),
-        "last_test_acc": _mean([s["last_test_acc"] for s in ok]),
-        "best_val_epoch": best_epochs[0] if best_epochs else None,
         "epochs": len(result.history),
         "params": param_count(cfg.model),
         "flops_per_image": flops_per_image(cfg.model),
@@ -103,24 +93,22 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) ->
         (run_dir / records.EPOCHS).unlink(missing_ok=True)
         shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     splits = load_splits(cfg.data)
+    program = build(cfg, splits)
     on_epoch, manager, writer = _epoch_logger(cfg, run_dir)
-
-    def restore(fresh: Progress) -> Progress | None:
-        resuming = manager is not None and cfg.train.resume
-        saved = checkpoint.restore_progress(manager, fresh) if resuming else None
-        history = saved.history if saved else []
-        text = "".join(records.json_line(h) for h in history)
-        records.write_text_atomic(run_dir / records.EPOCHS, text)
-        return saved
-
+    saved = None
+    if cfg.train.resume and manager is not None:
+        saved = checkpoint.restore_progress(manager, program.fresh())
+    # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
+    history = saved.history if saved else []
+    records.write_text_atomic(run_dir / records.EPOCHS,
+                              "".join(records.json_line(h) for h in history))
     try:
-        result = fit(cfg, splits, restore=restore, on_epoch=on_epoch)
+        result = run_epochs(program, saved, on_epoch)
     finally:
         writer.close()
     metrics = summarize(cfg, result, time.perf_counter() - start, overrides)
     if cfg.train.vote:
-        model = ConvNet(cfg.model)
-        metrics["vote_test_acc"] = vote_accuracy(model, result.progress.best_params,
+        metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
                                                  splits.test_x, splits.test_y)
     records.write_json_atomic(run_dir / records.METRICS, metrics)
     return metrics

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_jax.protocol import per_seed_summary, seeds_of
 from cnn_jax.results import records
-from cnn_jax.train.loop import per_seed_summary
 
 # (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
 ROWS = (("row1", "row1", None, 97.80), ("row2", "row2", None, 98.78),
@@ -52,8 +52,7 @@ def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
     if not history:
         return None
     config = json.loads((run_dir / records.CONFIG).read_text())
-    seeds = [config["seed"] + i for i in range(config["train"]["seeds"])][:max_seeds]
-    per_seed = per_seed_summary(history, seeds)
+    per_seed = per_seed_summary(history, seeds_of(config)[:max_seeds])
     metrics = records.read_metrics(run_dir) or {}
     accs = [100 * s["test_acc"] for s in per_seed if s["test_acc"] is not None]
     return {"accs": accs, "epochs": len(history), "planned": config["train"]["epochs"],

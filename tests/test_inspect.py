@@ -12,7 +12,6 @@ from matplotlib.image import imread
 
 from cnn_jax.config import from_dictconfig, to_dict
 from cnn_jax.results.figures import (
-    best_val_test,
     config_from_json,
     confusion_matrix,
     montage,
@@ -121,10 +120,6 @@ def test_figure_helpers():
         [1, 0, 0], [0, 1, 1], [0, 0, 1]]
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
     assert worst_mistakes(probs, np.array([1, 1, 1, 0])).tolist() == [0, 3, 2]
-    val = np.array([[0.5, 0.7, 0.2], [0.9, np.nan, 0.2], [0.9, np.nan, 0.1]])
-    best, at_best = best_val_test(val, val - 0.1)
-    assert best[[0, 2]].tolist() == [1, 0]  # first epoch on ties
-    np.testing.assert_allclose(at_best, [0.8, np.nan, 0.1])  # a diverged seed has none
     tiled = montage(np.ones((2, 3, 5)), cols=2)
     assert tiled.shape == (3 * 3 - 1, 2 * 4 - 1) and np.isnan(tiled).sum() == tiled.size - 30
 

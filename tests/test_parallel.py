@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
                                 OptimizerConfig, TrainConfig)
     from cnn_jax.data import Splits
     from cnn_jax.train import fit, make_optimizer, make_train_epoch, make_train_step
-    from cnn_jax.train.loop import init_states
+    from cnn_jax.train.program import init_states
     from cnn_jax.train.parallel import batch_axis_sharding, data_mesh
     from cnn_jax.models import ConvNet
 

@@ -13,7 +13,6 @@ from cnn_jax.config import (
     TrainConfig,
 )
 from cnn_jax.train import TrainState, fit, make_optimizer, make_train_epoch
-from cnn_jax.train.loop import per_seed_summary
 
 SMALL = ModelConfig(
     conv=(ConvBlockConfig(4),),
@@ -96,17 +95,6 @@ def test_fixed_order_is_the_same_every_epoch(shuffle):
         for first in (0, 10, 20, 30):
             expected = expected * 31.0 % 1e6 + first
         assert float(runs[0]) == expected
-
-
-def test_best_validation_protocol_takes_test_at_first_best_val_epoch():
-    history = [
-        {"epoch": 1, "train_loss": [1.0], "val_acc": [0.90], "test_acc": [0.89]},
-        {"epoch": 2, "train_loss": [0.5], "val_acc": [0.95], "test_acc": [0.93]},
-        {"epoch": 3, "train_loss": [0.4], "val_acc": [0.95], "test_acc": [0.96]},
-        {"epoch": 4, "train_loss": [0.3], "val_acc": [0.94], "test_acc": [0.97]},
-    ]
-    (s,) = per_seed_summary(history, [7])
-    assert (s["seed"], s["best_val_epoch"], s["test_acc"], s["last_test_acc"]) == (7, 2, 0.93, 0.97)
 
 
 def test_label_smoothing_changes_the_loss():
@@ -199,7 +187,7 @@ def test_one_seed_program_has_no_seed_axis_inside_but_keeps_it_outside():
 
 
 def test_seed_loop_equals_vmap_and_compiles_one_seed_program():
-    from cnn_jax.train.loop import compile_over_seeds
+    from cnn_jax.train.program import compile_over_seeds
 
     def fn(w, x):
         return {"w": w * x.sum(), "n": w.sum()}
@@ -222,7 +210,7 @@ def test_fit_gives_the_same_numbers_looped_or_vmapped(tiny_splits):
 
 
 def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
-    from cnn_jax.train.loop import resolve_seed_batching
+    from cnn_jax.train.program import resolve_seed_batching
 
     assert resolve_seed_batching("auto", "cpu") == "loop"
     assert resolve_seed_batching("auto", "gpu") == "vmap"

@@ -22,12 +22,14 @@ class ConvBlock(nn.Module):
     """Shared-weight feature maps: cross-correlate, pool, add the shared bias, activate.
 
     order="pool_act" pools before bias and activation (network3.py); "act_pool" after.
+    `impl` is conv2d's implementation ("auto", "patches" or "xla").
     Sows the conv maps ("conv") and the block output ("out") into "intermediates".
     """
 
     cfg: ConvBlockConfig
     act: str
     init: str
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -42,7 +44,7 @@ class ConvBlock(nn.Module):
             return pool(y, c.pool.kind, window=c.pool.window, stride=c.pool.effective_stride,
                         p=c.pool.p, key=_rng(self, train), train=train)
 
-        y = conv2d(x, w, stride=c.stride, padding=c.padding)
+        y = conv2d(x, w, stride=c.stride, padding=c.padding, impl=self.impl)
         if c.order == "pool_act":
             self.sow("intermediates", "conv", act(y + b))
             out = act(pooled(y) + b)

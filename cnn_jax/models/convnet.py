@@ -24,7 +24,7 @@ class ConvNet(nn.Module):
         if x.dtype == jnp.uint8:
             x = x.astype(jnp.float32) / 255.0
         for i, block in enumerate(c.conv):
-            x = ConvBlock(block, c.activation, c.init, name=f"conv{i}")(x, train)
+            x = ConvBlock(block, c.activation, c.init, c.conv_impl, name=f"conv{i}")(x, train)
         x = x.reshape(x.shape[0], -1)
         for i, layer in enumerate(c.dense):
             x = DenseBlock(layer.units, layer.dropout, c.activation, c.init, c.dropout_form,

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from cnn_jax import config as C
 from cnn_jax.models.convnet import ConvNet
+from cnn_jax.protocol import per_seed_summary, seeds_of
 
 Maps = list[tuple[str, np.ndarray]]
 
@@ -159,19 +160,14 @@ def _per_seed(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in h[key]] for h in history], float)
 
 
-def best_val_test(val: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed column: best-validation epoch index and test accuracy there; NaN if diverged."""
-    ok = np.isfinite(val).all(0) & (len(val) > 0)
-    best = np.where(ok, np.argmax(np.nan_to_num(val, nan=-np.inf), 0), 0)
-    return best, np.where(ok, test[best, np.arange(val.shape[1])], np.nan)
-
-
 def curves_figure(history: Sequence[Mapping[str, Any]], seeds: Sequence[int],
                   title: str) -> Figure:
     """Train loss, and validation / test accuracy per epoch, one line per seed."""
     epochs = np.array([h["epoch"] for h in history])
     loss, val, test = (_per_seed(history, k) for k in ("train_loss", "val_acc", "test_acc"))
-    best, at_best = best_val_test(val, test)
+    summary = per_seed_summary(history, seeds)
+    best = [list(epochs).index(s["best_val_epoch"]) if s["status"] == "ok" else 0 for s in summary]
+    at_best = np.array([s["test_acc"] if s["status"] == "ok" else np.nan for s in summary], float)
     fig = _figure(10.0, 3.8)
     ax_loss, ax_acc = fig.subplots(1, 2)
     few, marker = len(seeds) <= 3, "o" if len(epochs) <= 30 else None
@@ -255,7 +251,7 @@ def mistakes_figure(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
 def run_figures(cfg: C.Config, best: Any, splits: Any, history: Sequence[Mapping[str, Any]],
                 seed_index: int = 0, digit: int = 0) -> tuple[dict[str, Figure], float]:
     """A run's figures from its best-validation params (stacked over seeds); and test accuracy."""
-    seeds = [cfg.seed + i for i in range(cfg.train.seeds)]
+    seeds = seeds_of(cfg)
     x, y = splits.test_x, splits.test_y
     if not 0 <= seed_index < len(seeds):
         raise ValueError(f"--seed-index={seed_index} is out of range: {len(seeds)} seed(s)")

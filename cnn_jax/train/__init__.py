@@ -1,26 +1,28 @@
-"""Optimizers, pure train / eval steps, and the scanned, seed-vmapped fit loop."""
+"""Optimizers, pure train / eval steps, the compiled programs (`build`) and the loop (`fit`)."""
 
 from cnn_jax.train.compiles import CompileLog, count_compiles, enable_compile_cache
-from cnn_jax.train.loop import (
-    FitResult,
-    Progress,
-    fit,
+from cnn_jax.train.loop import FitResult, fit, run_epochs
+from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
+from cnn_jax.train.parallel import data_mesh
+from cnn_jax.train.program import (
+    Program,
+    build,
     init_states,
     make_evaluate,
     make_train_epoch,
     over_seeds,
 )
-from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
-from cnn_jax.train.parallel import data_mesh
-from cnn_jax.train.state import TrainState, create_state
+from cnn_jax.train.state import Progress, TrainState, create_state
 from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step, predict
 
 __all__ = [
     "CompileLog",
     "OPTIMIZERS",
     "FitResult",
+    "Program",
     "Progress",
     "TrainState",
+    "build",
     "count_compiles",
     "create_state",
     "data_mesh",
@@ -36,4 +38,5 @@ __all__ = [
     "over_seeds",
     "predict",
     "register_optimizer",
+    "run_epochs",
 ]

@@ -8,8 +8,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from cnn_jax.train.loop import Progress
-from cnn_jax.train.state import TrainState
+from cnn_jax.train.state import Progress, TrainState
 
 
 def checkpoint_manager(directory: str | Path) -> ocp.CheckpointManager:

@@ -1,0 +1,233 @@
+"""build(cfg, splits): a config's compiled epoch and evaluation programs and its fresh state.
+
+Each seed s owns the key PRNGKey(s): fold_in(key, 0) initialises its parameters and
+fold_in(fold_in(key, 1), epoch) drives that epoch's shuffle and dropout. The epoch is one
+`lax.scan` over the minibatches; the seeds are a vmapped axis, or a loop over one compiled
+one-seed program (`train.seed_batching`); minibatches are optionally sharded over devices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+
+from cnn_jax.config import SEED_BATCHING, Config
+from cnn_jax.models.convnet import ConvNet, init_params
+from cnn_jax.protocol import seeds_of
+from cnn_jax.train.optim import make_optimizer
+from cnn_jax.train.parallel import batch_axis_sharding, constrain_batch, data_mesh, replicate
+from cnn_jax.train.state import Progress, TrainState, create_state
+from cnn_jax.train.step import make_eval_step, make_train_step
+
+
+def seed_keys(seeds: Sequence[int]) -> jax.Array:
+    """One PRNG key per seed, stacked along a leading axis."""
+    return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+
+
+def resolve_seed_batching(batching: str, backend: str | None = None) -> str:
+    """"auto" -> "loop" on CPU (XLA:CPU runs vmapped seeds slower than one after another,
+    docs/benchmarks.md), "vmap" on GPU/TPU; "vmap" and "loop" pass through."""
+    if batching not in SEED_BATCHING:
+        raise ValueError(f"train.seed_batching={batching!r} is not one of "
+                         f"{', '.join(SEED_BATCHING)}")
+    if batching != "auto":
+        return batching
+    return "loop" if (backend or jax.default_backend()) == "cpu" else "vmap"
+
+
+def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) -> Callable:
+    """`jax.vmap(fn, in_axes)`, except that one seed runs unbatched (same stacked interface).
+
+    With one seed the size-1 seed axis is sliced off the inputs and put back on the outputs:
+    XLA:CPU lays out the vmapped program's weight updates badly (a transposing copy of every
+    FC gradient, ~30% of a minibatch-10 step; docs/benchmarks.md), the plain one well.
+    """
+    if num_seeds > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def one_seed(*args: Any) -> Any:
+        unstacked = [jax.tree_util.tree_map(lambda a: a[0], arg) if axis == 0 else arg
+                     for arg, axis in zip(args, in_axes, strict=True)]
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*unstacked))
+
+    return one_seed
+
+
+def compile_over_seeds(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int | None, ...],
+                       batching: str = "vmap", donate: bool = False) -> Callable:
+    """Compile `fn` once for stacked `args` (seed axis 0 where in_axes is 0); returns a callable.
+
+    batching="vmap": one program batched over the seeds (`over_seeds`). "loop": the one-seed
+    program, compiled once and called for each seed in turn, outputs concatenated; on CPU this
+    is faster than vmapping (docs/benchmarks.md).
+    """
+    seeds = len(jax.tree_util.tree_leaves(args[in_axes.index(0)])[0])
+    donate_argnums = (0,) if donate else ()
+    if batching == "vmap" or seeds == 1:
+        jitted = jax.jit(over_seeds(fn, seeds, in_axes), donate_argnums=donate_argnums)
+        return jitted.lower(*args).compile()
+    if batching != "loop":
+        raise ValueError(f"batching={batching!r} is not one of vmap, loop")
+
+    def seed(i: int, stacked: tuple[Any, ...]) -> list[Any]:
+        return [jax.tree_util.tree_map(lambda a: a[i : i + 1], arg) if axis == 0 else arg
+                for arg, axis in zip(stacked, in_axes, strict=True)]
+
+    jitted = jax.jit(over_seeds(fn, 1, in_axes), donate_argnums=donate_argnums)
+    one = jitted.lower(*seed(0, args)).compile()
+
+    def seed_after_seed(*stacked: Any) -> Any:
+        outs = [one(*seed(i, stacked)) for i in range(seeds)]
+        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
+
+    return seed_after_seed
+
+
+def _state_init(model: ConvNet, tx) -> Callable[[jax.Array], TrainState]:
+    make = lambda key: create_state(init_params(model, jax.random.fold_in(key, 0)), tx)
+    return jax.jit(jax.vmap(make))
+
+
+def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
+    """Fresh TrainStates for every seed, stacked along a leading seed axis."""
+    return _state_init(model, tx)(seed_keys(seeds))
+
+
+def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: bool,
+                     batch_sharding: NamedSharding | None = None) -> Callable:
+    """train_epoch(state, key, x, y) -> (state, mean loss): one scan over n // batch_size steps.
+
+    `batch_sharding` (see `cnn_jax.train.parallel`) splits every minibatch over devices.
+    """
+    steps = n // batch_size
+    if steps < 1:
+        raise ValueError(f"train.batch_size={batch_size} exceeds the {n} training images")
+
+    def train_epoch(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array):
+        order = jax.random.permutation(jax.random.fold_in(key, 0), n) if shuffle else jnp.arange(n)
+        batches = order[: steps * batch_size].reshape(steps, batch_size)
+        step_key = jax.random.fold_in(key, 1)
+
+        def body(state: TrainState, idx: jax.Array):
+            key_i = jax.random.fold_in(step_key, state.step)
+            xb, yb = (constrain_batch(a[idx], batch_sharding) for a in (x, y))
+            state, metrics = train_step(state, xb, yb, key_i)
+            return state, metrics["loss"]
+
+        state, losses = jax.lax.scan(body, state, batches)
+        return state, losses.mean()
+
+    return train_epoch
+
+
+def make_evaluate(eval_step: Callable, n: int, batch_size: int,
+                  batch_sharding: NamedSharding | None = None) -> Callable:
+    """evaluate(params, x, y) -> (accuracy, mean loss) over all n rows, scanned in batches."""
+    batch_size = min(batch_size, n)
+    steps = -(-n // batch_size)
+
+    def evaluate(params: Any, x: jax.Array, y: jax.Array):
+        rows = jnp.arange(steps * batch_size).reshape(steps, batch_size)
+
+        def body(total, idx):
+            safe = jnp.minimum(idx, n - 1)
+            xb, yb, wb = (constrain_batch(a, batch_sharding)
+                          for a in (x[safe], y[safe], (idx < n).astype(jnp.float32)))
+            m = eval_step(params, xb, yb, wb)
+            return jax.tree_util.tree_map(jnp.add, total, m), None
+
+        zero = {"correct": 0.0, "loss": 0.0, "count": 0.0}
+        total, _ = jax.lax.scan(body, jax.tree_util.tree_map(jnp.float32, zero), rows)
+        return total["correct"] / total["count"], total["loss"] / total["count"]
+
+    return evaluate
+
+
+def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
+    pick = lambda a, b: jnp.where(improved.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
+    pick = lambda a, b: jnp.where(improved.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A config's compiled programs over its seeds, with the data already on the device(s).
+
+    epoch(state, e) -> (state, loss per seed): training epoch e (its state argument is donated);
+    train_epoch(state, key, x, y): the uncompiled one-seed epoch that `epoch` runs per seed;
+    evaluate(params) -> {"val": accuracy per seed, "test": ...};
+    keep_best(improved, params, best) -> best: `params` where a seed improved, else `best`;
+    fresh() -> Progress at epoch 0; place(progress) -> it on the program's devices.
+    """
+
+    cfg: Config
+    model: ConvNet
+    seeds: list[int]
+    num_train: int
+    train_epoch: Callable[..., tuple[TrainState, jax.Array]]
+    epoch: Callable[[TrainState, int], tuple[TrainState, jax.Array]]
+    evaluate: Callable[[Any], dict[str, jax.Array]]
+    keep_best: Callable[[jax.Array, Any, Any], Any]
+    fresh: Callable[[], Progress]
+    place: Callable[[Progress], Progress]
+    compile_seconds: float
+
+
+def build(cfg: Config, splits: Any) -> Program:
+    """Put `splits` on the device(s) and compile `cfg`'s epoch and evaluations for its seeds."""
+    seeds = seeds_of(cfg)
+    model = ConvNet(cfg.model)
+    mesh = data_mesh(cfg.train.devices) if cfg.train.devices > 1 else None
+    put = (lambda a: replicate(jnp.asarray(a), mesh)) if mesh else jnp.asarray
+    sharded = batch_axis_sharding(mesh) if mesh else None
+    x_train, y_train = put(splits.train_x), put(splits.train_y)
+    evals = {name: (put(getattr(splits, f"{name}_x")), put(getattr(splits, f"{name}_y")))
+             for name in ("val", "test")}
+    n = x_train.shape[0]
+    tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
+    train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
+                                   cfg.train.batch_size, cfg.train.shuffle, sharded)
+    evaluates = {}
+    for name, (_, labels) in evals.items():
+        eval_batch = min(cfg.train.eval_batch_size, len(labels))
+        split = sharded if mesh and eval_batch % cfg.train.devices == 0 else None
+        evaluates[name] = make_evaluate(make_eval_step(model), len(labels), eval_batch, split)
+
+    init = _state_init(model, tx)
+    place = ((lambda p: Progress(replicate(p.state, mesh), replicate(p.best_params, mesh),
+                                 p.next_epoch, p.history)) if mesh else (lambda p: p))
+
+    def fresh() -> Progress:
+        state = init(seed_keys(seeds))
+        return place(Progress(state, jax.tree_util.tree_map(jnp.copy, state.params), 0, []))
+
+    state = fresh().state
+    epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
+    t0 = time.perf_counter()
+    batching = resolve_seed_batching(cfg.train.seed_batching)
+    compiled = compile_over_seeds(train_epoch, (state, epoch_keys, x_train, y_train),
+                                  (0, 0, None, None), batching, donate=True)
+    eval_compiled = {k: compile_over_seeds(f, (state.params, *evals[k]), (0, None, None),
+                                           batching) for k, f in evaluates.items()}
+    compile_seconds = time.perf_counter() - t0
+
+    def epoch(state: TrainState, e: int) -> tuple[TrainState, jax.Array]:
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
+        return compiled(state, keys, x_train, y_train)
+
+    def evaluate(params: Any) -> dict[str, jax.Array]:
+        return {k: f(params, *evals[k])[0] for k, f in eval_compiled.items()}
+
+    return Program(cfg, model, seeds, n, train_epoch, epoch, evaluate, jax.jit(_keep_best),
+                   fresh, place, compile_seconds)

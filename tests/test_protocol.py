@@ -1,0 +1,40 @@
+"""Nielsen's protocol: seeds, best-validation selection, per-seed and per-run summaries."""
+
+import numpy as np
+
+from cnn_jax.config import Config, TrainConfig
+from cnn_jax.protocol import best_val_so_far, improved, per_seed_summary, run_summary, seeds_of
+
+
+def test_best_validation_protocol_takes_test_at_first_best_val_epoch():
+    history = [
+        {"epoch": 1, "train_loss": [1.0], "val_acc": [0.90], "test_acc": [0.89]},
+        {"epoch": 2, "train_loss": [0.5], "val_acc": [0.95], "test_acc": [0.93]},
+        {"epoch": 3, "train_loss": [0.4], "val_acc": [0.95], "test_acc": [0.96]},
+        {"epoch": 4, "train_loss": [0.3], "val_acc": [0.94], "test_acc": [0.97]},
+    ]
+    (s,) = per_seed_summary(history, [7])
+    assert (s["seed"], s["best_val_epoch"], s["test_acc"], s["last_test_acc"]) == (7, 2, 0.93, 0.97)
+
+
+def test_a_diverged_seed_is_marked_and_left_out_of_the_means():
+    # seed 1 diverges at epoch 2 (records from metrics.jsonl hold None for NaN)
+    val = [[0.5, 0.7, 0.2], [0.9, None, 0.2], [0.9, None, 0.1]]
+    history = [{"epoch": e + 1, "train_loss": [1.0, None if v[1] is None else 1.0, 1.0],
+                "val_acc": v, "test_acc": [None if a is None else a - 0.1 for a in v]}
+               for e, v in enumerate(val)]
+    summary = per_seed_summary(history, [0, 1, 2])
+    assert [s["status"] for s in summary] == ["ok", "diverged", "ok"]
+    assert [summary[i]["best_val_epoch"] for i in (0, 2)] == [2, 1]  # first epoch on ties
+    np.testing.assert_allclose([summary[i]["test_acc"] for i in (0, 2)], [0.8, 0.1])
+    run = run_summary(summary)
+    assert run["status"] == "diverged" and run["best_val_epoch"] == 2
+    assert np.isclose(run["test_acc"], 0.45)
+
+
+def test_running_best_matches_the_summary_and_seeds_follow_the_config():
+    best = best_val_so_far([{"val_acc": [0.5, None]}, {"val_acc": [0.4, 0.3]}], 2)
+    assert best.tolist() == [0.5, 0.3]
+    assert improved(best, np.array([0.5, np.nan])).tolist() == [False, False]  # ties keep first
+    cfg = Config(train=TrainConfig(seeds=3), seed=4)
+    assert seeds_of(cfg) == [4, 5, 6] == seeds_of({"seed": 4, "train": {"seeds": 3}})
