@@ -1,27 +1,29 @@
-"""Frozen, validated run configuration.
+"""Frozen, validated run configuration, and its one reader.
 
-`from_dictconfig` is the only reader of Hydra's DictConfig.
+The YAML under model / optimizer / data / train is exactly these dataclasses' fields;
+`from_mapping` turns a plain mapping (Hydra's resolved config, or a run's config.json) into a
+Config, and `from_dictconfig` is the only reader of Hydra's DictConfig. Names of components
+(pools, activations, init schemes, optimizers, conv implementations) are checked against their
+live registries, so plugins count.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
-import sys
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnn_jax.ops.activations import ACTIVATIONS
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
+from cnn_jax.ops.conv import output_size
 from cnn_jax.ops.pooling import POOLS
 
 PADDINGS = ("VALID", "SAME")
 ORDERS = ("pool_act", "act_pool")
 DROPOUT_FORMS = ("inverted", "nielsen")
-INITS = ("nielsen", "lecun", "he")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle")
 DATASETS = ("mnist", "fashion_mnist")
 PROTOCOLS = ("nielsen", "full")
@@ -37,13 +39,10 @@ def _one_of(name: str, value: Any, allowed: Sequence[str]) -> None:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
 
 
-def _live_names(module: str, registry: str, builtin: tuple[str, ...]) -> tuple[str, ...]:
-    """The names in `module.registry` if that module is loaded, else the built-in names.
-
-    Registering a component needs its module, so anything registered is seen; config itself
-    never imports the higher layers that own these registries (models, train).
-    """
-    return tuple(getattr(sys.modules.get(module), registry, builtin))
+def _registry(module: str, registry: str) -> tuple[str, ...]:
+    """The names registered in `module.registry`, imported when first needed (not at import
+    time: the registries of init schemes and optimizers live in the layers above config)."""
+    return tuple(getattr(importlib.import_module(module), registry))
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -130,18 +129,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _rate("model.out_dropout", self.out_dropout)
         _one_of("model.conv_impl", self.conv_impl, CONV_IMPLS)
-        _one_of("activation.name", self.activation, tuple(ACTIVATIONS))
-        _one_of("model.init", self.init, _live_names("cnn_jax.models.init", "INIT_SCHEMES", INITS))
+        _one_of("model.activation", self.activation, tuple(ACTIVATIONS))
+        _one_of("model.init", self.init, _registry("cnn_jax.models.init", "INIT_SCHEMES"))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
         _positive_int("model.num_classes", self.num_classes)
         _check_spatial_fit(self)
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
-    """Output length of a convolution or pooling along one axis."""
-    if padding == "SAME":
-        return -(-size // stride)
-    return (size - kernel) // stride + 1
 
 
 def _check_spatial_fit(model: ModelConfig) -> None:
@@ -152,8 +144,8 @@ def _check_spatial_fit(model: ModelConfig) -> None:
                 f"model.conv.{i}.kernel={block.kernel} is larger than its {h}x{w} input; "
                 f"allowed: <= {min(h, w)}"
             )
-        h = conv_output_size(h, block.kernel, block.stride, block.padding)
-        w = conv_output_size(w, block.kernel, block.stride, block.padding)
+        h = output_size(h, block.kernel, block.stride, block.padding)
+        w = output_size(w, block.kernel, block.stride, block.padding)
         if block.pool.kind != "none":
             if block.pool.window > min(h, w):
                 raise ConfigError(
@@ -161,8 +153,8 @@ def _check_spatial_fit(model: ModelConfig) -> None:
                     f"{h}x{w} input; allowed: <= {min(h, w)}"
                 )
             stride = block.pool.effective_stride
-            h = conv_output_size(h, block.pool.window, stride, "VALID")
-            w = conv_output_size(w, block.pool.window, stride, "VALID")
+            h = output_size(h, block.pool.window, stride, "VALID")
+            w = output_size(w, block.pool.window, stride, "VALID")
 
 
 @dataclass(frozen=True)
@@ -178,8 +170,7 @@ class OptimizerConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        _one_of("optimizer.name", self.name,
-                _live_names("cnn_jax.train.optim", "OPTIMIZERS", OPTIMIZERS))
+        _one_of("optimizer.name", self.name, _registry("cnn_jax.train.optim", "OPTIMIZERS"))
         if not isinstance(self.lr, int | float) or not self.lr > 0:
             raise ConfigError(f"optimizer.lr={self.lr!r} must be a number > 0")
         if not isinstance(self.l2, int | float) or self.l2 < 0:
@@ -271,76 +262,50 @@ class Config:
             raise ConfigError(f"seed={self.seed!r} must be an integer >= 0")
 
 
-def _pool_from(node: Mapping[str, Any] | None, default: Mapping[str, Any]) -> PoolConfig:
-    merged = {**default, **{k: v for k, v in (node or {}).items() if v is not None}}
-    return _build(PoolConfig, merged, "pooling")
+# Where each dataclass's own messages start, so the reader can put the full path there instead.
+_OWN_PREFIX = {PoolConfig: "pooling.", ConvBlockConfig: "conv.", DenseConfig: "dense."}
 
 
-def _build(cls: type, values: Mapping[str, Any], where: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+def _join(where: str, key: str | int) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _field_value(hint: Any, value: Any, where: str) -> Any:
+    """A field's value from a plain one: dataclasses and tuples of them read recursively."""
+    if dataclasses.is_dataclass(hint):
+        return _read(hint, value, where)
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise ConfigError(f"{where}={value!r} must be a list")
+        item = typing.get_args(hint)[0]
+        if dataclasses.is_dataclass(item):
+            return tuple(_read(item, v, _join(where, i)) for i, v in enumerate(value))
+        return tuple(value)
+    return value
+
+
+def _read(cls: type, values: Any, where: str) -> Any:
+    """`cls` from a mapping of its field names; unknown or missing keys are one-line errors."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}={values!r} must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        allowed = ", ".join(sorted(names))
-        raise ConfigError(f"{where}.{unknown[0]} is not a known key; allowed: {allowed}")
-    return cls(**values)
-
-
-@contextlib.contextmanager
-def _prefixed(old: str, new: str):
-    """Re-raise a ConfigError with `old` replaced by the layer's full path `new`."""
+        raise ConfigError(f"{_join(where, unknown[0])} is not a known key; "
+                          f"allowed: {', '.join(sorted(fields))}")
+    missing = [n for n, f in fields.items() if n not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{_join(where, missing[0])} is missing")
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _field_value(hints[k], v, _join(where, k)) for k, v in values.items()}
     try:
-        yield
+        return cls(**kwargs)
     except ConfigError as err:
-        raise ConfigError(str(err).replace(old, new, 1)) from None
-
-
-def model_from_mapping(
-    model: Mapping[str, Any], pooling: Mapping[str, Any], activation: str
-) -> ModelConfig:
-    """Resolve model-level defaults (conv_stride, padding, order, dropout, pooling) into blocks."""
-    pooling = {k: v for k, v in pooling.items() if k in {"kind", "window", "stride", "p"}}
-    blocks = []
-    for i, node in enumerate(model.get("conv") or ()):
-        node = {k: v for k, v in dict(node).items() if v is not None}
-        unknown = set(node) - {"features", "kernel", "stride", "padding", "order", "pool"}
-        if unknown:
-            raise ConfigError(f"model.conv.{i}.{sorted(unknown)[0]} is not a known key; "
-                              "allowed: features, kernel, stride, padding, order, pool")
-        if "features" not in node:
-            raise ConfigError(f"model.conv.{i}.features is missing; give an integer >= 1")
-        with _prefixed("conv.", f"model.conv.{i}."):
-            blocks.append(ConvBlockConfig(
-                features=node["features"],
-                kernel=node.get("kernel", 5),
-                stride=node.get("stride", model.get("conv_stride", 1)),
-                padding=node.get("padding", model.get("padding", "VALID")),
-                order=node.get("order", model.get("order", "pool_act")),
-                pool=_pool_from(node.get("pool"), pooling),
-            ))
-    default_dropout = model.get("dropout", 0.0) or 0.0
-    dense = []
-    for i, node in enumerate(model.get("dense") or ()):
-        node = dict(node)
-        extra = set(node) - {"units", "dropout"}
-        if extra:
-            raise ConfigError(f"model.dense.{i}.{sorted(extra)[0]} is not a known key; "
-                              "allowed: units, dropout")
-        rate = node.get("dropout")
-        with _prefixed("dense.", f"model.dense.{i}."):
-            dense.append(DenseConfig(node.get("units"), default_dropout if rate is None else rate))
-    out_dropout = model.get("out_dropout")
-    return ModelConfig(
-        conv=tuple(blocks),
-        dense=tuple(dense),
-        out_dropout=default_dropout if out_dropout is None else out_dropout,
-        activation=activation,
-        init=model.get("init", "nielsen"),
-        dropout_form=model.get("dropout_form", "inverted"),
-        num_classes=model.get("num_classes", 10),
-        input_shape=tuple(model.get("input_shape", (28, 28, 1))),
-        name=model.get("name", "convnet"),
-        conv_impl=model.get("conv_impl", "auto"),
-    )
+        own = _OWN_PREFIX.get(cls)
+        if own and str(err).startswith(own):
+            raise ConfigError(f"{_join(where, str(err)[len(own):])}") from None
+        raise
 
 
 def load_plugins(modules: Sequence[str]) -> None:
@@ -353,20 +318,15 @@ def load_plugins(modules: Sequence[str]) -> None:
 
 
 def from_mapping(cfg: Mapping[str, Any]) -> Config:
-    """Build a validated Config from a plain nested dict (the resolved Hydra config)."""
-    plugins = tuple(cfg.get("plugins") or ())
-    load_plugins(plugins)
-    activation = cfg.get("activation", {})
-    activation = activation.get("name") if isinstance(activation, Mapping) else activation
-    model = model_from_mapping(cfg.get("model", {}), cfg.get("pooling", {}), activation)
-    return Config(
-        model=model,
-        optimizer=_build(OptimizerConfig, cfg.get("optimizer", {}), "optimizer"),
-        data=_build(DataConfig, cfg.get("data", {}), "data"),
-        train=_build(TrainConfig, cfg.get("train", {}), "train"),
-        seed=cfg.get("seed", 0),
-        plugins=plugins,
-    )
+    """A validated Config from a plain nested mapping: Hydra's resolved config or config.json.
+
+    The keys under model / optimizer / data / train / seed / plugins are the dataclass fields
+    (missing ones take their defaults); other top-level keys (Hydra's variables) are ignored.
+    Plugins are imported first, so the names they register are valid.
+    """
+    load_plugins(tuple(cfg.get("plugins") or ()))
+    names = {f.name for f in dataclasses.fields(Config)}
+    return _read(Config, {k: v for k, v in cfg.items() if k in names}, "")
 
 
 def from_dictconfig(cfg: Any) -> Config:

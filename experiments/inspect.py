@@ -12,15 +12,16 @@ from pathlib import Path
 def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
                   data_dir: str | None = None) -> list[Path]:
     """Write the run's figures into `out`, print notes and the test accuracy; return the paths."""
+    from cnn_jax.config import from_mapping
     from cnn_jax.data import load_splits
-    from cnn_jax.results import figures
+    from cnn_jax.results import figures, records
     from cnn_jax.results.plots import save_figure_atomic
     from cnn_jax.train.checkpoint import load_checkpoint
 
-    cfg = figures.config_from_json(json.loads((run_dir / "config.json").read_text()))
+    cfg = from_mapping(json.loads((run_dir / "config.json").read_text()))
     best = load_checkpoint(run_dir / "checkpoints")["best"]
     splits = load_splits(dataclasses.replace(cfg.data, dir=data_dir or cfg.data.dir))
-    history = figures.read_history(run_dir / "metrics.jsonl")
+    history = records.read_epochs(run_dir)
     figs, acc = figures.run_figures(cfg, best, splits, history, seed_index, digit)
     if not cfg.model.conv:
         print("note: no conv layers (FC-only net): no filters.png or feature_maps.png")

@@ -1,32 +1,35 @@
 import pytest
+from hydra import compose, initialize_config_dir
 
 from cnn_jax.config import (
     ConfigError,
     ConvBlockConfig,
     ModelConfig,
     PoolConfig,
+    from_dictconfig,
     from_mapping,
 )
+from experiments.overrides import CONF_DIR, group_options
 
 
 def base(**over):
+    """A config mapping in the shape of Hydra's resolved config and of config.json."""
+    pool = {"kind": "max", "window": 2, "stride": None, "p": 2.0}
     cfg = {
         "model": {
             "name": "t",
-            "conv": [{"features": 20, "kernel": 5, "stride": None, "pool": None}],
-            "dense": [{"units": 100, "dropout": None}],
-            "conv_stride": 1,
-            "dropout": 0.25,
-            "out_dropout": None,
+            "conv": [{"features": 20, "kernel": 5, "stride": 1, "pool": pool}],
+            "dense": [{"units": 100, "dropout": 0.25}],
+            "out_dropout": 0.25,
+            "activation": "relu",
             "init": "nielsen",
             "dropout_form": "nielsen",
         },
-        "pooling": {"kind": "max", "window": 2, "stride": None, "p": 2.0},
-        "activation": {"name": "relu"},
         "optimizer": {"name": "sgd", "lr": 0.1},
         "data": {"name": "mnist"},
         "train": {"epochs": 1, "batch_size": 10},
         "seed": 0,
+        "pooling": "a Hydra variable, ignored",
     }
     for key, value in over.items():
         node = cfg
@@ -37,41 +40,52 @@ def base(**over):
     return cfg
 
 
-def test_defaults_resolve_into_blocks():
-    cfg = from_mapping(base(**{"model.conv_stride": 2, "pooling.kind": "l2"}))
-    block = cfg.model.conv[0]
-    assert block.stride == 2 and block.pool.kind == "l2" and block.pool.effective_stride == 2
+def compose_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return from_dictconfig(compose("config", overrides=list(overrides)))
+
+
+def test_model_wide_knobs_reach_every_layer():
+    cfg = compose_cfg("model=nielsen_conv2", "pooling=l2", "dropout=0.25", "activation=tanh")
+    assert all(b.stride == 1 and b.pool.kind == "l2" and b.pool.effective_stride == 2
+               for b in cfg.model.conv)
     assert cfg.model.dense[0].dropout == 0.25 and cfg.model.out_dropout == 0.25
-    assert cfg.model.activation == "relu"
+    assert cfg.model.activation == "tanh"
+    strided = compose_cfg("model=nielsen_conv2", "pooling=strided").model  # sets conv_stride: 2
+    assert all(b.stride == 2 and b.pool.kind == "none" for b in strided.conv)
 
 
 def test_per_layer_overrides_win():
-    cfg = from_mapping(
-        base(
-            **{
-                "model.conv.0.stride": 3,
-                "model.dense.0.dropout": 0.5,
-                "model.conv.0.pool": {"kind": "avg", "window": 3},
-            }
-        )
-    )
-    block = cfg.model.conv[0]
-    assert block.stride == 3 and block.pool.kind == "avg" and block.pool.window == 3
-    assert cfg.model.dense[0].dropout == 0.5
+    cfg = compose_cfg("model=nielsen_conv2", "pooling=none", "conv_stride=2",
+                      "model.conv.0.stride=3", "model.dense.0.dropout=0.5",
+                      "model.conv.1.pool={kind:avg,window:2}")
+    assert cfg.model.conv[0].stride == 3 and cfg.model.conv[1].stride == 2
+    assert cfg.model.conv[1].pool.kind == "avg" and cfg.model.conv[1].pool.window == 2
+    assert cfg.model.conv[0].pool.kind == "none"
+    assert cfg.model.dense[0].dropout == 0.5 and cfg.model.out_dropout == 0.0
+
+
+def test_every_model_file_holds_exactly_model_config_fields():
+    for name in group_options("model"):
+        model = compose_cfg(f"model={name}").model
+        assert model.name == name and model.conv_impl == "auto"
 
 
 @pytest.mark.parametrize(
     "key,value,message",
     [
-        ("pooling.kind", "foo", "pooling.kind='foo' is not one of max, avg, l2, lp, none"),
+        ("model.conv.0.pool.kind", "foo",
+         "model.conv.0.pool.kind='foo' is not one of max, avg, l2, lp, none"),
         ("model.conv.0.stride", 0, "model.conv.0.stride=0 must be an integer >= 1"),
-        ("pooling.window", 25, "model.conv.0.pool.window=25 is larger than its 24x24 input"),
+        ("model.conv.0.pool.window", 25,
+         "model.conv.0.pool.window=25 is larger than its 24x24 input"),
         ("model.dense.0.dropout", 1.0, "model.dense.0.dropout=1.0 must be a number in [0, 1)"),
         ("optimizer.lr", -0.1, "optimizer.lr=-0.1 must be a number > 0"),
-        ("activation.name", "swish2", "activation.name='swish2' is not one of"),
+        ("model.activation", "swish2", "model.activation='swish2' is not one of"),
         ("train.epochs", 0, "train.epochs=0 must be an integer >= 1"),
         ("optimizer.name", "lbfgs", "optimizer.name='lbfgs' is not one of"),
         ("model.conv.0.kernel", 30, "model.conv.0.kernel=30 is larger than its 28x28 input"),
+        ("model.conv_impl", "fft", "model.conv_impl='fft' is not one of auto, xla, patches"),
         ("train.compile_cache", " ", "train.compile_cache=' ' must be a directory path or null"),
     ],
 )
@@ -85,6 +99,10 @@ def test_bad_values_name_value_and_allowed(key, value, message):
 def test_unknown_key_is_rejected():
     with pytest.raises(ConfigError, match="optimizer.betas is not a known key"):
         from_mapping(base(**{"optimizer.betas": 0.9}))
+    with pytest.raises(ConfigError, match="model.conv.0.padd is not a known key; allowed: "):
+        from_mapping(base(**{"model.conv.0.padd": "SAME"}))
+    with pytest.raises(ConfigError, match="model.dense.0.units is missing"):
+        from_mapping(base(**{"model.dense": [{"dropout": 0.1}]}))
 
 
 def test_configs_are_frozen_and_hashable():
@@ -92,11 +110,3 @@ def test_configs_are_frozen_and_hashable():
     assert hash(m) == hash(ModelConfig(conv=(ConvBlockConfig(20, pool=PoolConfig("l2")),)))
     with pytest.raises(AttributeError):
         m.activation = "relu"
-
-
-def test_builtin_names_match_the_registries():
-    from cnn_jax import config
-    from cnn_jax.models.init import INIT_SCHEMES
-    from cnn_jax.train.optim import OPTIMIZERS
-
-    assert set(config.OPTIMIZERS) <= set(OPTIMIZERS) and set(config.INITS) <= set(INIT_SCHEMES)

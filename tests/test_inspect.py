@@ -10,9 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 
-from cnn_jax.config import from_dictconfig, to_dict
+from cnn_jax.config import from_dictconfig, from_mapping, to_dict
 from cnn_jax.results.figures import (
-    config_from_json,
     confusion_matrix,
     montage,
     worst_mistakes,
@@ -112,7 +111,7 @@ def compose_cfg(*overrides: str):
                                        "pooling=lp", "model.dense.0.dropout=0.5"], ["model=fast"]])
 def test_config_json_round_trips(overrides):
     cfg = compose_cfg(*overrides)
-    assert config_from_json(json.loads(json.dumps(to_dict(cfg)))) == cfg
+    assert from_mapping(json.loads(json.dumps(to_dict(cfg)))) == cfg
 
 
 def test_figure_helpers():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -21,19 +19,6 @@ from cnn_jax.protocol import per_seed_summary, seeds_of
 Maps = list[tuple[str, np.ndarray]]
 
 
-def config_from_json(data: Mapping[str, Any]) -> C.Config:
-    """Rebuild the frozen Config from its `dataclasses.asdict` form (config.json)."""
-    C.load_plugins(data.get("plugins") or ())
-    m = dict(data["model"])
-    conv = tuple(C.ConvBlockConfig(**{**b, "pool": C.PoolConfig(**b["pool"])}) for b in m["conv"])
-    dense = tuple(C.DenseConfig(**d) for d in m["dense"])
-    model = C.ModelConfig(**{**m, "conv": conv, "dense": dense,
-                             "input_shape": tuple(m["input_shape"])})
-    return C.Config(model=model, optimizer=C.OptimizerConfig(**data["optimizer"]),
-                    data=C.DataConfig(**data["data"]), train=C.TrainConfig(**data["train"]),
-                    seed=data.get("seed", 0), plugins=tuple(data.get("plugins") or ()))
-
-
 def describe(cfg: C.Config) -> str:
     """A one-line description of a run's model and training settings, for figure titles."""
     o, t = cfg.optimizer, cfg.train
@@ -41,14 +26,6 @@ def describe(cfg: C.Config) -> str:
             f"{'' if o.schedule == 'constant' else ' ' + o.schedule}, batch {t.batch_size}")
     text += f", L2 {o.l2:g}" if o.l2 else ""
     return text + (f", {cfg.data.train_limit} train images" if cfg.data.train_limit else "")
-
-
-def read_history(path: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of metrics.jsonl (empty when the file is missing)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def seed_params(params: Any, index: int) -> Any:
