@@ -28,7 +28,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "cnn_jax.train": (
         "OPTIMIZERS", "Program", "Progress", "TrainState", "build", "count_compiles",
         "create_state", "enable_compile_cache", "fit", "init_states", "make_eval_step",
-        "make_optimizer", "make_train_step", "predict", "register_optimizer", "run_epochs",
+        "make_optimizer", "make_train_step", "register_optimizer", "run_epochs",
     ),
     "cnn_jax.data": ("DataError", "Splits", "expand_shifts", "load_splits"),
 }  # fmt: skip

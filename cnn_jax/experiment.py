@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 
+from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.models.summary import flops_per_image, param_count
@@ -26,7 +27,7 @@ CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tb"
 
 
-def summarize(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
+def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
     """The metrics.json record of a finished fit."""
     return {
         **run_summary(result.per_seed),
@@ -100,13 +101,12 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) ->
         saved = checkpoint.restore_progress(manager, program.fresh())
     # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
     history = saved.history if saved else []
-    records.write_text_atomic(run_dir / records.EPOCHS,
-                              "".join(records.json_line(h) for h in history))
+    write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
     try:
         result = run_epochs(program, saved, on_epoch)
     finally:
         writer.close()
-    metrics = summarize(cfg, result, time.perf_counter() - start, overrides)
+    metrics = metrics_record(cfg, result, time.perf_counter() - start, overrides)
     if cfg.train.vote:
         metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
                                                  splits.test_x, splits.test_y)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_jax.atomic import write_atomic
 from cnn_jax.protocol import per_seed_summary, seeds_of
 from cnn_jax.results import records
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(args.runs_dir)
     if args.out:
         old = args.out.read_text() if args.out.exists() else ""
-        records.write_text_atomic(args.out, replace_table(old, text))
+        write_atomic(args.out, replace_table(old, text))
     print(text, end="")
     return 0
 

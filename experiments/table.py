@@ -10,8 +10,8 @@ from pathlib import Path
 def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
                   title: str | None = None) -> tuple[str, list[Path]]:
     """Write the sweep's tables and figure into out_dir (default: the sweep dir); return the md."""
-    from cnn_jax.results import plots, tables  # here, so a mistyped path fails fast
-    from cnn_jax.results.records import write_text_atomic
+    from cnn_jax.atomic import write_atomic
+    from cnn_jax.results import ablation_figure, tables  # here, so a mistyped path fails fast
 
     sweep_dir = Path(sweep_dir)
     runs = tables.collect_runs(sweep_dir)
@@ -21,10 +21,10 @@ def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
     title = title or f"Ablation: {'/'.join(sweep_dir.resolve().parts[-2:])}"
     summary = tables.summarize(runs)
     markdown = tables.to_markdown(summary, runs, title)
-    paths = [write_text_atomic(out / "table.md", markdown),
-             write_text_atomic(out / "table.csv", tables.to_csv(summary)),
-             write_text_atomic(out / "table.tex", tables.to_latex(summary, runs, title)),
-             plots.ablation_bars(summary, out / "ablation.png", title, runs)]
+    paths = [write_atomic(out / "table.md", markdown),
+             write_atomic(out / "table.csv", tables.to_csv(summary)),
+             write_atomic(out / "table.tex", tables.to_latex(summary, runs, title)),
+             ablation_figure.ablation_bars(summary, out / "ablation.png", title, runs)]
     return markdown, paths
 
 

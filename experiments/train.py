@@ -22,8 +22,8 @@ from experiments.overrides import exit_on_bad_group_choice
 def main(dcfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
-    done = records.read_metrics(run_dir)
-    if done and done.get("status") == "ok" and done.get("overrides") == overrides:
+    done = records.finished_ok(run_dir, overrides)
+    if done:
         print(f"skip (already ok): {run_dir}")
         return done.get("test_acc")
     try:

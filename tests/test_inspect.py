@@ -1,4 +1,4 @@
-"""experiments.inspect writes five real figures of a run; experiments.summary prints tables."""
+"""experiments.inspect_run writes five real figures of a run; experiments.summary prints tables."""
 
 import json
 import subprocess
@@ -16,7 +16,7 @@ from cnn_jax.results.figures import (
     montage,
     worst_mistakes,
 )
-from experiments import inspect as inspect_cli
+from experiments import inspect_run as inspect_cli
 from experiments import summary
 from experiments.overrides import CONF_DIR
 
@@ -44,7 +44,7 @@ def conv_run(tmp_path_factory, mnist_dir) -> Path:
 @pytest.fixture(scope="module")
 def conv_figures(conv_run, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("figures")
-    cmd = [sys.executable, "-m", "experiments.inspect", str(conv_run), "--out", str(out),
+    cmd = [sys.executable, "-m", "experiments.inspect_run", str(conv_run), "--out", str(out),
            "--digit", "3", "--seed-index", "1"]
     return out, subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 

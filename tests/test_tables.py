@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from cnn_jax.results import plots, tables
+from cnn_jax.results import ablation_figure, tables
 from cnn_jax.results.records import failure_record, write_json_atomic
 from experiments.callbacks import WriteTableCallback
 from experiments.table import main as table_main
@@ -118,8 +118,8 @@ def test_csv_and_latex(sweep: Path) -> None:
 def test_ablation_png(sweep: Path, tmp_path: Path) -> None:
     runs = tables.collect_runs(sweep)
     summary = tables.summarize(runs)
-    assert 95.0 < plots.y_limits(summary)[0] < 97.0
-    path = plots.ablation_bars(summary, tmp_path / "fig" / "a.png", runs=runs)
+    assert 95.0 < ablation_figure.y_limits(summary)[0] < 97.0
+    path = ablation_figure.ablation_bars(summary, tmp_path / "fig" / "a.png", runs=runs)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]  # no temp file left
 
@@ -174,4 +174,15 @@ def test_failure_record_and_unreadable_metrics(tmp_path: Path) -> None:
     summary = tables.summarize(runs)
     assert list(summary["n"]) == [0, 0]
     assert "ValueError: bad pooling" in tables.to_markdown(summary, runs)
-    assert plots.y_limits(summary) == (0.0, 100.0)
+    assert ablation_figure.y_limits(summary) == (0.0, 100.0)
+
+
+def test_atomic_write_of_text_and_bytes_leaves_only_the_file(tmp_path: Path) -> None:
+    from cnn_jax.atomic import write_atomic
+
+    path = write_atomic(tmp_path / "new" / "a.md", "± 1")
+    assert path.read_text(encoding="utf-8") == "± 1" and path.stat().st_mode & 0o777 == 0o644
+    write_atomic(path, b"\x89PNG")
+    with pytest.raises(TypeError):
+        write_atomic(path, 3)  # type: ignore[arg-type]
+    assert path.read_bytes() == b"\x89PNG" and [p.name for p in path.parent.iterdir()] == ["a.md"]

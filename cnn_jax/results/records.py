@@ -5,7 +5,7 @@ metrics.json holds: status ("ok" | "diverged" | "failed"), error (one line or No
 best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / val_acc /
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
 flops_per_image, seconds, train_seconds, compile_seconds, images_per_sec, device. Accuracies are
-fractions in [0, 1]. Every write is atomic: a temp file in the same folder, then a rename.
+fractions in [0, 1]. Every whole-file write is atomic (`cnn_jax.atomic.write_atomic`).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from cnn_jax.atomic import write_atomic
 
 METRICS = "metrics.json"
 EPOCHS = "metrics.jsonl"
 CONFIG = "config.json"
-STATUSES = ("ok", "diverged", "failed")
 
 
 def _jsonable(value: Any) -> Any:
@@ -36,25 +36,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through a temp file and a rename, so readers never see half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json_atomic(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
     """Atomically write a JSON object (NaN/inf become null)."""
-    return write_text_atomic(path, json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
+    return write_atomic(path, json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
 def json_line(record: Mapping[str, Any]) -> str:
@@ -86,10 +70,11 @@ def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def is_finished_ok(run_dir: str | os.PathLike) -> bool:
-    """True when the run's metrics.json says status ok (a sweep relaunch skips it)."""
+def finished_ok(run_dir: str | os.PathLike, overrides: Sequence[str]) -> dict[str, Any] | None:
+    """The run's metrics.json if it says ok for the same overrides (a relaunch skips it)."""
     metrics = read_metrics(run_dir)
-    return bool(metrics) and metrics.get("status") == "ok"
+    ok = metrics and metrics.get("status") == "ok" and metrics.get("overrides") == list(overrides)
+    return metrics if ok else None
 
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from cnn_jax.train.program import (
     over_seeds,
 )
 from cnn_jax.train.state import Progress, TrainState, create_state
-from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step, predict
+from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "CompileLog",
@@ -36,7 +36,6 @@ __all__ = [
     "make_train_epoch",
     "make_train_step",
     "over_seeds",
-    "predict",
     "register_optimizer",
     "run_epochs",
 ]

@@ -32,7 +32,7 @@ def seed_keys(seeds: Sequence[int]) -> jax.Array:
 
 
 def resolve_seed_batching(batching: str, backend: str | None = None) -> str:
-    """"auto" -> "loop" on CPU (XLA:CPU runs vmapped seeds slower than one after another,
+    """"auto" -> "loop" on CPU (XLA:CPU runs vmapped seeds slower than one after another;
     docs/benchmarks.md), "vmap" on GPU/TPU; "vmap" and "loop" pass through."""
     if batching not in SEED_BATCHING:
         raise ValueError(f"train.seed_batching={batching!r} is not one of "
@@ -46,8 +46,8 @@ def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) ->
     """`jax.vmap(fn, in_axes)`, except that one seed runs unbatched (same stacked interface).
 
     With one seed the size-1 seed axis is sliced off the inputs and put back on the outputs:
-    XLA:CPU lays out the vmapped program's weight updates badly (a transposing copy of every
-    FC gradient, ~30% of a minibatch-10 step; docs/benchmarks.md), the plain one well.
+    XLA:CPU lays out the vmapped program's weight updates badly, the plain one well
+    (docs/benchmarks.md).
     """
     if num_seeds > 1:
         return jax.vmap(fn, in_axes=in_axes)

@@ -53,8 +53,3 @@ def make_eval_step(model: nn.Module) -> Callable[[Any, jax.Array, jax.Array, jax
                 "count": weight.sum()}
 
     return eval_step
-
-
-def predict(model: nn.Module, params: Any, x: jax.Array) -> jax.Array:
-    """Class probabilities for a batch of images (evaluation mode)."""
-    return jax.nn.softmax(model.apply({"params": params}, x, train=False))

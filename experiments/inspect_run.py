@@ -15,7 +15,7 @@ def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
     from cnn_jax.config import from_mapping
     from cnn_jax.data import load_splits
     from cnn_jax.results import figures, records
-    from cnn_jax.results.plots import save_figure_atomic
+    from cnn_jax.results.ablation_figure import save_figure_atomic
     from cnn_jax.train.checkpoint import load_checkpoint
 
     cfg = from_mapping(json.loads((run_dir / "config.json").read_text()))
@@ -33,7 +33,7 @@ def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, write the figures, print their paths; exit 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m experiments.inspect", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m experiments.inspect_run", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run dir written by experiments.train")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default RUN/figures)")
     parser.add_argument("--digit", type=int, default=0, help="test image for the feature maps")

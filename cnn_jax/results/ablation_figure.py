@@ -1,10 +1,13 @@
-"""Figures from run records: the ablation bar chart (mean test accuracy, 95% CI over seeds)."""
+"""A sweep's figure: the ablation bar chart (mean test accuracy, 95% CI over seeds).
+
+A single run's figures (filters, feature maps, curves, ...) are in `figures.py`.
+"""
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +15,17 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from cnn_jax.atomic import write_atomic
 from cnn_jax.results.tables import grid_keys, varying_keys
 
 _NO_DATA = "no ok\nseeds"
 
 
 def save_figure_atomic(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Save a figure as PNG through a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a figure is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Save a figure as PNG, atomically."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi, bbox_inches="tight")
+    return write_atomic(path, png.getvalue())
 
 
 def y_limits(summary: pd.DataFrame) -> tuple[float, float]:
