@@ -9,7 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from composing import compose_cfg
 
 from cnn_jax import experiment
 from cnn_jax.config import (
@@ -17,12 +17,10 @@ from cnn_jax.config import (
     DenseConfig,
     ModelConfig,
     OptimizerConfig,
-    from_dictconfig,
 )
 from cnn_jax.models import ConvNet
 from cnn_jax.train import Progress, init_states, make_optimizer
 from cnn_jax.train import checkpoint as ckpt
-from experiments.overrides import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model=nielsen_conv1", "data.train_limit=600", "train.batch_size=50",
@@ -72,9 +70,7 @@ def test_load_checkpoint_of_empty_dir_raises(tmp_path):
 
 
 def make_cfg(mnist_dir, *overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        dcfg = compose("config", overrides=[*TINY, f"data.dir={mnist_dir}", *overrides])
-    return from_dictconfig(dcfg)
+    return compose_cfg(*TINY, f"data.dir={mnist_dir}", *overrides)
 
 
 def lines_of(run_dir: Path) -> list[str]:

@@ -1,15 +1,13 @@
 import pytest
-from hydra import compose, initialize_config_dir
+from composing import compose_cfg
 
 from cnn_jax.config import (
     ConfigError,
     ConvBlockConfig,
     ModelConfig,
     PoolConfig,
-    from_dictconfig,
     from_mapping,
 )
-from experiments.overrides import CONF_DIR, group_options
 
 
 def base(**over):
@@ -40,11 +38,6 @@ def base(**over):
     return cfg
 
 
-def compose_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return from_dictconfig(compose("config", overrides=list(overrides)))
-
-
 def test_model_wide_knobs_reach_every_layer():
     cfg = compose_cfg("model=nielsen_conv2", "pooling=l2", "dropout=0.25", "activation=tanh")
     assert all(b.stride == 1 and b.pool.kind == "l2" and b.pool.effective_stride == 2
@@ -63,12 +56,6 @@ def test_per_layer_overrides_win():
     assert cfg.model.conv[1].pool.kind == "avg" and cfg.model.conv[1].pool.window == 2
     assert cfg.model.conv[0].pool.kind == "none"
     assert cfg.model.dense[0].dropout == 0.5 and cfg.model.out_dropout == 0.0
-
-
-def test_every_model_file_holds_exactly_model_config_fields():
-    for name in group_options("model"):
-        model = compose_cfg(f"model={name}").model
-        assert model.name == name and model.conv_impl == "auto"
 
 
 @pytest.mark.parametrize(

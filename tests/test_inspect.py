@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from composing import compose_cfg
 from matplotlib.image import imread
 
-from cnn_jax.config import from_dictconfig, from_mapping, to_dict
+from cnn_jax.config import from_mapping, to_dict
 from cnn_jax.results.figures import (
     confusion_matrix,
     montage,
@@ -18,7 +18,6 @@ from cnn_jax.results.figures import (
 )
 from experiments import inspect_run as inspect_cli
 from experiments import summary
-from experiments.overrides import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("filters", "feature_maps", "curves", "confusion", "mistakes")
@@ -100,11 +99,6 @@ def test_inspect_fc_only_net_skips_conv_figures(tmp_path, mnist_dir, capsys):
     assert inspect_cli.main([str(tmp_path), "--out", str(tmp_path / "f")]) == 0
     assert "no conv layers" in capsys.readouterr().out
     assert {p.stem for p in (tmp_path / "f").glob("*.png")} == {"curves", "confusion", "mistakes"}
-
-
-def compose_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return from_dictconfig(compose("config", overrides=list(overrides)))
 
 
 @pytest.mark.parametrize("overrides", [["model=nielsen_conv1"], ["model=nielsen_conv2",

@@ -16,26 +16,8 @@ from cnn_jax.train.state import Progress, TrainState, create_state
 from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
-    "CompileLog",
-    "OPTIMIZERS",
-    "FitResult",
-    "Program",
-    "Progress",
-    "TrainState",
-    "build",
-    "count_compiles",
-    "create_state",
-    "data_mesh",
-    "enable_compile_cache",
-    "cross_entropy",
-    "fit",
-    "init_states",
-    "make_eval_step",
-    "make_evaluate",
-    "make_optimizer",
-    "make_train_epoch",
-    "make_train_step",
-    "over_seeds",
-    "register_optimizer",
-    "run_epochs",
-]
+    "CompileLog", "OPTIMIZERS", "FitResult", "Program", "Progress", "TrainState", "build",
+    "count_compiles", "create_state", "data_mesh", "enable_compile_cache", "cross_entropy", "fit",
+    "init_states", "make_eval_step", "make_evaluate", "make_optimizer", "make_train_epoch",
+    "make_train_step", "over_seeds", "register_optimizer", "run_epochs",
+]  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
@@ -20,6 +21,12 @@ from cnn_jax.config import Config
 from cnn_jax.protocol import best_val_so_far, improved, per_seed_summary
 from cnn_jax.train.program import Program, build
 from cnn_jax.train.state import Progress
+
+
+@jax.jit
+def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
+    pick = lambda a, b: jnp.where(improved.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+    return jax.tree_util.tree_map(pick, new, old)
 
 
 @dataclass
@@ -62,7 +69,7 @@ def run_epochs(program: Program, start: Progress | None = None,
         test_acc = np.where(diverged, np.nan, test_acc)
         better = improved(best_val, val_acc)
         best_val = np.where(better, val_acc, best_val)
-        best_params = program.keep_best(jnp.asarray(better), state.params, progress.best_params)
+        best_params = _keep_best(jnp.asarray(better), state.params, progress.best_params)
         record = {"epoch": epoch + 1, "train_loss": loss.tolist(), "val_acc": val_acc.tolist(),
                   "test_acc": test_acc.tolist(), "seconds": seconds}
         progress = Progress(state, best_params, epoch + 1, [*progress.history, record])

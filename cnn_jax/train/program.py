@@ -150,25 +150,13 @@ def make_evaluate(eval_step: Callable, n: int, batch_size: int,
     return evaluate
 
 
-def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
-    pick = lambda a, b: jnp.where(improved.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-    return jax.tree_util.tree_map(pick, new, old)
-
-
-def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
-    pick = lambda a, b: jnp.where(improved.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-    return jax.tree_util.tree_map(pick, new, old)
-
-
 @dataclass(frozen=True)
 class Program:
     """A config's compiled programs over its seeds, with the data already on the device(s).
 
-    epoch(state, e) -> (state, loss per seed): training epoch e (its state argument is donated);
-    train_epoch(state, key, x, y): the uncompiled one-seed epoch that `epoch` runs per seed;
-    evaluate(params) -> {"val": accuracy per seed, "test": ...};
-    keep_best(improved, params, best) -> best: `params` where a seed improved, else `best`;
-    fresh() -> Progress at epoch 0; place(progress) -> it on the program's devices.
+    epoch(state, e) -> (state, loss per seed) trains epoch e (donating `state`); train_epoch is
+    the uncompiled one-seed epoch it runs; evaluate(params) -> {"val": accuracy per seed,
+    "test": ...}; fresh() -> the epoch-0 Progress; place(progress) puts one on the devices.
     """
 
     cfg: Config
@@ -178,7 +166,6 @@ class Program:
     train_epoch: Callable[..., tuple[TrainState, jax.Array]]
     epoch: Callable[[TrainState, int], tuple[TrainState, jax.Array]]
     evaluate: Callable[[Any], dict[str, jax.Array]]
-    keep_best: Callable[[jax.Array, Any, Any], Any]
     fresh: Callable[[], Progress]
     place: Callable[[Progress], Progress]
     compile_seconds: float
@@ -229,5 +216,5 @@ def build(cfg: Config, splits: Any) -> Program:
     def evaluate(params: Any) -> dict[str, jax.Array]:
         return {k: f(params, *evals[k])[0] for k, f in eval_compiled.items()}
 
-    return Program(cfg, model, seeds, n, train_epoch, epoch, evaluate, jax.jit(_keep_best),
-                   fresh, place, compile_seconds)
+    return Program(cfg, model, seeds, n, train_epoch, epoch, evaluate, fresh, place,
+                   compile_seconds)
