@@ -333,9 +333,7 @@ def from_dictconfig(cfg: Any) -> Config:
     """Convert Hydra's DictConfig (resolving interpolations) into a validated Config."""
     from omegaconf import OmegaConf
 
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("hydra", None)
-    return from_mapping(container)
+    return from_mapping(OmegaConf.to_container(cfg, resolve=True))
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

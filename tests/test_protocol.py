@@ -18,11 +18,9 @@ def test_best_validation_protocol_takes_test_at_first_best_val_epoch():
 
 
 def test_a_diverged_seed_is_marked_and_left_out_of_the_means():
-    # seed 1 diverges at epoch 2 (records from metrics.jsonl hold None for NaN)
-    val = [[0.5, 0.7, 0.2], [0.9, None, 0.2], [0.9, None, 0.1]]
-    history = [{"epoch": e + 1, "train_loss": [1.0, None if v[1] is None else 1.0, 1.0],
-                "val_acc": v, "test_acc": [None if a is None else a - 0.1 for a in v]}
-               for e, v in enumerate(val)]
+    val = [[0.5, 0.7, 0.2], [0.9, None, 0.2], [0.9, None, 0.1]]  # seed 1 diverges at epoch 2
+    history = [{"epoch": e + 1, "train_loss": [1.0, v[1] and 1.0, 1.0], "val_acc": v,
+                "test_acc": [a and a - 0.1 for a in v]} for e, v in enumerate(val)]
     summary = per_seed_summary(history, [0, 1, 2])
     assert [s["status"] for s in summary] == ["ok", "diverged", "ok"]
     assert [summary[i]["best_val_epoch"] for i in (0, 2)] == [2, 1]  # first epoch on ties
