@@ -1,34 +1,29 @@
+import json
+
 import pytest
 from composing import compose_cfg
 
 from cnn_jax.config import (
+    Config,
     ConfigError,
     ConvBlockConfig,
+    DenseConfig,
     ModelConfig,
+    OptimizerConfig,
     PoolConfig,
+    TrainConfig,
     from_mapping,
+    to_dict,
 )
 
 
 def base(**over):
-    """A config mapping in the shape of Hydra's resolved config and of config.json."""
-    pool = {"kind": "max", "window": 2, "stride": None, "p": 2.0}
-    cfg = {
-        "model": {
-            "name": "t",
-            "conv": [{"features": 20, "kernel": 5, "stride": 1, "pool": pool}],
-            "dense": [{"units": 100, "dropout": 0.25}],
-            "out_dropout": 0.25,
-            "activation": "relu",
-            "init": "nielsen",
-            "dropout_form": "nielsen",
-        },
-        "optimizer": {"name": "sgd", "lr": 0.1},
-        "data": {"name": "mnist"},
-        "train": {"epochs": 1, "batch_size": 10},
-        "seed": 0,
-        "pooling": "a Hydra variable, ignored",
-    }
+    """A config mapping in the shape of a run's config.json (and of Hydra's resolved config)."""
+    model = ModelConfig(conv=(ConvBlockConfig(20),), dense=(DenseConfig(100, 0.25),),
+                        out_dropout=0.25, activation="relu", dropout_form="nielsen", name="t")
+    cfg = json.loads(json.dumps(to_dict(Config(model, OptimizerConfig("sgd", 0.1),
+                                               train=TrainConfig(batch_size=10)))))
+    cfg["pooling"] = "a Hydra variable, ignored"
     for key, value in over.items():
         node = cfg
         *path, last = key.split(".")
