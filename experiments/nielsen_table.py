@@ -53,7 +53,8 @@ def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
     if not history:
         return None
     config = json.loads((run_dir / records.CONFIG).read_text())
-    per_seed = per_seed_summary(history, seeds_of(config)[:max_seeds])
+    seeds = seeds_of(config)[:max_seeds]
+    per_seed = per_seed_summary(history, seeds)
     metrics = records.read_metrics(run_dir) or {}
     accs = [100 * s["test_acc"] for s in per_seed if s["test_acc"] is not None]
     return {"accs": accs, "epochs": len(history), "planned": config["train"]["epochs"],

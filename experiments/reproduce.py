@@ -97,7 +97,7 @@ def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
 
 def is_finished(step: Step, runs: Path) -> bool:
     """A single run whose metrics.json says ok (a sweep always relaunches: Hydra skips its jobs)."""
-    return not step.sweep and records.is_finished_ok(runs / step.run_dir)
+    return not step.sweep and records.finished_ok(runs / step.run_dir) is not None
 
 
 def _composed(step: Step, extra: tuple[str, ...]):

@@ -1,1 +1,1 @@
-"""Run records, tables and plots."""
+"""Run records, tables and figures."""

@@ -70,11 +70,12 @@ def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def finished_ok(run_dir: str | os.PathLike, overrides: Sequence[str]) -> dict[str, Any] | None:
-    """The run's metrics.json if it says ok for the same overrides (a relaunch skips it)."""
+def finished_ok(run_dir: str | os.PathLike,
+                overrides: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """The run's metrics.json if it says ok (for the same overrides, when given), else None."""
     metrics = read_metrics(run_dir)
-    ok = metrics and metrics.get("status") == "ok" and metrics.get("overrides") == list(overrides)
-    return metrics if ok else None
+    ok = metrics and metrics.get("status") == "ok"
+    return metrics if ok and overrides in (None, metrics.get("overrides")) else None
 
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:
