@@ -15,7 +15,7 @@ from core_only import ROOT, blocker, extra_modules
 NEEDS_EXTRA = {
     "cnn_jax.data.builders": "tensorflow_datasets",  # tfds
     "cnn_jax.results.tables": "pandas",  # results
-    "cnn_jax.results.plots": "pandas",  # results
+    "cnn_jax.results.ablation_figure": "pandas",  # results
     "cnn_jax.results.significance": "pandas",  # results
     "cnn_jax.results.figures": "matplotlib",  # results
 }

@@ -116,7 +116,7 @@ def test_option_lists_quoted_in_the_docs_are_current():
 
 
 def test_docs_inspect_names_every_option_of_the_command(capsys):
-    from experiments.inspect import main
+    from experiments.inspect_run import main
 
     with pytest.raises(SystemExit):
         main(["--help"])
