@@ -215,6 +215,10 @@ class TrainConfig:
     seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
     compiled one-seed program, called for each seed in turn), "auto" (loop on CPU, else vmap).
     compile_cache: directory where the CLI keeps compiled programs between runs (None: off).
+    resume: "auto" (continue a checkpoint of the same config in the run dir; another config
+    there is an error), True (continue any checkpoint), False (start over).
+    max_loss: a seed whose epoch training loss exceeds this (or is not finite) has diverged;
+    None: only a non-finite loss counts.
     """
 
     epochs: int = 1
@@ -222,13 +226,14 @@ class TrainConfig:
     seeds: int = 1
     shuffle: bool = True
     eval_batch_size: int = 1000
-    resume: bool = False
+    resume: bool | str = "auto"
     checkpoint: bool = True
     progress: bool = True
     vote: bool = False
     devices: int = 1
     seed_batching: str = "auto"
     compile_cache: str | None = None
+    max_loss: float | None = 100.0
 
     def __post_init__(self) -> None:
         _positive_int("train.epochs", self.epochs)
@@ -237,6 +242,12 @@ class TrainConfig:
         _positive_int("train.eval_batch_size", self.eval_batch_size)
         _positive_int("train.devices", self.devices)
         _one_of("train.seed_batching", self.seed_batching, SEED_BATCHING)
+        if self.resume not in (True, False, "auto"):
+            raise ConfigError(f"train.resume={self.resume!r} is not one of auto, true, false")
+        if self.max_loss is not None and (isinstance(self.max_loss, bool)
+                                          or not isinstance(self.max_loss, int | float)
+                                          or not self.max_loss > 0):
+            raise ConfigError(f"train.max_loss={self.max_loss!r} must be a number > 0 or null")
         if self.compile_cache is not None and (not isinstance(self.compile_cache, str)
                                                or not self.compile_cache.strip()):
             raise ConfigError(f"train.compile_cache={self.compile_cache!r} must be a directory "

@@ -14,17 +14,17 @@ import jax
 from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
+from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import flops_per_image, param_count
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
+from cnn_jax.results.provenance import provenance
+from cnn_jax.results.rundir import CHECKPOINTS, should_resume
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import vote_accuracy
 from cnn_jax.train.loop import FitResult, run_epochs
 from cnn_jax.train.program import build
 from cnn_jax.train.state import Progress
-
-CHECKPOINTS = "checkpoints"
-TENSORBOARD = "tb"
 
 
 def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
@@ -47,24 +47,18 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
     }
 
 
-def _epoch_logger(cfg: Config, run_dir: Path):
-    """on_epoch callback: metrics.jsonl line, TensorBoard scalars, orbax checkpoint."""
-    from tensorboardX import SummaryWriter
-
-    writer = SummaryWriter(str(run_dir / TENSORBOARD))
+def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
+    """on_epoch callback: metrics.jsonl line, the experiment loggers, orbax checkpoint."""
     manager = checkpoint.checkpoint_manager(run_dir / CHECKPOINTS) if cfg.train.checkpoint else None
 
     def on_epoch(progress: Progress) -> None:
         record = progress.history[-1]
         records.append_jsonl(run_dir / records.EPOCHS, record)
-        for name in ("train_loss", "val_acc", "test_acc"):
-            for seed, value in zip(seeds_of(cfg), record[name], strict=True):
-                writer.add_scalar(f"{name}/seed{seed}", value, record["epoch"])
-        writer.flush()
+        writer.epoch(record, seeds_of(cfg))
         if manager is not None:
             checkpoint.save_progress(manager, progress)
 
-    return on_epoch, manager, writer
+    return on_epoch, manager
 
 
 def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
@@ -79,36 +73,49 @@ def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
             cfg.optimizer.schedule)
 
 
-def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir."""
+def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
+        writer: Writer | None = None) -> dict[str, Any]:
+    """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir.
+
+    train.resume decides whether a checkpoint already in run_dir is continued
+    (`cnn_jax.results.rundir.should_resume`); `writer` gets the config, every epoch and the
+    final record (default: no experiment logger). The writer is closed when the run ends.
+    """
     start = time.perf_counter()
+    origin = provenance()
     logging.getLogger("absl").setLevel(logging.WARNING)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = list(overrides or [])
-    (run_dir / records.METRICS).unlink(missing_ok=True)
-    if cfg.train.resume:
-        _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
-    records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-    if not cfg.train.resume:
-        (run_dir / records.EPOCHS).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
-    splits = load_splits(cfg.data)
-    program = build(cfg, splits)
-    on_epoch, manager, writer = _epoch_logger(cfg, run_dir)
-    saved = None
-    if cfg.train.resume and manager is not None:
-        saved = checkpoint.restore_progress(manager, program.fresh())
-    # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
-    history = saved.history if saved else []
-    write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
+    writer = writer or MultiWriter([])
     try:
+        resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
+        (run_dir / records.METRICS).unlink(missing_ok=True)
+        if resume:
+            _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
+        records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
+        if not resume:
+            (run_dir / records.EPOCHS).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+        writer.config(to_dict(cfg))
+        splits = load_splits(cfg.data)
+        program = build(cfg, splits)
+        on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
+        saved = None
+        if resume and manager is not None:
+            saved = checkpoint.restore_progress(manager, program.fresh())
+        # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
+        history = saved.history if saved else []
+        write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
         result = run_epochs(program, saved, on_epoch)
+        metrics = metrics_record(cfg, result, time.perf_counter() - start, overrides)
+        metrics["resumed_from"] = saved.next_epoch if saved else None
+        metrics["provenance"] = origin
+        if cfg.train.vote:
+            metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
+                                                     splits.test_x, splits.test_y)
+        records.write_json_atomic(run_dir / records.METRICS, metrics)
+        writer.summary(metrics)
     finally:
         writer.close()
-    metrics = metrics_record(cfg, result, time.perf_counter() - start, overrides)
-    if cfg.train.vote:
-        metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
-                                                 splits.test_x, splits.test_y)
-    records.write_json_atomic(run_dir / records.METRICS, metrics)
     return metrics

@@ -36,6 +36,12 @@ def best_val_so_far(history: History, num_seeds: int) -> np.ndarray:
     return best
 
 
+def exploded(loss: Any, max_loss: float | None = None) -> np.ndarray:
+    """Per seed: has the training loss diverged (not finite, or above `max_loss` when given)?"""
+    loss = np.asarray(loss, np.float64)
+    return ~np.isfinite(loss) | (loss > (np.inf if max_loss is None else max_loss))
+
+
 def per_seed_summary(history: History, seeds: Sequence[int]) -> list[dict[str, Any]]:
     """Per seed: test accuracy at its best-validation epoch, that epoch, the last test accuracy.
 

@@ -1,8 +1,10 @@
-"""Hydra callback: write the ablation table and figure into the sweep dir when a multirun ends."""
+"""Hydra callback: when a multirun ends, write the ablation table and figure into the sweep dir,
+print one line counting its jobs by status, and exit 1 if any job failed."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -11,14 +13,35 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
+def job_statuses(sweep_dir: str | Path) -> dict[str, int]:
+    """How many job dirs of the sweep are ok, diverged, failed (no metrics.json: failed)."""
+    from cnn_jax.results.records import STATUSES, read_metrics
+    from cnn_jax.results.tables import find_job_dirs
+
+    counts = dict.fromkeys(STATUSES, 0)
+    for job in find_job_dirs(sweep_dir):
+        try:
+            status = (read_metrics(job) or {}).get("status")
+        except (OSError, ValueError):
+            status = None
+        counts[status if status in counts else "failed"] += 1
+    return counts
+
+
+def status_line(counts: dict[str, int]) -> str:
+    """'jobs: 3 ok, 1 diverged, 1 failed'."""
+    return "jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
 class WriteTableCallback(Callback):
-    """On multirun end, write table.md/.csv/.tex and ablation.png; a problem only logs a warning."""
+    """On multirun end: table.md/.csv/.tex and ablation.png (a problem only logs a warning), then
+    the status line; a sweep dir holding a failed job makes the command exit with status 1."""
 
     def __init__(self, title: str | None = None) -> None:
         self.title = title
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Build the outputs from config.hydra.sweep.dir; never raise."""
+        """Build the outputs from config.hydra.sweep.dir, count the jobs, exit 1 on a failure."""
         sweep_dir = "<unknown sweep dir>"
         try:
             sweep_dir = str(config.hydra.sweep.dir)
@@ -29,3 +52,9 @@ class WriteTableCallback(Callback):
         except Exception as exc:  # a table problem must not mark the sweep failed
             log.warning("could not write the ablation table for %s: %s: %s",
                         sweep_dir, type(exc).__name__, exc)
+        if not Path(sweep_dir).is_dir():
+            return
+        counts = job_statuses(sweep_dir)
+        print(status_line(counts), flush=True)
+        if counts["failed"]:
+            raise SystemExit(1)  # not an Exception: Hydra lets it end the process

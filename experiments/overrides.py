@@ -21,10 +21,10 @@ def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | No
         if "=" not in arg or arg.startswith(("+", "~", "hydra")):
             continue
         key, value = arg.split("=", 1)
-        if not (conf_dir / key).is_dir() or "(" in value or value in ("null", ""):
+        if not (conf_dir / key).is_dir() or "(" in value or value in ("null", "", "[]"):
             continue
         options = group_options(key, conf_dir)
-        for choice in value.split(","):
+        for choice in value.strip("[]").split(","):  # a sweep a,b or a list [a,b]
             if choice.strip() not in options:
                 return f"{key}={choice.strip()!r} is not one of {', '.join(options)}"
     return None

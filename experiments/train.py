@@ -1,50 +1,74 @@
-"""python -m experiments.train [group=option ...] [key=value ...]: train, write its records."""
+"""python -m experiments.train [group=option ...] [key=value ...]: train, write its records.
+
+Returns `optimized_metric` of the run (validation, never test) to a sweeper; a failed or diverged
+run returns the worst value. A run dir that holds a finished run of the same resolved config is
+skipped; one with a checkpoint of it is resumed (train.resume=auto).
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from cnn_jax.config import ConfigError, from_dictconfig
+from cnn_jax.config import ConfigError, from_dictconfig, to_dict
 from cnn_jax.data import DataError
 from cnn_jax.experiment import run
+from cnn_jax.loggers import make_writer
 from cnn_jax.results import records
+from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
+from cnn_jax.results.rundir import finished
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
 
 
+def logger_options(dcfg: DictConfig) -> dict[str, Any]:
+    """The `logger` node as {name: options} (none chosen: {})."""
+    node = OmegaConf.to_container(dcfg.get("logger"), resolve=True) if dcfg.get("logger") else {}
+    return {name: options or {} for name, options in node.items()}
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(dcfg: DictConfig) -> float | None:
+def main(dcfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
-    done = records.finished_ok(run_dir, overrides)
-    if done:
-        print(f"skip (already ok): {run_dir}")
-        return done.get("test_acc")
+    multirun = hc.mode == RunMode.MULTIRUN
+    metric = dcfg.get("optimized_metric", "val_acc")
     try:
+        check_metric(metric)
         cfg = from_dictconfig(dcfg)
+        done = finished(run_dir, to_dict(cfg))
+        if done:
+            print(f"skip (already {done['status']}): {run_dir}")
+            return objective(done, metric)
         enable_compile_cache(cfg.train.compile_cache)
-        metrics = run(cfg, run_dir, overrides)
+        writer = make_writer(logger_options(dcfg), run_dir,
+                             group=str(hc.sweep.dir) if multirun else None)
+        metrics = run(cfg, run_dir, overrides, writer=writer)
     except (ConfigError, DataError) as err:
-        return _fail(run_dir, overrides, f"{err}", exit_code=2)
+        return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2)
     except Exception as err:  # a crashing job is recorded; a sweep goes on without it
-        return _fail(run_dir, overrides, f"{type(err).__name__}: {err}", exit_code=1)
+        return _fail(run_dir, overrides, f"{type(err).__name__}: {err}", metric, multirun,
+                     exit_code=1)
     acc = metrics["test_acc"]
     print(f"{metrics['status']}: test_acc={acc if acc is None else round(100 * acc, 2)}% "
           f"epochs={metrics['epochs']} seconds={metrics['seconds']:.1f} run_dir={run_dir}")
-    return acc
+    return objective(metrics, metric)
 
 
-def _fail(run_dir: Path, overrides: list[str], error: str, exit_code: int) -> None:
+def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun: bool,
+          exit_code: int) -> float:
+    """Record the failure and print its one line; a single run exits, a sweep job scores worst."""
     records.write_json_atomic(run_dir / records.METRICS, records.failure_record(error, overrides))
     print(f"error: {error.splitlines()[0] if error else error}", file=sys.stderr)
-    if HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not multirun:
         raise SystemExit(exit_code)
+    return objective(None, metric) if metric in OBJECTIVES else 0.0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from composing import compose_cfg
 from experiments.overrides import bad_group_choice, group_options
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUPS = ["model", "pooling", "activation", "optimizer", "data", "experiment"]
+GROUPS = ["model", "pooling", "activation", "optimizer", "data", "experiment", "logger"]
 
 
 def all_choices():
@@ -27,6 +27,9 @@ def test_bad_group_choice_message():
     assert bad_group_choice(["pooling=foo"]) == (
         "pooling='foo' is not one of avg, l2, lp, max, max_overlap, none, strided")
     assert bad_group_choice(["pooling=max,l2", "seed=1"]) is None
+    assert bad_group_choice(["logger=[tensorboard,csv]", "logger=[]"]) is None
+    assert bad_group_choice(["logger=[csv,neptune]"]) == (
+        "logger='neptune' is not one of csv, mlflow, none, tensorboard, wandb")
 
 
 def train(tmp_path, *overrides):
@@ -50,6 +53,25 @@ def test_tiny_run_writes_records(tmp_path, mnist_dir):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     assert json.loads((tmp_path / "config.json").read_text())["model"]["name"] == "nielsen_conv1"
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+    assert metrics["resumed_from"] is None
+    origin = metrics["provenance"]
+    assert origin["git_commit"] and isinstance(origin["git_dirty"], bool)
+    assert "-m experiments.train" in origin["command"] and "train.epochs=2" in origin["command"]
+    assert origin["versions"]["jax"] and origin["device_kind"] and origin["hostname"]
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))  # the default logger
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("train.batch_size=1000", "train.batch_size=1000 exceeds the 500 training images"),
+    ("train.devices=4", "train.devices=4 is not in 1..1"),
+])
+def test_errors_inside_the_run_exit_2_with_one_line(tmp_path, mnist_dir, override, needle):
+    proc = train(tmp_path, "model=nielsen_conv1", "train.batch_size=52", override,
+                 f"data.dir={mnist_dir}", "logger=none")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {needle}")
+    assert "Error" not in proc.stderr  # no Python class name, no traceback
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 
 @pytest.mark.parametrize(

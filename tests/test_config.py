@@ -69,6 +69,8 @@ def test_per_layer_overrides_win():
         ("model.conv.0.kernel", 30, "model.conv.0.kernel=30 is larger than its 28x28 input"),
         ("model.conv_impl", "fft", "model.conv_impl='fft' is not one of auto, xla, patches"),
         ("train.compile_cache", " ", "train.compile_cache=' ' must be a directory path or null"),
+        ("train.resume", "maybe", "train.resume='maybe' is not one of auto, true, false"),
+        ("train.max_loss", 0, "train.max_loss=0 must be a number > 0 or null"),
     ],
 )
 def test_bad_values_name_value_and_allowed(key, value, message):

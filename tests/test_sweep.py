@@ -1,5 +1,6 @@
 """A real tiny sweep through the CLI: 2 pooling kinds x 2 seeds, a job forced to fail, the table
-its callback writes, and a relaunch that skips the finished jobs and reruns the missing one."""
+its callback writes and its status line, and a relaunch that skips the finished jobs and reruns
+the missing one."""
 
 import json
 import re
@@ -29,9 +30,12 @@ def sweep(tmp_path_factory, mnist_dir):
     sweep_dir = tmp_path_factory.mktemp("sweep") / "ablation"
     main = multirun(sweep_dir, mnist_dir, "pooling=max,avg", "seed=0,1")
     assert main.returncode == 0, main.stderr[-3000:]
+    assert main.stdout.strip().splitlines()[-1] == "jobs: 4 ok, 0 diverged, 0 failed"
     # one more job in the same sweep dir, forced to fail: a pool window larger than its input
     failing = multirun(sweep_dir, mnist_dir, "pooling=l2", "pooling.window=30", "seed=0")
-    assert failing.returncode == 0, failing.stderr[-3000:]  # a failed job does not stop a sweep
+    # the sweep finishes and writes its table, then exits non-zero with its status line
+    assert failing.returncode == 1, failing.stderr[-3000:]
+    assert failing.stdout.strip().splitlines()[-1] == "jobs: 4 ok, 0 diverged, 1 failed"
     return sweep_dir, main, failing
 
 
@@ -89,7 +93,7 @@ def test_relaunch_skips_finished_jobs_and_reruns_the_missing_one(sweep, mnist_di
     gone.unlink()
     stamps = {j: (j / "metrics.json").stat().st_mtime_ns for j in jobs[1:]}
     proc = multirun(sweep_dir, mnist_dir, "pooling=max,avg", "seed=0,1")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the failed job is still in the sweep dir
     assert len(re.findall(r"skip \(already ok\)", proc.stdout)) == 3, proc.stdout
     assert json.loads(gone.read_text())["status"] == "ok"
     assert {j: (j / "metrics.json").stat().st_mtime_ns for j in jobs[1:]} == stamps

@@ -150,9 +150,11 @@ def test_cli_empty_dir_exits_2(tmp_path: Path, capsys) -> None:
     assert len(err.strip().splitlines()) == 1 and str(tmp_path / "empty") in err
 
 
-def test_callback_writes_and_never_raises(sweep: Path, tmp_path: Path, caplog) -> None:
-    WriteTableCallback(title="cb").on_multirun_end(OmegaConf.create({"hydra": {"sweep": {
-        "dir": str(sweep)}}}))
+def test_callback_writes_and_never_raises(sweep: Path, tmp_path: Path, caplog, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:  # after its outputs: the sweep holds a failed job
+        WriteTableCallback(title="cb").on_multirun_end(OmegaConf.create({"hydra": {"sweep": {
+            "dir": str(sweep)}}}))
+    assert exit_.value.code == 1 and " failed" in capsys.readouterr().out
     assert all((sweep / name).stat().st_size > 0 for name in OUTPUTS)
     assert (sweep / "table.md").read_text().startswith("## cb")
     WriteTableCallback().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {

@@ -69,6 +69,27 @@ def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
     assert result.per_seed[0]["test_acc"] is None
 
 
+def test_an_exploding_but_finite_loss_is_diverged_under_the_bound(tiny_splits):
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e5),
+                 train=TrainConfig(epochs=2, batch_size=50, progress=False))
+    unbounded = fit(Config(**{**cfg.__dict__, "train": TrainConfig(
+        epochs=2, batch_size=50, progress=False, max_loss=None)}), tiny_splits)
+    losses = [h["train_loss"][0] for h in unbounded.history]
+    assert all(np.isfinite(losses)) and max(losses) > 100  # explodes, never NaN
+    assert unbounded.per_seed[0]["status"] == "ok"
+    result = fit(cfg, tiny_splits)  # the default train.max_loss=100
+    assert result.per_seed[0]["status"] == "diverged" and result.per_seed[0]["test_acc"] is None
+    assert len(result.history) == 1  # every seed diverged: the run stops
+
+
+def test_exploded_is_a_non_finite_loss_or_one_above_the_bound():
+    from cnn_jax.protocol import exploded
+
+    losses = [2.0, 500.0, float("nan"), float("inf")]
+    assert exploded(losses, 100.0).tolist() == [False, True, True, True]
+    assert exploded(losses).tolist() == [False, False, True, True]
+
+
 def test_nielsen_l2_on_weights_only_divided_by_minibatches():
     params = {"d": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.full((2,), 2.0)}}
     grads = jax.tree_util.tree_map(jnp.ones_like, params)

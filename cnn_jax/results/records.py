@@ -4,8 +4,10 @@ metrics.json holds: status ("ok" | "diverged" | "failed"), error (one line or No
 (Hydra task overrides), model (name), seeds (list), per_seed (list of dicts: seed, status,
 best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / val_acc /
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
-flops_per_image, seconds, train_seconds, compile_seconds, images_per_sec, device. Accuracies are
-fractions in [0, 1]. Every whole-file write is atomic (`cnn_jax.atomic.write_atomic`).
+flops_per_image, seconds, train_seconds, compile_seconds, images_per_sec, device, resumed_from
+(the epoch a resumed run continued from, else None), provenance (`provenance.provenance`).
+Accuracies are fractions in [0, 1]. Every whole-file write is atomic
+(`cnn_jax.atomic.write_atomic`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cnn_jax.atomic import write_atomic
 METRICS = "metrics.json"
 EPOCHS = "metrics.jsonl"
 CONFIG = "config.json"
+STATUSES = ("ok", "diverged", "failed")
 
 
 def _jsonable(value: Any) -> Any:

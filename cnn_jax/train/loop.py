@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cnn_jax.config import Config
-from cnn_jax.protocol import best_val_so_far, improved, per_seed_summary
+from cnn_jax.protocol import best_val_so_far, exploded, improved, per_seed_summary
 from cnn_jax.train.program import Program, build
 from cnn_jax.train.state import Progress
 
@@ -64,7 +64,7 @@ def run_epochs(program: Program, start: Progress | None = None,
                                    for a in (loss, accs["val"], accs["test"]))
         seconds = time.perf_counter() - t
         train_seconds += seconds
-        diverged |= ~np.isfinite(loss)
+        diverged |= exploded(loss, cfg.train.max_loss)
         val_acc = np.where(diverged, np.nan, val_acc)
         test_acc = np.where(diverged, np.nan, test_acc)
         better = improved(best_val, val_acc)

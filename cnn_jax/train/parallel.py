@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from cnn_jax.config import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -21,7 +23,7 @@ def data_mesh(devices: int) -> Mesh:
     """A 1-D mesh over the first `devices` JAX devices, axis name DATA_AXIS."""
     available = jax.devices()
     if not 1 <= devices <= len(available):
-        raise ValueError(f"train.devices={devices} is not in 1..{len(available)} "
+        raise ConfigError(f"train.devices={devices} is not in 1..{len(available)} "
                          f"(the visible {jax.default_backend()} devices)")
     return Mesh(np.array(available[:devices]), (DATA_AXIS,))
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding
 
-from cnn_jax.config import SEED_BATCHING, Config
+from cnn_jax.config import SEED_BATCHING, Config, ConfigError
 from cnn_jax.models.convnet import ConvNet, init_params
 from cnn_jax.protocol import seeds_of
 from cnn_jax.train.optim import make_optimizer
@@ -108,7 +108,7 @@ def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: boo
     """
     steps = n // batch_size
     if steps < 1:
-        raise ValueError(f"train.batch_size={batch_size} exceeds the {n} training images")
+        raise ConfigError(f"train.batch_size={batch_size} exceeds the {n} training images")
 
     def train_epoch(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array):
         order = jax.random.permutation(jax.random.fold_in(key, 0), n) if shuffle else jnp.arange(n)

@@ -1,0 +1,90 @@
+"""What a run dir already holds decides whether a run resumes, is skipped, or starts over.
+
+A run's identity is its resolved config (config.json), not the command line: two runs are the
+same when their configs differ only in RUNTIME_KEYS, which do not change what is computed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cnn_jax.config import ConfigError
+from cnn_jax.results.records import CONFIG, METRICS, read_metrics
+
+RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume")
+CHECKPOINTS = "checkpoints"
+FINISHED = ("ok", "diverged")
+
+
+def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
+                ignore: tuple[str, ...] = RUNTIME_KEYS) -> list[str]:
+    """'optimizer.lr: 0.1 -> 0.2' for every key whose value differs (JSON-normalised)."""
+    a = _flat(json.loads(json.dumps(saved, default=str)))
+    b = _flat(json.loads(json.dumps(current, default=str)))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
+            if k not in ignore and a.get(k) != b.get(k)]
+
+
+def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
+    """The config.json a previous run left in run_dir, or None."""
+    path = Path(run_dir) / CONFIG
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """True when run_dir holds a saved epoch to continue from."""
+    path = Path(run_dir) / CHECKPOINTS
+    return path.is_dir() and any(p.name.isdigit() for p in path.iterdir())
+
+
+def finished(run_dir: str | Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The metrics.json of a run of this same config that finished (ok or diverged), else None."""
+    try:
+        metrics = read_metrics(run_dir)
+    except (OSError, ValueError):
+        return None
+    saved = saved_config(run_dir)
+    if not metrics or metrics.get("status") not in FINISHED or saved is None:
+        return None
+    return None if differences(saved, config) else metrics
+
+
+def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -> bool:
+    """Whether a run of `config` continues from run_dir's checkpoint.
+
+    resume=False: never (start over). True: whenever there is a checkpoint. "auto": when there is
+    one of the same config; a checkpoint or finished record of another config is a one-line
+    ConfigError (train.epochs may grow under a constant schedule: the extra epochs continue it).
+    """
+    if resume is False:
+        return False
+    saved, checkpoint = saved_config(run_dir), has_checkpoint(run_dir)
+    if resume is True or saved is None:
+        return checkpoint
+    metrics = read_metrics(run_dir) if (Path(run_dir) / METRICS).is_file() else None
+    if not checkpoint and (metrics or {}).get("status") not in FINISHED:
+        return False  # nothing worth keeping: a failed or never-started run
+    constant = config.get("optimizer", {}).get("schedule") == "constant"
+    ignore = RUNTIME_KEYS + (("train.epochs",) if constant else ())
+    diff = differences(saved, config, ignore)
+    if diff:
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        raise ConfigError(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
+                          "train.resume=false starts it over, or choose another run dir")
+    return checkpoint

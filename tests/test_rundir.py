@@ -1,0 +1,82 @@
+"""Run dirs: resume a checkpoint of the same config, refuse another config, skip finished runs."""
+
+import json
+
+import pytest
+
+from cnn_jax.config import ConfigError
+from cnn_jax.results.rundir import differences, finished, should_resume
+
+CFG = {"optimizer": {"lr": 0.1, "schedule": "constant"},
+       "train": {"epochs": 3, "resume": "auto", "progress": True, "compile_cache": "/a"},
+       "model": {"conv": [{"features": 20}]}}
+
+
+def with_(cfg, section, **values):
+    return {**cfg, section: {**cfg[section], **values}}
+
+
+def lay(run_dir, config=CFG, checkpoint=True, status=None):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    if checkpoint:
+        (run_dir / "checkpoints" / "1").mkdir(parents=True)
+    if status:
+        (run_dir / "metrics.json").write_text(json.dumps({"status": status}))
+    return run_dir
+
+
+def test_differences_ignore_runtime_keys_and_name_the_changed_ones():
+    runtime = with_(CFG, "train", progress=False, compile_cache=None, resume=True)
+    assert differences(CFG, runtime) == []
+    changed = with_(CFG, "optimizer", lr=0.2)
+    assert differences(CFG, changed) == ["optimizer.lr: 0.1 -> 0.2"]
+    assert differences(CFG, {**CFG, "model": {"conv": ({"features": 20},)}}) == []  # tuple=list
+
+
+def test_auto_resumes_a_checkpoint_of_the_same_config(tmp_path):
+    assert should_resume(lay(tmp_path), CFG, "auto") is True
+    assert should_resume(tmp_path / "empty", CFG, "auto") is False
+
+
+def test_auto_refuses_another_config_with_one_line(tmp_path):
+    lay(tmp_path)
+    other = with_(with_(CFG, "optimizer", lr=0.2), "model", conv=[{"features": 40}])
+    with pytest.raises(ConfigError) as err:
+        should_resume(tmp_path, other, "auto")
+    message = str(err.value)
+    assert "holds a run of another config" in message and "\n" not in message
+    assert "model.conv: [{'features': 20}] -> [{'features': 40}] and 1 more" in message
+    assert "train.resume=false starts it over" in message
+    assert should_resume(tmp_path, other, False) is False
+    assert should_resume(tmp_path, other, True) is True
+
+
+def test_more_epochs_continue_a_constant_schedule_but_not_a_cosine_one(tmp_path):
+    lay(tmp_path / "c")
+    assert should_resume(tmp_path / "c", with_(CFG, "train", epochs=5), "auto") is True
+    cosine = with_(CFG, "optimizer", schedule="cosine")
+    lay(tmp_path / "cos", cosine)
+    with pytest.raises(ConfigError, match="train.epochs: 3 -> 5"):
+        should_resume(tmp_path / "cos", with_(cosine, "train", epochs=5), "auto")
+
+
+def test_a_failed_run_without_checkpoint_starts_over_even_with_another_config(tmp_path):
+    lay(tmp_path, checkpoint=False, status="failed")
+    assert should_resume(tmp_path, with_(CFG, "optimizer", lr=0.2), "auto") is False
+    lay(tmp_path / "done", checkpoint=False, status="ok")
+    with pytest.raises(ConfigError):
+        should_resume(tmp_path / "done", with_(CFG, "optimizer", lr=0.2), "auto")
+
+
+def test_finished_only_for_the_same_resolved_config(tmp_path):
+    lay(tmp_path / "ok", status="ok")
+    assert finished(tmp_path / "ok", CFG) == {"status": "ok"}
+    assert finished(tmp_path / "ok", with_(CFG, "train", progress=False)) == {"status": "ok"}
+    assert finished(tmp_path / "ok", with_(CFG, "train", epochs=4)) is None
+    lay(tmp_path / "div", status="diverged")
+    assert finished(tmp_path / "div", CFG) == {"status": "diverged"}
+    lay(tmp_path / "bad", status="failed")
+    assert finished(tmp_path / "bad", CFG) is None
+    lay(tmp_path / "running")
+    assert finished(tmp_path / "running", CFG) is None
