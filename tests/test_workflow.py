@@ -48,7 +48,7 @@ def test_optuna_search_optimises_validation_accuracy(tmp_path, mnist_dir):
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     best = max(jobs.values(), key=lambda m: m["val_acc"])
     assert results["best_value"] == pytest.approx(best["val_acc"])  # validation, not test
-    assert set(results["best_params"]) == {"optimizer.lr", "optimizer.l2", "model.dropout"}
+    assert set(results["best_params"]) == {"optimizer.lr", "optimizer.l2", "dropout"}
     for name, params in (("0", None), ("1", None), ("2", None)):
         config = json.loads((sweep / name / "config.json").read_text())
         assert config["model"]["name"] == "nielsen_conv2" and params is None
