@@ -20,8 +20,8 @@ from cnn_jax.ops.activations import ACTIVATIONS
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
 from cnn_jax.ops.conv import output_size
 from cnn_jax.ops.pooling import POOLS
+from cnn_jax.ops.windows import PADDINGS, output_size
 
-PADDINGS = ("VALID", "SAME")
 ORDERS = ("pool_act", "act_pool")
 DROPOUT_FORMS = ("inverted", "nielsen")
 SCHEDULES = ("constant", "cosine", "onecycle")

@@ -13,21 +13,12 @@ import jax
 import jax.numpy as jnp
 
 import cnn_jax
+from cnn_jax.ops import window_slices
 
 
 def windows(x: jax.Array, window: int, stride: int) -> jax.Array:
     """NHWC -> (N, OH, OW, C, window*window): every pooling window's values on the last axis."""
-    n, h, w, c = x.shape
-    oh, ow = (h - window) // stride + 1, (w - window) // stride + 1
-    if stride == window:  # non-overlapping: crop, reshape, move the window axes last
-        x = x[:, : oh * window, : ow * window].reshape(n, oh, window, ow, window, c)
-        return x.transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, window * window)
-    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
-    return jnp.stack(
-        [x[:, i : i + span_h : stride, j : j + span_w : stride] for i in range(window)
-         for j in range(window)],
-        axis=-1,
-    )  # fmt: skip
+    return jnp.stack(window_slices(x, window, stride), axis=-1)
 
 
 def stochastic_pool(

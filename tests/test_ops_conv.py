@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from cnn_jax.ops import conv2d, output_size
+from cnn_jax.ops import conv2d
 from cnn_jax.ops.conv import conv2d_reference
 
 
@@ -46,15 +46,6 @@ def test_same_padding_keeps_size_and_stride_halves():
     assert conv2d(x, w, stride=2, padding="SAME").shape == (1, 14, 14, 2)
     assert float(conv2d(x, w, padding="SAME")[0, 14, 14, 0]) == 25.0
     assert float(conv2d(x, w, padding="SAME")[0, 0, 0, 0]) == 9.0
-
-
-def test_output_size():
-    assert output_size(28, 5) == 24
-    assert output_size(24, 2, 2) == 12
-    assert output_size(28, 5, 2) == 12
-    assert output_size(28, 5, 2, "SAME") == 14
-    with pytest.raises(ValueError, match="padding='FULL'"):
-        output_size(28, 5, 1, "FULL")
 
 
 def test_bad_arguments():

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from cnn_jax.config import ModelConfig
-from cnn_jax.ops.conv import output_size
+from cnn_jax.ops.windows import output_size
 
 
 class LayerRow(NamedTuple):

@@ -15,17 +15,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from cnn_jax.ops.windows import PADDINGS, output_size, window_slices
+
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 IMPLS = ("auto", "xla", "patches")
-
-
-def output_size(size: int, window: int, stride: int = 1, padding: str = "VALID") -> int:
-    """Length of a conv or pool output along one axis (VALID floors, SAME is ceil(size/stride))."""
-    if padding == "SAME":
-        return -(-size // stride)
-    if padding != "VALID":
-        raise ValueError(f"padding={padding!r} is not one of VALID, SAME")
-    return (size - window) // stride + 1
 
 
 def _same_pad(size: int, window: int, stride: int) -> tuple[int, int]:
@@ -43,10 +36,8 @@ def patch_matrix(x: jax.Array, kh: int, kw: int, stride: int = 1, padding: str =
     n, h, w, c = x.shape
     if padding == "SAME":
         x = jnp.pad(x, ((0, 0), _same_pad(h, kh, stride), _same_pad(w, kw, stride), (0, 0)))
-    oh, ow = output_size(x.shape[1], kh, stride), output_size(x.shape[2], kw, stride)
-    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
-    shifts = [x[:, l : l + span_h : stride, m : m + span_w : stride, :]
-              for l in range(kh) for m in range(kw)]  # noqa: E741
+    shifts = window_slices(x, (kh, kw), stride)
+    oh, ow = shifts[0].shape[1:3]
     return jnp.stack(shifts, axis=3).reshape(n * oh * ow, kh * kw * c), (n, oh, ow)
 
 
@@ -74,8 +65,8 @@ def conv2d(
     impl: str = "auto",
 ) -> jax.Array:
     """out[n,j,k,o] = b[o] + sum_{l,m,i} w[l,m,i,o] x[n, j*s+l, k*s+m, i] (no kernel flip)."""
-    if padding not in ("VALID", "SAME"):
-        raise ValueError(f"padding={padding!r} is not one of VALID, SAME")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding={padding!r} is not one of {', '.join(PADDINGS)}")
     if stride < 1:
         raise ValueError(f"stride={stride!r} must be an integer >= 1")
     if impl not in _IMPL_FNS:
@@ -86,12 +77,6 @@ def conv2d(
 
 def conv2d_reference(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     """Slow explicit-sum VALID cross-correlation, for tests."""
-    kh, kw, _, _ = w.shape
-    oh = output_size(x.shape[1], kh, stride)
-    ow = output_size(x.shape[2], kw, stride)
-    out = jnp.zeros((x.shape[0], oh, ow, w.shape[-1]), x.dtype)
-    for l in range(kh):  # noqa: E741
-        for m in range(kw):
-            patch = x[:, l : l + stride * oh : stride, m : m + stride * ow : stride, :]
-            out = out + jnp.einsum("nhwi,io->nhwo", patch, w[l, m])
-    return out
+    kw = w.shape[1]
+    slices = window_slices(x, w.shape[:2], stride)
+    return sum(jnp.einsum("nhwi,io->nhwo", s, w[i // kw, i % kw]) for i, s in enumerate(slices))

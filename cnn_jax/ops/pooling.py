@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cnn_jax.ops.windows import output_size, window_slices
+
 
 class PoolFn(Protocol):
     def __call__(
@@ -31,33 +33,16 @@ class PoolFn(Protocol):
     ) -> jax.Array: ...
 
 
-def _out_len(size: int, window: int, stride: int) -> int:
-    if window > size:
-        raise ValueError(f"pool window={window} is larger than the {size}-pixel input")
-    return (size - window) // stride + 1
-
-
 def _tiles(x: jax.Array, window: int) -> jax.Array:
     """(N, OH, window, OW, window, C) view of the non-overlapping windows (border cropped)."""
     n, h, w, c = x.shape
-    oh, ow = _out_len(h, window, window), _out_len(w, window, window)
+    oh, ow = output_size(h, window, window), output_size(w, window, window)
     return x[:, : oh * window, : ow * window, :].reshape(n, oh, window, ow, window, c)
-
-
-def _window_slices(x: jax.Array, window: int, stride: int) -> list[jax.Array]:
-    """For each offset (l, m) in the window, the (N, OH, OW, C) map x[n, i*stride+l, j*stride+m]."""
-    n, h, w, c = x.shape
-    oh, ow = _out_len(h, window, stride), _out_len(w, window, stride)
-    return [
-        jax.lax.slice(x, (0, l, m, 0), (n, l + stride * (oh - 1) + 1, m + stride * (ow - 1) + 1, c),
-                      (1, stride, stride, 1))
-        for l in range(window) for m in range(window)  # noqa: E741
-    ]
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _tiled_max(x: jax.Array, window: int) -> jax.Array:
-    return functools.reduce(jnp.maximum, _window_slices(x, window, window))
+    return functools.reduce(jnp.maximum, window_slices(x, window, window))
 
 
 @_tiled_max.defjvp
@@ -65,7 +50,7 @@ def _tiled_max_jvp(window: int, primals, tangents):
     """jnp.max's rule: the tangent is the mean of the tangents at the tied maxima."""
     (x,), (t,) = primals, tangents
     out = _tiled_max(x, window)
-    count = sum((s == out).astype(x.dtype) for s in _window_slices(x, window, window))
+    count = sum((s == out).astype(x.dtype) for s in window_slices(x, window, window))
     hit = _tiles(x, window) == out[:, :, None, :, None, :]
     return out, jnp.where(hit, _tiles(t, window), 0.0).sum((2, 4)) / count
 
@@ -74,7 +59,7 @@ def _window_reduce(
     x: jax.Array, window: int, stride: int, reduce: Callable, init: float, op: Callable
 ) -> jax.Array:
     """Reduce each window with `reduce` (reshape path) or `op` (reduce_window path)."""
-    _out_len(x.shape[1], window, stride), _out_len(x.shape[2], window, stride)  # size checks
+    output_size(x.shape[1], window, stride), output_size(x.shape[2], window, stride)  # size checks
     if stride == window:
         return reduce(_tiles(x, window), axis=(2, 4))
     return jax.lax.reduce_window(
@@ -130,11 +115,7 @@ def lp_pool(x: jax.Array, window: int = 2, stride: int | None = None, p: float =
     stride = window if stride is None else stride
     if p == 2.0:
         return _safe_root(_sum_pool(x * x, window, stride), 2.0)
-    n, h, w, c = x.shape
-    oh, ow = _out_len(h, window, stride), _out_len(w, window, stride)
-    span_h, span_w = stride * (oh - 1) + 1, stride * (ow - 1) + 1
-    a = jnp.abs(jnp.stack([x[:, i : i + span_h : stride, j : j + span_w : stride, :]
-                           for i in range(window) for j in range(window)]))
+    a = jnp.abs(jnp.stack(window_slices(x, window, stride)))
     top = jax.lax.stop_gradient(a.max(axis=0))
     top = jnp.where(top > 0, top, jnp.ones_like(top))
     return _safe_root(jnp.sum((a / top) ** p, axis=0), float(p)) * top
