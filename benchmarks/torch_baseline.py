@@ -105,8 +105,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bs: int = 1000)
 def run_network3(args, data) -> dict:
     """Time plain-SGD training of Nielsen's network3 on the first 50k training images."""
     train_x, train_y, test_x, test_y = data
-    x, y = train_x[:50_000].contiguous(), train_y[:50_000].contiguous()
-    model = Network3()
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    x, y = train_x[:50_000].contiguous(memory_format=fmt), train_y[:50_000].contiguous()
+    model = Network3().to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr)
     train_steps(model, opt, x, y, args.batch_size, max_steps=args.warmup_steps)
     steps = 0
@@ -119,6 +120,7 @@ def run_network3(args, data) -> dict:
         "torch": torch.__version__,
         "batch_size": args.batch_size,
         "threads": args.threads,
+        "channels_last": args.channels_last,
         "epochs": args.epochs,
         "steps": steps,
         "images_per_sec": round(steps * args.batch_size / seconds, 1),
@@ -177,6 +179,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-epochs", type=int, default=2, help="fast: OneCycle length / epoch cap")
     p.add_argument("--target", type=float, default=0.99, help="fast: test accuracy to stop at")
+    p.add_argument("--channels-last", action="store_true", help="network3: NHWC tensors")
     p.add_argument("--c1", type=int, default=32)
     p.add_argument("--c2", type=int, default=64)
     p.add_argument("--hidden", type=int, default=128)

@@ -168,6 +168,8 @@ class OptimizerConfig:
     schedule: str = "constant"
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.0
+    b1: float = 0.9  # Adam's decay rates of the first and second moment estimates
+    b2: float = 0.999
 
     def __post_init__(self) -> None:
         _one_of("optimizer.name", self.name, _registry("cnn_jax.train.optim", "OPTIMIZERS"))
@@ -179,6 +181,8 @@ class OptimizerConfig:
         _one_of("optimizer.schedule", self.schedule, SCHEDULES)
         _rate("optimizer.warmup_fraction", self.warmup_fraction)
         _rate("optimizer.label_smoothing", self.label_smoothing)
+        _rate("optimizer.b1", self.b1)
+        _rate("optimizer.b2", self.b2)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ skipped; one with a checkpoint of it is resumed (train.resume=auto).
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
 from cnn_jax.results.rundir import finished
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
+
+_IMPORTED = time.perf_counter()
 
 
 def logger_options(dcfg: DictConfig) -> dict[str, Any]:
@@ -57,8 +61,19 @@ def main(dcfg: DictConfig) -> float:
                      exit_code=1)
     acc = metrics["test_acc"]
     print(f"{metrics['status']}: test_acc={acc if acc is None else round(100 * acc, 2)}% "
-          f"epochs={metrics['epochs']} seconds={metrics['seconds']:.1f} run_dir={run_dir}")
+          f"epochs={metrics['epochs']} seconds={metrics['seconds']:.1f} "
+          f"wall_from_start={since_process_start():.1f}s run_dir={run_dir}")
     return objective(metrics, metric)
+
+
+def since_process_start() -> float:
+    """Seconds since this process started (interpreter start and imports included)."""
+    try:  # Linux: the process start time in clock ticks after boot, field 22 of /proc/self/stat
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
 
 
 def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun: bool,

@@ -148,6 +148,22 @@ def test_fit_compiles_the_same_programs_for_one_epoch_or_many(tiny_splits, seeds
     assert counts[1] >= 3  # the epoch program and two evaluations at least were seen
 
 
+def test_a_test_split_equal_to_validation_is_evaluated_once(tiny_splits):
+    from cnn_jax.train import count_compiles
+
+    same = tiny_splits._replace(test_x=tiny_splits.val_x.copy(), test_y=tiny_splits.val_y.copy())
+    counts, results = {}, {}
+    for name, splits in (("distinct", tiny_splits), ("same", same)):
+        fit(small_cfg(epochs=1), splits)  # caches eager helpers
+        with count_compiles() as log:
+            results[name] = fit(small_cfg(epochs=1), splits)
+        counts[name] = log.count
+    assert counts["same"] == counts["distinct"] - 1, counts
+    record = results["same"].history[0]
+    assert record["test_acc"] == record["val_acc"]
+    assert results["distinct"].history[0]["val_acc"] == record["val_acc"]
+
+
 def test_count_compiles_sees_a_new_shape_and_not_a_cached_one():
     from cnn_jax.train import count_compiles
 

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-import orbax.checkpoint as ocp
 
 from cnn_jax.train.state import Progress, TrainState
+
+if TYPE_CHECKING:  # orbax is imported only when a checkpoint is written or read
+    import orbax.checkpoint as ocp
 
 
 def checkpoint_manager(directory: str | Path) -> ocp.CheckpointManager:
     """A manager keeping only the latest epoch's checkpoint (orbax writes tmp dir + rename)."""
+    import orbax.checkpoint as ocp
+
     options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
 
 def save_progress(manager: ocp.CheckpointManager, progress: Progress) -> None:
     """Save state, best params and history under step = epochs done."""
+    import orbax.checkpoint as ocp
+
     trees = {"state": progress.state._asdict(), "best": progress.best_params}
     manager.save(
         progress.next_epoch,
@@ -33,6 +39,8 @@ def save_progress(manager: ocp.CheckpointManager, progress: Progress) -> None:
 
 def restore_progress(manager: ocp.CheckpointManager, template: Progress) -> Progress | None:
     """The latest saved Progress shaped like `template`, or None when nothing is saved."""
+    import orbax.checkpoint as ocp
+
     step = manager.latest_step()
     if step is None:
         return None
@@ -50,6 +58,8 @@ def restore_progress(manager: ocp.CheckpointManager, template: Progress) -> Prog
 
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:
     """Raw arrays of a run's latest checkpoint: {"state": ..., "best": ...} and its meta."""
+    import orbax.checkpoint as ocp
+
     if not Path(directory).is_dir():
         raise FileNotFoundError(f"no checkpoint under {directory}")
     manager = checkpoint_manager(directory)

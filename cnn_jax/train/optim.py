@@ -16,8 +16,8 @@ OPTIMIZERS: dict[str, Callable[[Schedule, OptimizerConfig], optax.GradientTransf
     "sgd": lambda lr, c: optax.sgd(lr),
     "momentum": lambda lr, c: optax.sgd(lr, momentum=c.momentum),
     "nesterov": lambda lr, c: optax.sgd(lr, momentum=c.momentum, nesterov=True),
-    "adam": lambda lr, c: optax.adam(lr),
-    "adamw": lambda lr, c: optax.adamw(lr, weight_decay=1e-4),
+    "adam": lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2),
+    "adamw": lambda lr, c: optax.adamw(lr, b1=c.b1, b2=c.b2, weight_decay=1e-4),
 }
 
 

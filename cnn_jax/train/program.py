@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import NamedSharding
 
 from cnn_jax.config import SEED_BATCHING, Config, ConfigError
@@ -171,6 +172,12 @@ class Program:
     compile_seconds: float
 
 
+def same_images(splits: Any, a: str, b: str) -> bool:
+    """Whether splits `a` and `b` hold the same images and labels (one evaluation serves both)."""
+    return all(np.array_equal(getattr(splits, f"{a}_{k}"), getattr(splits, f"{b}_{k}"))
+               for k in ("x", "y"))
+
+
 def build(cfg: Config, splits: Any) -> Program:
     """Put `splits` on the device(s) and compile `cfg`'s epoch and evaluations for its seeds."""
     seeds = seeds_of(cfg)
@@ -179,8 +186,10 @@ def build(cfg: Config, splits: Any) -> Program:
     put = (lambda a: replicate(jnp.asarray(a), mesh)) if mesh else jnp.asarray
     sharded = batch_axis_sharding(mesh) if mesh else None
     x_train, y_train = put(splits.train_x), put(splits.train_y)
+    # data.protocol=full validates on the test set: evaluate it once, report it as both
+    names = ("val",) if same_images(splits, "val", "test") else ("val", "test")
     evals = {name: (put(getattr(splits, f"{name}_x")), put(getattr(splits, f"{name}_y")))
-             for name in ("val", "test")}
+             for name in names}
     n = x_train.shape[0]
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
     train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
@@ -214,7 +223,8 @@ def build(cfg: Config, splits: Any) -> Program:
         return compiled(state, keys, x_train, y_train)
 
     def evaluate(params: Any) -> dict[str, jax.Array]:
-        return {k: f(params, *evals[k])[0] for k, f in eval_compiled.items()}
+        accs = {k: f(params, *evals[k])[0] for k, f in eval_compiled.items()}
+        return {"val": accs["val"], "test": accs.get("test", accs["val"])}
 
     return Program(cfg, model, seeds, n, train_epoch, epoch, evaluate, fresh, place,
                    compile_seconds)
