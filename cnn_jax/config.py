@@ -18,7 +18,6 @@ from typing import Any
 
 from cnn_jax.ops.activations import ACTIVATIONS
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
-from cnn_jax.ops.conv import output_size
 from cnn_jax.ops.pooling import POOLS
 from cnn_jax.ops.windows import PADDINGS, output_size
 

@@ -15,7 +15,7 @@ from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.loggers import MultiWriter, Writer
-from cnn_jax.models.summary import flops_per_image, param_count
+from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
@@ -37,7 +37,7 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
         "seeds": seeds_of(cfg),
         "per_seed": result.per_seed,
         "epochs": len(result.history),
-        "params": param_count(cfg.model),
+        "params": config_param_count(cfg.model),
         "flops_per_image": flops_per_image(cfg.model),
         "seconds": seconds,
         "train_seconds": result.train_seconds,

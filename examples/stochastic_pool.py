@@ -1,6 +1,6 @@
 """Stochastic pooling (Zeiler & Fergus, 2013) as a plugin: importing it registers pooling kind
 "stochastic". CLI: python -m experiments.train 'plugins=[examples.stochastic_pool]'
-pooling.kind=stochastic activation=relu model.order=act_pool (docs/api.md)
+pooling.kind=stochastic activation=relu model.conv.0.order=act_pool (docs/api.md)
 
 Training samples one activation per window with probability a_i / sum(a) (a = max(x, 0));
 evaluation takes the probability-weighted average sum(a_i^2) / sum(a). All-zero windows give 0

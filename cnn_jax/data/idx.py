@@ -135,18 +135,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     return path
 
 
-def write_idx_dir(
-    folder: str | os.PathLike, arrays: Mapping[str, np.ndarray], gz: bool = True
-) -> dict[str, str]:
-    """Write the four role arrays as IDX files into `folder`; returns their content md5 table."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    md5s = {}
-    for role, array in arrays.items():
-        path = write_idx(Path(folder) / (FILES[role] + (".gz" if gz else "")), array)
-        md5s[role] = md5_hex(read_bytes(path))
-    return md5s
-
-
 def load_idx_paths(
     paths: Mapping[str, str | os.PathLike], md5s: Mapping[str, str] | None = None
 ) -> dict[str, np.ndarray]:

@@ -55,7 +55,7 @@ def flops_per_image(cfg: ModelConfig) -> int:
     return sum(r.flops for r in layer_table(cfg))
 
 
-def param_count(cfg: ModelConfig) -> int:
+def config_param_count(cfg: ModelConfig) -> int:
     """Parameters of the network described by `cfg` (no initialisation needed)."""
     return sum(r.params for r in layer_table(cfg))
 
@@ -66,5 +66,6 @@ def format_table(cfg: ModelConfig) -> str:
     for r in layer_table(cfg):
         shape = "x".join(map(str, r.output_shape))
         lines.append(f"{r.name:<8} {shape:>14} {r.params:>10,} {r.flops:>13,}")
-    lines.append(f"{'total':<8} {'':>14} {param_count(cfg):>10,} {flops_per_image(cfg):>13,}")
+    total_params, total_flops = config_param_count(cfg), flops_per_image(cfg)
+    lines.append(f"{'total':<8} {'':>14} {total_params:>10,} {total_flops:>13,}")
     return "\n".join(lines)

@@ -73,10 +73,3 @@ def conv2d(
         raise ValueError(f"impl={impl!r} is not one of {', '.join(IMPLS)}")
     out = _IMPL_FNS[impl](x, w.astype(x.dtype), stride, padding)
     return out if b is None else out + b.astype(out.dtype)
-
-
-def conv2d_reference(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
-    """Slow explicit-sum VALID cross-correlation, for tests."""
-    kw = w.shape[1]
-    slices = window_slices(x, w.shape[:2], stride)
-    return sum(jnp.einsum("nhwi,io->nhwo", s, w[i // kw, i % kw]) for i, s in enumerate(slices))
