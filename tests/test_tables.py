@@ -46,7 +46,8 @@ def make_sweep(root: Path) -> Path:
     sweep = root / "multirun"
     for i, acc in enumerate((0.98, 0.99, 1.00)):
         _job(sweep, str(i), ["pooling=max", "activation=sigmoid", f"seed={i}"], [_seed(i, acc)])
-    _job(sweep, "3", ["pooling=l2", "activation=relu", "train.seeds=3"],
+    _job(sweep, "3", ["pooling=l2", "activation=relu", "train.seeds=3",
+                             "train.resume=true"],
          [_seed(0, 0.985), _seed(1, None, "diverged"), _seed(2, 0.987)])
     _job(sweep, "4", ["pooling=max", "activation=relu", "seed=0"], None)
     _job(sweep, "10", ["pooling=l2", "activation=sigmoid", "seed=0", "hydra.verbose=true"],
@@ -66,6 +67,7 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     assert list(runs["job"]) == ["0", "1", "2", "3", "3", "3", "4", "10"]
     assert {"pooling", "activation"} <= set(runs.columns)
     assert "seed=0" not in " ".join(runs["group"]) and "hydra" not in " ".join(runs["group"])
+    assert "resume" not in " ".join(runs["group"])  # run control does not define a configuration
     assert runs["group"].iloc[0] == MAX_SIG
     crash = runs[runs["job"] == "4"].iloc[0]
     assert (crash["status"], crash["error"], crash["seed"]) == ("failed", "no metrics.json", 0)

@@ -25,6 +25,8 @@ from cnn_jax.results.significance import (
 )
 
 SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
+# overrides that control how a run goes, not what it trains: never part of a configuration's label
+RUN_CONTROL_KEYS = frozenset({"train.resume", "train.progress", "logger"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
 RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "params", "flops_per_image",
                "seconds", "seconds_per_seed", "error")
@@ -58,9 +60,10 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def is_group_override(text: str) -> bool:
-    """False for the seed overrides and hydra.* ones, which do not define a configuration."""
+    """False for the seed, run-control and hydra.* overrides: they do not define a configuration."""
     key, _ = parse_override(text)
-    return key not in SEED_KEYS and key != "hydra" and not key.startswith("hydra.")
+    return (key not in SEED_KEYS | RUN_CONTROL_KEYS and key != "hydra"
+            and not key.startswith("hydra."))
 
 
 def group_label(overrides: Iterable[str]) -> str:
