@@ -2,11 +2,13 @@
 
 Data sit on the device; compile seconds are reported apart from run seconds; one JSON line per
 measurement. Modes: "train" (fit's program), "novmap" (1 seed: vmapped vs unvmapped,
+interleaved), "chunks" (the epoch in one call vs the CLI's 20 progress-reporting chunks,
 interleaved), "seeds" (S seeds vmapped, and looped over one compiled one-seed program, vs S
 sequential 1-seed runs).
   python benchmarks/bench_train.py --batch-size 10 128 --repeats 3
   python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 500
   python benchmarks/bench_train.py --conv-impl xla --steps 200   # the pre-2026-11-21 conv
+  python benchmarks/bench_train.py --mode chunks --batch-size 10 256   # step-progress overhead
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from cnn_jax.config import (  # noqa: E402
 )
 from cnn_jax.data import Splits  # noqa: E402
 from cnn_jax.train import build  # noqa: E402
+from cnn_jax.train.program import EPOCH_CHUNKS  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 MODELS = {
@@ -81,7 +84,7 @@ def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
                                     seed_batching=seed_batching, progress=False))
 
 
-PROGRAMS = ("fit", "vmap", "loop", "plain")
+PROGRAMS = ("fit", "vmap", "loop", "plain", "chunked", "whole")
 
 
 def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
@@ -90,8 +93,16 @@ def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
 
     "fit": what `fit` runs (`build` with cfg's seed_batching); "vmap" / "loop": `build` with
     that seed_batching; "plain": one seed with no seed axis, `build`'s epoch function compiled
-    with `jax.jit` directly. Compile seconds include `build`'s two (tiny) evaluation programs.
+    with `jax.jit` directly; "chunked": the CLI's epoch, `EPOCH_CHUNKS` calls each waited for and
+    reported; "whole": the same program called once per epoch. Compile seconds include `build`'s
+    two (tiny) evaluation programs.
     """
+    if program in ("chunked", "whole"):
+        built = build(cfg, Splits(x, y, x[:1], y[:1], x[:1], y[:1]),
+                      EPOCH_CHUNKS if program == "chunked" else 1)
+        on_chunk = (lambda images: None) if program == "chunked" else None
+        return (lambda st, e: built.epoch(st, e, on_chunk)), built.fresh().state, \
+            built.compile_seconds
     if program != "fit":
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(
             cfg.train, seed_batching="vmap" if program == "plain" else program))
@@ -143,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--fixed-order", action="store_true",
                    help="no shuffling: every seed sees the same minibatches (Nielsen's runs)")
-    p.add_argument("--mode", choices=("train", "novmap", "seeds"), default="train")
+    p.add_argument("--mode", choices=("train", "novmap", "chunks", "seeds"), default="train")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs after compiling")
     p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
                    help="conv2d implementation the model uses")
@@ -179,6 +190,17 @@ def main(argv: list[str] | None = None) -> None:
                               "no_vmap_images_per_s": per_s["plain"],
                               "no_vmap_speedup": round(med["vmap"] / med["plain"], 3)}),
                   flush=True)
+        elif a.mode == "chunks":
+            cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl)
+            res = {"whole": [], "chunked": []}
+            for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
+                for prog in res:
+                    res[prog] += run(cfg, repeats=1, program=prog)["epoch_s"]
+            med = {prog: statistics.median(s) for prog, s in res.items()}
+            print(json.dumps({**base, "mode": "chunks", "seeds": a.seeds, "chunks": EPOCH_CHUNKS,
+                              "whole_epoch_s": res["whole"], "chunked_epoch_s": res["chunked"],
+                              "overhead_pct": round(100 * (med["chunked"] / med["whole"] - 1),
+                                                    2)}), flush=True)
         else:
             cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl)
             vmapped, mapped = run(cfg, program="vmap"), run(cfg, program="loop")

@@ -14,6 +14,7 @@ import jax
 from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
+from cnn_jax.data import source as data_source
 from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
@@ -23,9 +24,11 @@ from cnn_jax.results.rundir import CHECKPOINTS, should_resume
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import vote_accuracy
 from cnn_jax.train.loop import FitResult, run_epochs
-from cnn_jax.train.program import build
+from cnn_jax.train.program import build, resolve_seed_batching
 from cnn_jax.train.state import Progress
+from cnn_jax.train.watch import epoch_line, header_lines
 
+log = logging.getLogger(__name__)
 
 def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
     """The metrics.json record of a finished fit."""
@@ -53,6 +56,7 @@ def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
 
     def on_epoch(progress: Progress) -> None:
         record = progress.history[-1]
+        log.info("%s", epoch_line(record, cfg.train.epochs))
         records.append_jsonl(run_dir / records.EPOCHS, record)
         writer.epoch(record, seeds_of(cfg))
         if manager is not None:
@@ -67,7 +71,7 @@ def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
         return
     old = json.loads(path.read_text())["train"]
     if (old["epochs"], old["batch_size"]) != (cfg.train.epochs, cfg.train.batch_size):
-        logging.getLogger(__name__).warning(
+        log.warning(
             "resume: train.epochs/batch_size changed from %s/%s; the %s schedule is re-planned, "
             "so results differ from an uninterrupted run", old["epochs"], old["batch_size"],
             cfg.optimizer.schedule)
@@ -99,7 +103,12 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
         writer.config(to_dict(cfg))
         splits = load_splits(cfg.data)
+        batching = resolve_seed_batching(cfg.train.seed_batching)
+        for line in header_lines(cfg, splits, data_source.choose(cfg.data), seeds_of(cfg),
+                                 batching):
+            log.info("%s", line)
         program = build(cfg, splits)
+        log.info("compiled in %.1f s", program.compile_seconds)
         on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
         saved = None
         if resume and manager is not None:

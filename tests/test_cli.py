@@ -59,6 +59,11 @@ def test_tiny_run_writes_records(tmp_path, mnist_dir):
     assert "-m experiments.train" in origin["command"] and "train.epochs=2" in origin["command"]
     assert origin["versions"]["jax"] and origin["device_kind"] and origin["hostname"]
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))  # the default logger
+    # the header says what is trained; the libtpu probe is silent; train.log keeps epoch lines
+    assert "model nielsen_conv1: conv 20@5x5 max-pool, FC100, sigmoid; " in proc.stdout
+    assert "libtpu" not in proc.stdout + proc.stderr
+    log = (tmp_path / "train.log").read_text()
+    assert "epoch 1/2: loss " in log and "epoch 2/2: loss " in log
 
 
 @pytest.mark.parametrize("override,needle", [

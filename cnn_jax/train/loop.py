@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +14,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from cnn_jax.config import Config
 from cnn_jax.protocol import best_val_so_far, exploded, improved, per_seed_summary
 from cnn_jax.train.program import Program, build
 from cnn_jax.train.state import Progress
+from cnn_jax.train.watch import EpochProgress
 
 
 @jax.jit
@@ -54,11 +53,16 @@ def run_epochs(program: Program, start: Progress | None = None,
     best_val = best_val_so_far(progress.history, len(program.seeds))
     diverged = np.zeros(len(program.seeds), bool)
     train_seconds = 0.0
-    bar = tqdm(range(progress.next_epoch, cfg.train.epochs), desc="epochs", unit="epoch",
-               disable=not (cfg.train.progress and sys.stderr.isatty()), leave=False)
-    for epoch in bar:
+    epoch_images = (program.num_train // cfg.train.batch_size) * cfg.train.batch_size
+    for epoch in range(progress.next_epoch, cfg.train.epochs):
         t = time.perf_counter()
-        state, loss = program.epoch(progress.state, epoch)
+        watch = EpochProgress(epoch + 1, cfg.train.epochs, epoch_images * len(program.seeds),
+                              enabled=cfg.train.progress)
+        try:
+            state, loss = program.epoch(progress.state, epoch,
+                                        watch.advance if cfg.train.progress else None)
+        finally:
+            watch.close()
         accs = program.evaluate(state.params)
         loss, val_acc, test_acc = (np.asarray(a, np.float64)
                                    for a in (loss, accs["val"], accs["test"]))
@@ -73,8 +77,6 @@ def run_epochs(program: Program, start: Progress | None = None,
         record = {"epoch": epoch + 1, "train_loss": loss.tolist(), "val_acc": val_acc.tolist(),
                   "test_acc": test_acc.tolist(), "seconds": seconds}
         progress = Progress(state, best_params, epoch + 1, [*progress.history, record])
-        if not diverged.all():
-            bar.set_postfix(loss=f"{np.nanmean(loss):.4f}", val=f"{np.nanmean(val_acc):.4f}")
         if on_epoch is not None:
             on_epoch(progress)
         if diverged.all():

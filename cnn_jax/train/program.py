@@ -8,6 +8,7 @@ one-seed program (`train.seed_batching`); minibatches are optionally sharded ove
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from cnn_jax.train.optim import make_optimizer
 from cnn_jax.train.parallel import batch_axis_sharding, constrain_batch, data_mesh, replicate
 from cnn_jax.train.state import Progress, TrainState, create_state
 from cnn_jax.train.step import make_eval_step, make_train_step
+
+EPOCH_CHUNKS = 20  # an epoch runs as this many calls of one compiled program (step progress)
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
@@ -101,31 +104,64 @@ def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
     return _state_init(model, tx)(seed_keys(seeds))
 
 
+def epoch_batches(key: jax.Array, n: int, batch_size: int, shuffle: bool) -> jax.Array:
+    """The (n // batch_size, batch_size) image indices of the epoch that `key` orders."""
+    steps = n // batch_size
+    order = jax.random.permutation(jax.random.fold_in(key, 0), n) if shuffle else jnp.arange(n)
+    return order[: steps * batch_size].reshape(steps, batch_size)
+
+
+def make_train_chunk(train_step: Callable,
+                     batch_sharding: NamedSharding | None = None) -> Callable:
+    """train_chunk(state, key, x, y, batches, start, count) -> (state, summed loss): minibatches
+    start .. start+count-1 of `batches` (`epoch_batches`), each step keyed by `key` and the step.
+
+    `start` and `count` are traced, so one compiled program runs a whole epoch or any part of
+    it: `Program.epoch` runs an epoch as equal chunks of it, with progress reported in between,
+    and nothing recompiles; the epoch's order is computed once, outside the chunks.
+    `batch_sharding` (see `cnn_jax.train.parallel`) splits every minibatch over devices.
+    """
+
+    def train_chunk(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array,
+                    batches: jax.Array, start: jax.Array | int, count: jax.Array | int):
+        step_key = jax.random.fold_in(key, 1)
+
+        def body(i: jax.Array, carry: tuple[TrainState, jax.Array]):
+            state, total = carry
+            key_i = jax.random.fold_in(step_key, state.step)
+            xb, yb = (constrain_batch(a[batches[i]], batch_sharding) for a in (x, y))
+            state, metrics = train_step(state, xb, yb, key_i)
+            return state, total + metrics["loss"]
+
+        return jax.lax.fori_loop(start, start + count, body, (state, jnp.float32(0.0)))
+
+    return train_chunk
+
+
 def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: bool,
                      batch_sharding: NamedSharding | None = None) -> Callable:
-    """train_epoch(state, key, x, y) -> (state, mean loss): one scan over n // batch_size steps.
-
-    `batch_sharding` (see `cnn_jax.train.parallel`) splits every minibatch over devices.
+    """train_epoch(state, key, x, y, start=0, count=all) -> (state, summed loss): minibatches
+    start .. start+count-1 of the epoch that `key` orders (n // batch_size minibatches in all);
+    `epoch_batches` then `make_train_chunk` in one function.
     """
     steps = n // batch_size
     if steps < 1:
         raise ConfigError(f"train.batch_size={batch_size} exceeds the {n} training images")
+    train_chunk = make_train_chunk(train_step, batch_sharding)
 
-    def train_epoch(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array):
-        order = jax.random.permutation(jax.random.fold_in(key, 0), n) if shuffle else jnp.arange(n)
-        batches = order[: steps * batch_size].reshape(steps, batch_size)
-        step_key = jax.random.fold_in(key, 1)
-
-        def body(state: TrainState, idx: jax.Array):
-            key_i = jax.random.fold_in(step_key, state.step)
-            xb, yb = (constrain_batch(a[idx], batch_sharding) for a in (x, y))
-            state, metrics = train_step(state, xb, yb, key_i)
-            return state, metrics["loss"]
-
-        state, losses = jax.lax.scan(body, state, batches)
-        return state, losses.mean()
+    def train_epoch(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array,
+                    start: jax.Array | int = 0, count: jax.Array | int = steps):
+        batches = epoch_batches(key, n, batch_size, shuffle)
+        return train_chunk(state, key, x, y, batches, start, count)
 
     return train_epoch
+
+
+def epoch_chunks(steps: int, chunks: int = EPOCH_CHUNKS) -> list[tuple[int, int]]:
+    """(start, count) of `chunks` near-equal consecutive parts of `steps` minibatches."""
+    chunks = max(1, min(chunks, steps))
+    bounds = [steps * i // chunks for i in range(chunks + 1)]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def make_evaluate(eval_step: Callable, n: int, batch_size: int,
@@ -155,9 +191,11 @@ def make_evaluate(eval_step: Callable, n: int, batch_size: int,
 class Program:
     """A config's compiled programs over its seeds, with the data already on the device(s).
 
-    epoch(state, e) -> (state, loss per seed) trains epoch e (donating `state`); train_epoch is
-    the uncompiled one-seed epoch it runs; evaluate(params) -> {"val": accuracy per seed,
-    "test": ...}; fresh() -> the epoch-0 Progress; place(progress) puts one on the devices.
+    epoch(state, e, on_chunk=None) -> (state, mean loss per seed) trains epoch e (donating
+    `state`) as `chunks` calls of one compiled program, calling on_chunk(images) after
+    each; train_epoch is the uncompiled one-seed epoch it runs; evaluate(params) -> {"val":
+    accuracy per seed, "test": ...}; fresh() -> the epoch-0 Progress; place(progress) puts
+    one on the devices.
     """
 
     cfg: Config
@@ -165,7 +203,7 @@ class Program:
     seeds: list[int]
     num_train: int
     train_epoch: Callable[..., tuple[TrainState, jax.Array]]
-    epoch: Callable[[TrainState, int], tuple[TrainState, jax.Array]]
+    epoch: Callable[..., tuple[TrainState, jax.Array]]
     evaluate: Callable[[Any], dict[str, jax.Array]]
     fresh: Callable[[], Progress]
     place: Callable[[Progress], Progress]
@@ -178,8 +216,11 @@ def same_images(splits: Any, a: str, b: str) -> bool:
                for k in ("x", "y"))
 
 
-def build(cfg: Config, splits: Any) -> Program:
-    """Put `splits` on the device(s) and compile `cfg`'s epoch and evaluations for its seeds."""
+def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
+    """Put `splits` on the device(s) and compile `cfg`'s epoch and evaluations for its seeds.
+
+    An epoch runs as `chunks` calls of one compiled program (1: the whole epoch in one call).
+    """
     seeds = seeds_of(cfg)
     model = ConvNet(cfg.model)
     mesh = data_mesh(cfg.train.devices) if cfg.train.devices > 1 else None
@@ -192,8 +233,8 @@ def build(cfg: Config, splits: Any) -> Program:
              for name in names}
     n = x_train.shape[0]
     tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
-    train_epoch = make_train_epoch(make_train_step(model, tx, cfg.optimizer.label_smoothing), n,
-                                   cfg.train.batch_size, cfg.train.shuffle, sharded)
+    train_step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
+    train_epoch = make_train_epoch(train_step, n, cfg.train.batch_size, cfg.train.shuffle, sharded)
     evaluates = {}
     for name, (_, labels) in evals.items():
         eval_batch = min(cfg.train.eval_batch_size, len(labels))
@@ -212,15 +253,29 @@ def build(cfg: Config, splits: Any) -> Program:
     epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
     t0 = time.perf_counter()
     batching = resolve_seed_batching(cfg.train.seed_batching)
-    compiled = compile_over_seeds(train_epoch, (state, epoch_keys, x_train, y_train),
-                                  (0, 0, None, None), batching, donate=True)
+    steps = n // cfg.train.batch_size
+    parts = [tuple(jnp.asarray(v, jnp.int32) for v in c) for c in epoch_chunks(steps, chunks)]
+    batches = jax.jit(jax.vmap(functools.partial(
+        epoch_batches, n=n, batch_size=cfg.train.batch_size, shuffle=cfg.train.shuffle)))
+    compiled = compile_over_seeds(make_train_chunk(train_step, sharded),
+                                  (state, epoch_keys, x_train, y_train, batches(epoch_keys),
+                                   *parts[0]),
+                                  (0, 0, None, None, 0, None, None), batching, donate=True)
     eval_compiled = {k: compile_over_seeds(f, (state.params, *evals[k]), (0, None, None),
                                            batching) for k, f in evaluates.items()}
     compile_seconds = time.perf_counter() - t0
 
-    def epoch(state: TrainState, e: int) -> tuple[TrainState, jax.Array]:
+    def epoch(state: TrainState, e: int,
+              on_chunk: Callable[[int], None] | None = None) -> tuple[TrainState, jax.Array]:
         keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
-        return compiled(state, keys, x_train, y_train)
+        order, total = batches(keys), 0.0
+        for start, count in parts:
+            state, part = compiled(state, keys, x_train, y_train, order, start, count)
+            total = total + part
+            if on_chunk is not None:
+                jax.block_until_ready(part)
+                on_chunk(int(count) * cfg.train.batch_size * len(seeds))
+        return state, total / steps
 
     def evaluate(params: Any) -> dict[str, jax.Array]:
         accs = {k: f(params, *evals[k])[0] for k, f in eval_compiled.items()}

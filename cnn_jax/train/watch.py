@@ -1,0 +1,121 @@
+"""What a run shows while it trains: a header of what is trained where, and a step-level progress
+report inside each epoch (a bar with images/s and ETA on a terminal, plain periodic lines
+elsewhere, e.g. CI or SLURM logs)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import jax
+from tqdm.auto import tqdm
+
+from cnn_jax.config import Config
+from cnn_jax.models.summary import config_param_count, flops_per_image
+
+log = logging.getLogger("cnn_jax.train")
+LINE_EVERY_S = 30.0  # a plain progress line at most this often when not on a terminal
+
+
+def _cache_state() -> str:
+    path = jax.config.jax_compilation_cache_dir
+    if not path:
+        return "off"
+    root = Path(path).expanduser()
+    entries = sum(1 for p in root.glob("*") if p.is_file()) if root.is_dir() else 0
+    return f"{root} ({entries} entries{', cold' if not entries else ''})"
+
+
+def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
+                 batching: str) -> list[str]:
+    """A few lines: model, data and split sizes, seeds and how they run, device, compile cache.
+
+    `source` is the data source that served the splits ("idx" or "tfds"), `batching` how the
+    seeds run ("vmap" or "loop", after resolving "auto").
+    """
+    m, d, t = cfg.model, cfg.data, cfg.train
+    layers = [f"conv {b.features}@{b.kernel}x{b.kernel}"
+              + ("" if b.pool.kind == "none" else f" {b.pool.kind}-pool") for b in m.conv]
+    layers += [f"FC{layer.units}" for layer in m.dense]
+    n_train, n_val, n_test = len(splits.train_y), len(splits.val_y), len(splits.test_y)
+    steps = n_train // t.batch_size
+    run = ("vmapped in one program" if batching == "vmap" and len(seeds) > 1 else
+           "one compiled one-seed program, seed after seed" if len(seeds) > 1 else "one program")
+    devices = jax.devices()[: t.devices]
+    kind = devices[0].device_kind
+    where = devices[0].platform + ("" if kind == devices[0].platform else f" ({kind})")
+    origin = f"IDX files in {Path(d.dir).expanduser().resolve()}" if source == "idx" else "TFDS"
+    return [
+        f"model {m.name}: {', '.join(layers) or 'softmax only'}, {m.activation}; "
+        f"{config_param_count(m):,} params, {flops_per_image(m) / 1e6:.2f} MFLOPs/image (forward)",
+        f"data {d.name} ({origin}, protocol {d.protocol}{', expanded x5' if d.expand else ''}): "
+        f"train {n_train:,} / val {n_val:,} / test {n_test:,}; minibatch {t.batch_size} -> "
+        f"{steps:,} steps/epoch, {t.epochs} epochs",
+        f"seeds {', '.join(map(str, seeds))}: {run} (train.seed_batching={t.seed_batching})",
+        f"device: {where}" + (f" x{len(devices)} (data parallel)" if len(devices) > 1 else "")
+        + f"; compile cache: {_cache_state()}",
+    ]
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v == v]  # NaN (a diverged seed) left out
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One line per finished epoch (kept in the run's train.log): loss, accuracies, time."""
+    seeds = len(record["train_loss"])
+    val, test = (100 * _mean(record[k]) for k in ("val_acc", "test_acc"))
+    means = f" (means of {seeds} seeds)" if seeds > 1 else ""
+    return (f"epoch {record['epoch']}/{epochs}: loss {_mean(record['train_loss']):.4f}, "
+            f"val {val:.2f}%, test {test:.2f}%{means}; {record['seconds']:.1f} s")
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class EpochProgress:
+    """Step-level progress of one epoch: `advance(images)` after each chunk, `close()` at the end.
+
+    On a terminal: a tqdm bar (images done, images/s, ETA) that disappears when the epoch ends.
+    Elsewhere: a plain `epoch e/E: done/total images (p%), r img/s, ETA` line at most every
+    `every_s` seconds. Disabled: nothing.
+    """
+
+    def __init__(self, epoch: int, epochs: int, total: int, enabled: bool = True,
+                 stream: TextIO | None = None, every_s: float = LINE_EVERY_S) -> None:
+        stream = stream or sys.stderr
+        self.epoch, self.epochs, self.total, self.done = epoch, epochs, total, 0
+        self.start = self.last_line = time.perf_counter()
+        self.every_s = every_s
+        self.bar = None
+        self.lines = enabled and not stream.isatty()
+        if enabled and stream.isatty():
+            self.bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="img",
+                            unit_scale=True, leave=False, file=stream, dynamic_ncols=True)
+
+    def advance(self, images: int) -> None:
+        """`images` more images trained."""
+        self.done += images
+        if self.bar is not None:
+            self.bar.update(images)
+        now = time.perf_counter()
+        if self.lines and now - self.last_line >= self.every_s and self.done < self.total:
+            self.last_line = now
+            log.info("%s", self.line(now - self.start))
+
+    def line(self, elapsed: float) -> str:
+        """The plain progress line after `elapsed` seconds."""
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        return (f"epoch {self.epoch}/{self.epochs}: {self.done:,}/{self.total:,} images "
+                f"({100 * self.done / self.total:.0f}%), {rate:,.0f} img/s, ETA {_eta(eta)}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
