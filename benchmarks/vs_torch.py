@@ -1,9 +1,10 @@
 """Side by side: cnn-jax vs PyTorch eager on Nielsen's conv20-pool-FC100 net, one run.
 
 For each minibatch size, alternates `torch_baseline.py` (in its own venv, never a project
-dependency) and `bench_train.py` (this repo's venv) `--rounds` times, each a full timed epoch of
-50,000 images after a warm-up, and prints one JSON line with the medians and their ratio.
-Alternating means machine noise hits both alike.
+dependency; NCHW and channels_last memory formats) and `bench_train.py` (this repo's venv)
+`--rounds` times, each a full timed epoch of 50,000 images after a warm-up, and prints one JSON
+line with the medians and the ratio to the faster PyTorch format. Alternating means machine
+noise hits all alike.
   python benchmarks/vs_torch.py --batch-size 10 128 --rounds 3
 """
 
@@ -41,18 +42,26 @@ def main(argv: list[str] | None = None) -> None:
     if not a.torch_python.exists():
         sys.exit(f"--torch-python={a.torch_python} does not exist; see benchmarks/README.md")
     for bs in a.batch_size:
-        torch_ips, jax_ips = [], []
+        torch_ips: dict[str, list[float]] = {"nchw": [], "channels_last": []}
+        jax_ips = []
         for _ in range(a.rounds):
-            t = last_json([str(a.torch_python), str(HERE / "torch_baseline.py"), "--batch-size",
-                           str(bs), "--epochs", "1", "--threads", str(a.threads)])
+            for fmt, ips in torch_ips.items():
+                t = last_json([str(a.torch_python), str(HERE / "torch_baseline.py"),
+                               "--batch-size", str(bs), "--epochs", "1", "--threads",
+                               str(a.threads), *(["--channels-last"] if fmt != "nchw" else [])])
+                ips.append(t["images_per_sec"])
             j = last_json([sys.executable, str(HERE / "bench_train.py"), "--batch-size", str(bs),
                            "--repeats", "1", "--warmup", "1"])
-            torch_ips.append(t["images_per_sec"])
             jax_ips.append(j["images_per_s"])
-        tm, jm = statistics.median(torch_ips), statistics.median(jax_ips)
-        print(json.dumps({"batch_size": bs, "rounds": a.rounds, "torch_images_per_s": torch_ips,
-                          "jax_images_per_s": jax_ips, "torch_median": tm, "jax_median": jm,
-                          "ratio_of_medians": round(jm / tm, 2),
+        medians = {fmt: statistics.median(ips) for fmt, ips in torch_ips.items()}
+        best = max(medians, key=medians.get)
+        jm = statistics.median(jax_ips)
+        print(json.dumps({"batch_size": bs, "rounds": a.rounds, "jax_images_per_s": jax_ips,
+                          **{f"torch_{fmt}_images_per_s": ips for fmt, ips in torch_ips.items()},
+                          "jax_median": jm, **{f"torch_{fmt}_median": m
+                                               for fmt, m in medians.items()},
+                          "torch_best_format": best,
+                          "ratio_vs_best_torch": round(jm / medians[best], 2),
                           "torch": t.get("torch"), "threads": a.threads}), flush=True)
 
 
