@@ -132,14 +132,20 @@ def _gz_files(folder: Path) -> dict[str, bytes]:
     return {urls[role]: (folder / f"{name}.gz").read_bytes() for role, name in idx.FILES.items()}
 
 
-def test_download_path_with_registered_checksums(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+def _serve_with_their_checksums(tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
+    """(files, served): the tiny .gz files served at the official URLs, their checksums
+    registered as the builder's, so the download path accepts them."""
     files = _gz_files(tmp_path / "manual")
     infos = {}
     for url, data in files.items():
         (tmp_path / "x.gz").write_bytes(data)
         infos[url] = checksums.compute_url_info(tmp_path / "x.gz")
     monkeypatch.setattr(builders.MnistIdx, "url_infos", infos)
-    served = _serve(monkeypatch, files)
+    return files, _serve(monkeypatch, files)
+
+
+def test_download_path_with_registered_checksums(tmp_path: Path, tiny: dict, monkeypatch) -> None:
+    files, served = _serve_with_their_checksums(tmp_path, monkeypatch)
     builder = builders.prepared_builder("mnist", tmp_path / "t", tmp_path / "empty_manual")
     assert sorted(served) == sorted(files)
     _assert_matches(builder, tiny)
@@ -233,13 +239,7 @@ def _auto(folder: Path, tmp_path: Path, **kw) -> DataConfig:
 
 
 def test_auto_downloads_when_data_dir_lacks_the_files(tmp_path, tiny, monkeypatch) -> None:
-    files = _gz_files(tmp_path / "manual")
-    infos = {}
-    for url, data in files.items():
-        (tmp_path / "x.gz").write_bytes(data)
-        infos[url] = checksums.compute_url_info(tmp_path / "x.gz")
-    monkeypatch.setattr(builders.MnistIdx, "url_infos", infos)
-    served = _serve(monkeypatch, files)
+    files, served = _serve_with_their_checksums(tmp_path, monkeypatch)
     s = load_splits(_auto(tmp_path / "empty", tmp_path))
     assert sorted(served) == sorted(files)
     np.testing.assert_array_equal(s.train_x[..., 0], tiny["arrays"]["train_images"])
