@@ -7,8 +7,10 @@ from cnn_jax.train.parallel import data_mesh
 from cnn_jax.train.program import (
     Program,
     build,
+    epoch_batches,
     init_states,
     make_evaluate,
+    make_train_chunk,
     make_train_epoch,
     over_seeds,
 )
@@ -17,7 +19,8 @@ from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step
 
 __all__ = [
     "CompileLog", "OPTIMIZERS", "FitResult", "Program", "Progress", "TrainState", "build",
-    "count_compiles", "create_state", "data_mesh", "enable_compile_cache", "cross_entropy", "fit",
-    "init_states", "make_eval_step", "make_evaluate", "make_optimizer", "make_train_epoch",
+    "count_compiles", "create_state", "data_mesh", "enable_compile_cache", "cross_entropy",
+    "epoch_batches", "fit", "init_states", "make_eval_step", "make_evaluate", "make_optimizer",
+    "make_train_chunk", "make_train_epoch",
     "make_train_step", "over_seeds", "register_optimizer", "run_epochs",
 ]  # fmt: skip
