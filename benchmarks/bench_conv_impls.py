@@ -8,24 +8,14 @@ import time
 
 import jax
 import numpy as np
+from nets import net_config
 
-from cnn_jax.config import (
-    Config,
-    ConvBlockConfig,
-    DenseConfig,
-    ModelConfig,
-    OptimizerConfig,
-    TrainConfig,
-)
+from cnn_jax.config import Config, ModelConfig, OptimizerConfig, TrainConfig
 from cnn_jax.data import Splits
 from cnn_jax.train import build
 
-FAST = ModelConfig(conv=(ConvBlockConfig(16, order="act_pool"),
-                         ConvBlockConfig(32, order="act_pool")),
-                   dense=(DenseConfig(128),), activation="relu", init="he")
-CONV1 = ModelConfig(conv=(ConvBlockConfig(20),), dense=(DenseConfig(100),))
-CONV2 = ModelConfig(conv=(ConvBlockConfig(20), ConvBlockConfig(40)), dense=(DenseConfig(100),))
-CASES = {"fast_b64": (FAST, 64), "conv1_b10": (CONV1, 10), "conv2_b10": (CONV2, 10)}
+CASES = {"fast_b64": ("fast", 64), "conv1_b10": ("nielsen_conv1", 10),
+         "conv2_b10": ("nielsen_conv2", 10)}  # (a net of nets.NETS, minibatch)
 N = 1280
 
 
@@ -46,6 +36,7 @@ def images_per_sec(model: ModelConfig, batch: int, impl: str, repeats: int = 2) 
 
 
 if __name__ == "__main__":
-    for name, (cfg, batch) in CASES.items():
+    for name, (net, batch) in CASES.items():
+        model = net_config(net).model
         for impl in ("patches", "xla"):
-            print(f"{name} {impl} {images_per_sec(cfg, batch, impl):.0f} img/s", flush=True)
+            print(f"{name} {impl} {images_per_sec(model, batch, impl):.0f} img/s", flush=True)

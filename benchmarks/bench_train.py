@@ -34,31 +34,15 @@ from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from nets import NETS, net_config  # noqa: E402
 
-from cnn_jax.config import (  # noqa: E402
-    Config,
-    ConvBlockConfig,
-    DenseConfig,
-    ModelConfig,
-    OptimizerConfig,
-    TrainConfig,
-)
+from cnn_jax.config import Config, OptimizerConfig, TrainConfig  # noqa: E402
 from cnn_jax.data import Splits  # noqa: E402
+from cnn_jax.ops.conv import IMPLS as CONV_IMPLS  # noqa: E402
 from cnn_jax.train import build  # noqa: E402
 from cnn_jax.train.program import EPOCH_CHUNKS  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
-MODELS = {
-    "nielsen_conv1": ModelConfig(conv=(ConvBlockConfig(20),), dense=(DenseConfig(100),)),
-    "nielsen_conv2": ModelConfig(
-        conv=(ConvBlockConfig(20), ConvBlockConfig(40)), dense=(DenseConfig(100),)
-    ),
-    "fc100": ModelConfig(conv=(), dense=(DenseConfig(100),)),
-    "fast": ModelConfig(conv=(ConvBlockConfig(16, order="act_pool"),
-                              ConvBlockConfig(32, order="act_pool")),
-                        dense=(DenseConfig(128),), activation="relu", init="he"),
-}
-
 
 def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarray, str]:
     """The first n MNIST training images (uint8 NHWC) and labels; random bytes if absent."""
@@ -77,8 +61,8 @@ def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarra
 def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
                 shuffle: bool = True, conv_impl: str = "auto",
                 seed_batching: str = "auto") -> Config:
-    """Plain SGD on one of MODELS (Nielsen's chapter-6 settings)."""
-    return Config(model=dataclasses.replace(MODELS[model], conv_impl=conv_impl),
+    """Plain SGD (Nielsen's chapter-6 settings) on the net `model` of nets.NETS."""
+    return Config(model=dataclasses.replace(net_config(model).model, conv_impl=conv_impl),
                   optimizer=OptimizerConfig(lr=lr),
                   train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle,
                                     seed_batching=seed_batching, progress=False))
@@ -144,7 +128,7 @@ def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: i
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run the requested measurements, print JSON lines."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=sorted(MODELS), default="nielsen_conv1")
+    p.add_argument("--model", choices=sorted(NETS), default="nielsen_conv1")
     p.add_argument("--batch-size", type=int, nargs="+", default=[10])
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--epochs", type=int, default=1, help="epochs per timed repeat")
@@ -156,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="no shuffling: every seed sees the same minibatches (Nielsen's runs)")
     p.add_argument("--mode", choices=("train", "novmap", "chunks", "seeds"), default="train")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs after compiling")
-    p.add_argument("--conv-impl", choices=("auto", "xla", "patches"), default="auto",
+    p.add_argument("--conv-impl", choices=CONV_IMPLS, default="auto",
                    help="conv2d implementation the model uses")
     p.add_argument("--xla-flags", default=None,
                    help='XLA_FLAGS, set before jax is imported (write --xla-flags="--xla_...")')

@@ -21,23 +21,13 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from nets import NETS, net_config
 
-from cnn_jax.config import ConvBlockConfig, DenseConfig, ModelConfig, OptimizerConfig
 from cnn_jax.data.idx import load_idx_dir
 from cnn_jax.models.convnet import ConvNet
 from cnn_jax.train import init_states, make_optimizer, make_train_epoch, make_train_step
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
-MODELS = {  # (model, optimizer): Nielsen's nets with plain SGD, experiment=fast's net with Adam
-    "nielsen_conv1": (ModelConfig(conv=(ConvBlockConfig(20),), dense=(DenseConfig(100),)),
-                      OptimizerConfig(lr=0.1)),
-    "nielsen_conv2": (ModelConfig(conv=(ConvBlockConfig(20), ConvBlockConfig(40)),
-                                  dense=(DenseConfig(100),)), OptimizerConfig(lr=0.1)),
-    "fast": (ModelConfig(conv=(ConvBlockConfig(24, kernel=5), ConvBlockConfig(32, kernel=3)),
-                         dense=(DenseConfig(256),), activation="relu", init="he"),
-             OptimizerConfig(name="adam", lr=0.01, schedule="onecycle", b1=0.7, b2=0.9)),
-}
-
 
 def op_summary(compiled_text: str) -> dict[str, str]:
     """HLO instruction name -> 'shape <JAX op name>' for every instruction of the program."""
@@ -52,13 +42,14 @@ def op_summary(compiled_text: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=sorted(MODELS), default="nielsen_conv1")
+    p.add_argument("--model", choices=sorted(NETS), default="nielsen_conv1")
     p.add_argument("--batch-size", type=int, default=10)
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--data-dir", type=Path, default=DATA_DIR)
     a = p.parse_args(argv)
-    model_cfg, opt_cfg = MODELS[a.model]
+    cfg = net_config(a.model)
+    model_cfg, opt_cfg = cfg.model, cfg.optimizer
     n = a.batch_size * a.steps
     arrays = load_idx_dir(a.data_dir)
     x = jax.numpy.asarray(arrays["train_images"][:n, ..., None])

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cnn_jax.results import records
+from experiments.compose import compose_dictconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"
@@ -103,13 +104,9 @@ def is_finished(step: Step, runs: Path) -> bool:
 
 
 def _composed(step: Step, extra: tuple[str, ...]):
-    from hydra import compose, initialize_config_dir
-
     single = [o for o in (*step.overrides, *extra) if "," not in o.partition("=")[2]]
     try:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            return compose(config_name="config",
-                           overrides=[f"experiment={step.experiment}", *single])
+        return compose_dictconfig(f"experiment={step.experiment}", *single)
     except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"overrides {' '.join(single)!r}: {first}") from None

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import sys
 
-from experiments.overrides import CONF_DIR, bad_group_choice
+from experiments.compose import compose_config
+from experiments.overrides import bad_group_choice
 
 
 def summary_text(overrides: list[str]) -> str:
     """Compose the Hydra config with `overrides` and format its model's layer table."""
-    from hydra import compose, initialize_config_dir
-
-    from cnn_jax.config import from_dictconfig
     from cnn_jax.models import format_table
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = from_dictconfig(compose("config", overrides=overrides)).model
+    cfg = compose_config(*overrides).model
     shape = "x".join(map(str, cfg.input_shape))
     pools = ", ".join(f"conv{i} {b.pool.kind}" for i, b in enumerate(cfg.conv))
     head = f"model {cfg.name}: activation {cfg.activation}, input {shape}"

@@ -9,7 +9,6 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from composing import compose_cfg
 
 from cnn_jax import experiment
 from cnn_jax.config import (
@@ -21,6 +20,7 @@ from cnn_jax.config import (
 from cnn_jax.models import ConvNet
 from cnn_jax.train import Progress, init_states, make_optimizer
 from cnn_jax.train import checkpoint as ckpt
+from experiments.compose import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model=nielsen_conv1", "data.train_limit=600", "train.batch_size=50",
@@ -70,7 +70,7 @@ def test_load_checkpoint_of_empty_dir_raises(tmp_path):
 
 
 def make_cfg(mnist_dir, *overrides):
-    return compose_cfg(*TINY, f"data.dir={mnist_dir}", *overrides)
+    return compose_config(*TINY, f"data.dir={mnist_dir}", *overrides)
 
 
 def lines_of(run_dir: Path) -> list[str]:

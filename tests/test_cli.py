@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from composing import compose_cfg
 
+from experiments.compose import compose_config
 from experiments.overrides import bad_group_choice, group_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def all_choices():
 
 @pytest.mark.parametrize("group,option", all_choices())
 def test_every_config_file_composes_and_validates(group, option):
-    compose_cfg(f"{group}={option}")
+    compose_config(f"{group}={option}")
 
 
 def test_bad_group_choice_message():

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from composing import compose_cfg
 
 from cnn_jax.config import (
     Config,
@@ -15,6 +14,7 @@ from cnn_jax.config import (
     from_mapping,
     to_dict,
 )
+from experiments.compose import compose_config
 
 
 def base(**over):
@@ -34,17 +34,17 @@ def base(**over):
 
 
 def test_model_wide_knobs_reach_every_layer():
-    cfg = compose_cfg("model=nielsen_conv2", "pooling=l2", "dropout=0.25", "activation=tanh")
+    cfg = compose_config("model=nielsen_conv2", "pooling=l2", "dropout=0.25", "activation=tanh")
     assert all(b.stride == 1 and b.pool.kind == "l2" and b.pool.effective_stride == 2
                for b in cfg.model.conv)
     assert cfg.model.dense[0].dropout == 0.25 and cfg.model.out_dropout == 0.25
     assert cfg.model.activation == "tanh"
-    strided = compose_cfg("model=nielsen_conv2", "pooling=strided").model  # sets conv_stride: 2
+    strided = compose_config("model=nielsen_conv2", "pooling=strided").model  # sets conv_stride: 2
     assert all(b.stride == 2 and b.pool.kind == "none" for b in strided.conv)
 
 
 def test_per_layer_overrides_win():
-    cfg = compose_cfg("model=nielsen_conv2", "pooling=none", "conv_stride=2",
+    cfg = compose_config("model=nielsen_conv2", "pooling=none", "conv_stride=2",
                       "model.conv.0.stride=3", "model.dense.0.dropout=0.5",
                       "model.conv.1.pool={kind:avg,window:2}")
     assert cfg.model.conv[0].stride == 3 and cfg.model.conv[1].stride == 2

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from composing import compose_cfg
 from matplotlib.image import imread
 
 from cnn_jax.config import from_mapping, to_dict
@@ -18,6 +17,7 @@ from cnn_jax.results.figures import (
 )
 from experiments import inspect_run as inspect_cli
 from experiments import summary
+from experiments.compose import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("filters", "feature_maps", "curves", "confusion", "mistakes")
@@ -94,7 +94,7 @@ def test_inspect_missing_dir_or_checkpoint_exits_2(tmp_path, capsys):
 def test_inspect_fc_only_net_skips_conv_figures(tmp_path, mnist_dir, capsys):
     from cnn_jax.experiment import run
 
-    run(compose_cfg("model=nielsen_fc", f"data.dir={mnist_dir}", "data.train_limit=300",
+    run(compose_config("model=nielsen_fc", f"data.dir={mnist_dir}", "data.train_limit=300",
                     "train.epochs=1", "train.batch_size=50", "train.progress=false"), tmp_path)
     assert inspect_cli.main([str(tmp_path), "--out", str(tmp_path / "f")]) == 0
     assert "no conv layers" in capsys.readouterr().out
@@ -104,7 +104,7 @@ def test_inspect_fc_only_net_skips_conv_figures(tmp_path, mnist_dir, capsys):
 @pytest.mark.parametrize("overrides", [["model=nielsen_conv1"], ["model=nielsen_conv2",
                                        "pooling=lp", "model.dense.0.dropout=0.5"], ["model=fast"]])
 def test_config_json_round_trips(overrides):
-    cfg = compose_cfg(*overrides)
+    cfg = compose_config(*overrides)
     assert from_mapping(json.loads(json.dumps(to_dict(cfg)))) == cfg
 
 

@@ -1,0 +1,33 @@
+"""The project's Hydra config composed in-process, as the command line composes it.
+
+compose_dictconfig(*overrides) -> the composed DictConfig (unvalidated);
+compose_config(*overrides) -> the validated `cnn_jax.config.Config`. Used by the summary,
+the reproduce planner, the benchmarks and the tests, so each reads the nets and budgets from
+the same `conf/` files a run does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from experiments.overrides import CONF_DIR
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from cnn_jax.config import Config
+
+
+def compose_dictconfig(*overrides: str) -> DictConfig:
+    """`conf/config.yaml` with `overrides` (e.g. "experiment=fast", "train.seeds=2")."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def compose_config(*overrides: str) -> Config:
+    """The validated Config a run with these command-line overrides would use."""
+    from cnn_jax.config import from_dictconfig
+
+    return from_dictconfig(compose_dictconfig(*overrides))
