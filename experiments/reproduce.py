@@ -42,6 +42,7 @@ LOG = "reproduce.jsonl"
 # Measured wall seconds per (seed x epoch) of each step on the project's 2-core CPU at the full
 # 50k training images, compile and data load included, niced background work sharing the CPU.
 # A sweep's figure covers all of its jobs. Expected time = figure x seeds x epochs x data share.
+ROW5_EPOCH_S = 250_000 / 4189  # one seed-epoch of the row-5 net on the expanded images
 COSTS: dict[str, tuple[float, str]] = {
     "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
     "ablation_stride": (482 / 9, "8 min 2 s for 3 seeds x 3 epochs, 2026-11-22"),
@@ -51,13 +52,14 @@ COSTS: dict[str, tuple[float, str]] = {
     "nielsen/row2": (4200 / 96, "70 min for 3 seeds x 32 epochs"),
     "nielsen/row3": (7620 / 93, "127 min for 3 seeds x 31 epochs"),
     "nielsen/row4": (10560 / 180, "176 min for 3 seeds x 60 epochs"),
-    # rows 5-9 train on the 250k expanded images: the row-5 net ~5.6k images/s at batch 10; the
-    # row-8 net (two FC1000, dropout) measured at 20 min 27 s per epoch for 5 nets (row 9's 2nd
-    # epoch, 2026-12-01, partly on a loaded CPU: an upper bound), ~1.0k images/s; rows 6-7 take
-    # the row-8 rate for width 1000.
-    "nielsen/row5": (250_000 / 5600, "the row-5 net, 5.6k images/s at batch 10"),
-    "nielsen/row6": (250_000 / 5600 + 1227 / 5, "row-5 rate for width 300, row-8 for 1000"),
-    "nielsen/row7": (2 * 250_000 / 5600 + 1227 / 5,
+    # rows 5-9 train on the 250k expanded images: the row-5 net trains 4,189 images/s at batch 10
+    # (benchmarks/bench_train.py --model row5, quiet, 2026-12-02); the row-8 net (two FC1000,
+    # dropout) measured at 20 min 27 s per epoch for 5 nets (row 9's 2nd epoch, 2026-12-01, partly
+    # on a loaded CPU: an upper bound; 2,299 images/s training only, quiet); rows 6-7 take the
+    # row-8 rate for width 1000.
+    "nielsen/row5": (ROW5_EPOCH_S, "the row-5 net, 4,189 images/s at batch 10"),
+    "nielsen/row6": (ROW5_EPOCH_S + 1227 / 5, "row-5 rate for width 300, row-8 for 1000"),
+    "nielsen/row7": (2 * ROW5_EPOCH_S + 1227 / 5,
                      "row-5 rate for widths 100 and 300, row-8 for 1000"),
     "nielsen/row9": (1227 / 5, "20 min 27 s per epoch for the 5 row-8 nets, 2026-12-01"),
 }
