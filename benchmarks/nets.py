@@ -10,7 +10,7 @@ from cnn_jax.config import Config
 from experiments.compose import compose_config
 
 NETS: dict[str, tuple[str, ...]] = {
-    # Nielsen's conv20-pool-FC100 with sigmoid (rows 2-3's net; vs_torch.py's PyTorch twin)
+    # Nielsen's conv20-pool-FC100 with sigmoid (row 2's net; vs_torch.py's PyTorch twin)
     "nielsen_conv1": ("model=nielsen_conv1", "activation=sigmoid", "optimizer=sgd"),
     # conv20-pool-conv40-pool-FC100 with sigmoid (row 3)
     "nielsen_conv2": ("model=nielsen_conv2", "activation=sigmoid", "optimizer=sgd"),
