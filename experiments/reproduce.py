@@ -55,9 +55,9 @@ COSTS: dict[str, tuple[float, str]] = {
     # rows 5-9 train on the 250k expanded images: the row-5 net trains 4,189 images/s at batch 10
     # (benchmarks/bench_train.py --model row5, quiet, 2026-12-02: training only, without the
     # per-epoch evaluation and the sharing above, so rows 5-7's figures are lower bounds); the
-    # row-8 net (two FC1000, dropout) measured at 20 min 27 s per epoch for 5 nets (row 9's 2nd epoch, 2026-12-01, partly
-    # on a loaded CPU: an upper bound; 2,299 images/s training only, quiet); rows 6-7 take the
-    # row-8 rate for width 1000.
+    # row-8 net (two FC1000, dropout) measured at 20 min 27 s per epoch for 5 nets (row 9's 2nd
+    # epoch, 2026-12-01, partly on a loaded CPU: an upper bound; 2,299 images/s training only,
+    # quiet); rows 6-7 take the row-8 rate for width 1000.
     "nielsen/row5": (ROW5_EPOCH_S, "the row-5 net, 4,189 images/s at batch 10"),
     "nielsen/row6": (ROW5_EPOCH_S + 1227 / 5, "row-5 rate for width 300, row-8 for 1000"),
     "nielsen/row7": (2 * ROW5_EPOCH_S + 1227 / 5,
