@@ -45,7 +45,7 @@ LOG = "reproduce.jsonl"
 ROW5_EPOCH_S = 250_000 / 4189  # one seed-epoch of the row-5 net on the expanded images
 COSTS: dict[str, tuple[float, str]] = {
     "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
-    "ablation_stride": (482 / 9, "8 min 2 s for 3 seeds x 3 epochs, 2026-11-22"),
+    "ablation_stride": (1800 / 40, "~30 min for 5 seeds x 8 epochs (quiet epochs), 2026-12-02"),
     "ablation_pooling": (2283 / 15, "38 min 3 s for 5 seeds x 3 epochs, 2026-12-02"),
     "ablation_dropout": (5 * 1417 / 9, "23 min 37 s for 3 seeds x 3 epochs on 10k images, x5"),
     "nielsen/row1": (600 / 180, "10 min for 3 seeds x 60 epochs"),
