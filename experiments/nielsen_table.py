@@ -6,7 +6,8 @@ are sweeps over `width` (`-m ... width=300,1000 hydra.sweep.dir=RUNS_DIR/row6`),
 width. Without a row8 dir, row 8 is read from the first 3 seeds of row 9's run (5 row-8 nets).
 A run stopped early is read from its metrics.jsonl: the best-validation protocol over the epochs
 it finished. `--out FILE` replaces the table inside FILE when it already holds one (the prose
-around it is kept), and writes the table alone otherwise.
+around it is kept), and writes the table alone otherwise; a row with no run dir under RUNS_DIR
+keeps its measured line from FILE, so a runs dir holding only some rows updates those rows.
 """
 
 from __future__ import annotations
@@ -69,16 +70,35 @@ HEADER = (f"{TABLE_START} ours: mean ± std | best seed | best - book (pp) | see
 COLUMNS = HEADER.count("|") - 1
 
 
-def replace_table(document: str, new_table: str) -> str:
-    """`document` with its row table (TABLE_START up to the first non-table line) replaced."""
-    lines = document.splitlines(keepends=True)
+def _table_span(lines: list[str]) -> tuple[int, int] | None:
+    """[start, end) of the row table (TABLE_START up to the first non-table line), if any."""
     start = next((i for i, line in enumerate(lines) if line.startswith(TABLE_START)), None)
     if start is None:
-        return new_table
+        return None
     end = start
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
-    return "".join(lines[:start]) + new_table + "".join(lines[end:])
+    return start, end
+
+
+def replace_table(document: str, new_table: str) -> str:
+    """`document` with its row table replaced (or `new_table` alone when it has none)."""
+    lines = document.splitlines(keepends=True)
+    span = _table_span(lines)
+    if span is None:
+        return new_table
+    return "".join(lines[: span[0]]) + new_table + "".join(lines[span[1] :])
+
+
+def published_rows(document: str) -> dict[str, str]:
+    """Row label -> its line, for the measured rows of the table in `document` that have this
+    table's columns (header, separator, unmeasured rows and older layouts left out)."""
+    lines = document.splitlines()
+    span = _table_span(lines)
+    rows = lines[span[0] + 2 : span[1]] if span else []
+    unmeasured = ("not yet run", "started, no epoch finished")
+    return {line.split("|")[1].strip(): line for line in rows
+            if line.count("|") == COLUMNS + 1 and not any(u in line for u in unmeasured)}
 
 
 def _vote_cells(r: dict, book: float) -> tuple[str, str]:
@@ -107,13 +127,17 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
             f"{time} |")
 
 
-def table(runs_dir: Path) -> str:
-    """The Markdown table: book vs ours (mean ± std, best), seeds, epochs, wall time."""
+def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:
+    """The Markdown table: book vs ours (mean ± std, best), seeds, epochs, wall time; a row
+    with no run dir under `runs_dir` takes its line from `published` when that has one."""
     lines = [HEADER, "|" + "---|" * COLUMNS]
     for label, name, widths, book in ROWS:
         run_dir, max_seeds, borrowed = row_dir(runs_dir, name, widths), None, None
         if name == "row8" and run_dir is None and (run_dir := row_dir(runs_dir, "row9", None)):
             max_seeds, borrowed = ROW8_SEEDS_IN_ROW9, "row9's run"
+        if run_dir is None and label in (published or {}):
+            lines.append(published[label])
+            continue
         r = row_result(run_dir, max_seeds) if run_dir is not None else None
         if r is None or not r["accs"]:
             state = "not yet run" if run_dir is None else "started, no epoch finished"
@@ -131,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs_dir.is_dir():
         print(f"error: runs_dir {args.runs_dir} is not a directory", file=sys.stderr)
         return 2
-    text = table(args.runs_dir)
+    old = args.out.read_text() if args.out and args.out.exists() else ""
+    text = table(args.runs_dir, published_rows(old))
     if args.out:
-        old = args.out.read_text() if args.out.exists() else ""
         write_atomic(args.out, replace_table(old, text))
     print(text, end="")
     return 0

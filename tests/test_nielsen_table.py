@@ -99,3 +99,21 @@ def test_a_row8_run_of_its_own_wins_and_an_unfinished_row9_has_no_vote(tmp_path)
     assert got["row8"][1] == "99.50% ± 0.00" and got["row8"][4] == "1"
     assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished" and got["row9"][3] == ""
     assert got["row5"][1] == "started, no epoch finished"
+
+
+def test_rows_without_a_run_dir_keep_their_published_line(runs, tmp_path):
+    doc = tmp_path / "doc.md"
+    assert nielsen_table.main([str(runs), "--out", str(doc)]) == 0
+    first = doc.read_text()
+    published = ("| row2 | 98.78% | 98.70% ± 0.05 | 98.75% | -0.03 | 3 | 32/60 (stopped) | "
+                 "70 min |")
+    doc.write_text(first.replace("| row2 | 98.78% | not yet run | | | | | |", published)
+                   .replace("| row1 |", "| row1 | stale |", 1))
+    other = tmp_path / "other_runs"  # holds row 3 only, now finished with a better seed
+    fake_row(other / "row3", val=[[0.99, 0.99]], test=[[0.991, 0.992]], planned=1, finished=True)
+    assert nielsen_table.main([str(other), "--out", str(doc)]) == 0
+    got = rows(doc.read_text())
+    assert doc.read_text().count(published) == 1  # kept: no row2 dir under other_runs
+    assert got["row3"][1:6] == ["99.15% ± 0.07", "99.20%", "+0.14", "2", "1/1"]  # rewritten
+    assert got["row1"][1] == "not yet run"  # a line of another layout is not kept
+    assert got["row4"][1] == "not yet run" and len(got) == 12
