@@ -1,6 +1,7 @@
 """python -m experiments.reproduce TARGET --runs DIR: rerun a published result and rewrite its docs.
 
-TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all. Each
+TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all, or one
+Nielsen row, nielsen/row1 .. nielsen/row9 (row 8 is part of row 9's run; nielsen/row8 runs it). Each
 step runs its documented training command (`python -m experiments.train ...`) as a subprocess
 into DIR, always with `train.resume=true`: a run whose metrics.json says ok is skipped, an
 unfinished one continues from its last checkpoint, and a sweep relaunched into the same sweep dir
@@ -86,10 +87,18 @@ NIELSEN = (
 STEPS = {"nielsen": NIELSEN} | {a: (Step(a, a, sweep=True),) for a in ABLATIONS}
 
 
+# one Nielsen row: its step (row 8 is read from row 9's run)
+ROW_TARGETS = {s.experiment: (s,) for s in NIELSEN} | {"nielsen/row8": (NIELSEN[-1],)}
+
+
 def steps_of(target: str) -> list[tuple[str, tuple[Step, ...]]]:
-    """(result name, its steps) for a target; `all` is every result in TARGETS order."""
+    """(result name, its steps) for a target; `all` is every result in TARGETS order, a row
+    target one Nielsen step (the table then updates that row and keeps the others)."""
+    if target in ROW_TARGETS:
+        return [("nielsen", ROW_TARGETS[target])]
     if target not in TARGETS:
-        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+        raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}, "
+                         f"nielsen/row1 .. nielsen/row9")
     return [(t, STEPS[t]) for t in (TARGETS[:-1] if target == "all" else (target,))]
 
 
@@ -198,7 +207,7 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.reproduce",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
+    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}, or nielsen/rowN (N 1-9)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     parser.add_argument("--runs", type=Path, required=True, help="run and sweep dirs go here")
     parser.add_argument("--out", type=Path, default=DOCS, help=f"results dir (default {DOCS})")

@@ -57,8 +57,20 @@ def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, cap
         "metrics.json", "nielsen", "row1"]
 
 
+@pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row9"),
+                                             ("9", "nielsen/row9"), ("6", "nielsen/row6")])
+def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_path, capsys):
+    assert reproduce.main([f"nielsen/row{row}", "--runs", str(tmp_path), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    commands = [ln.strip() for ln in text.splitlines() if "experiments.train" in ln]
+    assert len(commands) == 1 and f"experiment={experiment} " in commands[0]
+    assert f"hydra.{'sweep' if row == '6' else 'run'}.dir={tmp_path}/{experiment}" in commands[0]
+    assert "python -m experiments.nielsen_table" in text
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["nope", "--runs", "x"], "target 'nope' is not one of nielsen, ablation_pooling"),
+    (["nielsen/row10", "--runs", "x"], "nielsen/row1 .. nielsen/row9"),
     (["cnn_vs_fc", "--runs", "x", "--budget", "huge"], "--budget 'huge' is not one of full, tiny"),
     (["cnn_vs_fc", "--runs", "x", "--dry-run", "train.nope=1"], "train.nope=1"),
 ])
