@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from cnn_jax.ops.conv import IMPLS, conv2d
-from cnn_jax.ops.pooling import max_pool
+from cnn_jax.ops.pooling import _tiles, max_pool
 from cnn_jax.ops.windows import window_slices
 
 CONV_SHAPES = {"conv1": (28, 1, 20), "conv2": (12, 20, 40)}  # input size, in, out channels
@@ -67,12 +67,9 @@ def _first_max_jvp(window: int, primals, tangents):
     first = jnp.full(out.shape, len(slices) - 1, jnp.int8)
     for i in range(len(slices) - 2, -1, -1):
         first = jnp.where(slices[i] == out, jnp.int8(i), first)
-    n, h, w, c = x.shape
-    oh, ow = out.shape[1:3]
-    tiles = t[:, : oh * window, : ow * window].reshape(n, oh, window, ow, window, c)
     position = jnp.arange(window * window, dtype=jnp.int8).reshape(1, 1, window, 1, window, 1)
     hit = position == first[:, :, None, :, None, :]
-    return out, jnp.where(hit, tiles, 0.0).sum((2, 4))
+    return out, jnp.where(hit, _tiles(t, window), 0.0).sum((2, 4))
 
 
 def conv_cases(bs: int, seeds: int, layer: str, impl: str, key: jax.Array) -> dict[str, tuple]:

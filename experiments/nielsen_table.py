@@ -64,6 +64,7 @@ def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
             "seeds": seeds}
 
 
+NOT_RUN, NO_EPOCH = "not yet run", "started, no epoch finished"  # a row's unmeasured states
 TABLE_START = "| row | book |"  # how the table begins, in this and in older layouts
 HEADER = (f"{TABLE_START} ours: mean ± std | best seed | best - book (pp) | seeds | epochs | "
           "train time |")
@@ -96,9 +97,8 @@ def published_rows(document: str) -> dict[str, str]:
     lines = document.splitlines()
     span = _table_span(lines)
     rows = lines[span[0] + 2 : span[1]] if span else []
-    unmeasured = ("not yet run", "started, no epoch finished")
     return {line.split("|")[1].strip(): line for line in rows
-            if line.count("|") == COLUMNS + 1 and not any(u in line for u in unmeasured)}
+            if line.count("|") == COLUMNS + 1 and NOT_RUN not in line and NO_EPOCH not in line}
 
 
 def _vote_cells(r: dict, book: float) -> tuple[str, str]:
@@ -140,7 +140,7 @@ def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:
             continue
         r = row_result(run_dir, max_seeds) if run_dir is not None else None
         if r is None or not r["accs"]:
-            state = "not yet run" if run_dir is None else "started, no epoch finished"
+            state = NOT_RUN if run_dir is None else NO_EPOCH
             lines.append(f"| {label} | {book:.2f}% | {state} |" + " |" * (COLUMNS - 3))
             continue
         lines.append(_line(label, book, r, borrowed))
