@@ -101,10 +101,16 @@ def published_rows(document: str) -> dict[str, str]:
             if line.count("|") == COLUMNS + 1 and NOT_RUN not in line and NO_EPOCH not in line}
 
 
+def mean_std(accs: np.ndarray) -> str:
+    """'99.05% ± 0.04' over the seeds (sample std); one seed has no spread: '99.40% (1 seed)'."""
+    if len(accs) == 1:
+        return f"{accs[0]:.2f}% (1 seed)"
+    return f"{accs.mean():.2f}% ± {accs.std(ddof=1):.2f}"
+
+
 def _vote_cells(r: dict, book: float) -> tuple[str, str]:
     """Row 9's 'ours' and 'best - book' cells: the vote and its errors when the run finished."""
-    accs = np.array(r["accs"])
-    nets = f"nets {accs.mean():.2f}% ± {accs.std(ddof=1) if len(accs) > 1 else 0.0:.2f}"
+    nets = f"nets {mean_std(np.array(r['accs']))}"
     if r["vote"] is None:
         return f"{nets}; vote when finished", ""
     errors = round((1 - r["vote"]) * TEST_IMAGES)
@@ -117,8 +123,7 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     if label == "row9":
         ours, gap = _vote_cells(r, book)
     else:
-        std = accs.std(ddof=1) if len(accs) > 1 else 0.0
-        ours, gap = f"{accs.mean():.2f}% ± {std:.2f}", f"{accs.max() - book:+.2f}"
+        ours, gap = mean_std(accs), f"{accs.max() - book:+.2f}"
     epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
     seeds = f"{len(accs)}" + (f" (seeds {r['seeds'][0]}-{r['seeds'][-1]} of {borrowed})"
                               if borrowed else "")

@@ -71,10 +71,10 @@ def test_width_sweeps_give_one_line_per_variant(tmp_path):
     fake_row(tmp_path / "row7" / "2", val=[[0.99]], test=[[0.9930]], planned=60, finished=True,
              widths=(1000, 1000))
     got = rows(nielsen_table.table(tmp_path))
-    assert got["row6 FC300"][1:4] == ["99.40% ± 0.00", "99.40%", "-0.06"]
-    assert got["row6 FC1000"][1:4] == ["99.50% ± 0.00", "99.50%", "+0.07"]
+    assert got["row6 FC300"][1:4] == ["99.40% (1 seed)", "99.40%", "-0.06"]
+    assert got["row6 FC1000"][1:4] == ["99.50% (1 seed)", "99.50%", "+0.07"]
     assert got["row6 FC1000"][5] == "1/60 (stopped)"
-    assert got["row7 1000+1000"][0:4] == ["99.47%", "99.30% ± 0.00", "99.30%", "-0.17"]
+    assert got["row7 1000+1000"][0:4] == ["99.47%", "99.30% (1 seed)", "99.30%", "-0.17"]
     assert got["row7 100+100"][1] == "not yet run"
 
 
@@ -96,7 +96,7 @@ def test_a_row8_run_of_its_own_wins_and_an_unfinished_row9_has_no_vote(tmp_path)
     (tmp_path / "row5").mkdir()
     (tmp_path / "row5" / "config.json").write_text(json.dumps({"seed": 0}))
     got = rows(nielsen_table.table(tmp_path))
-    assert got["row8"][1] == "99.50% ± 0.00" and got["row8"][4] == "1"
+    assert got["row8"][1] == "99.50% (1 seed)" and got["row8"][4] == "1"
     assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished" and got["row9"][3] == ""
     assert got["row5"][1] == "started, no epoch finished"
 
