@@ -4,11 +4,13 @@ Data sit on the device; compile seconds are reported apart from run seconds; one
 measurement. Modes: "train" (fit's program), "novmap" (1 seed: vmapped vs unvmapped,
 interleaved), "chunks" (the epoch in one call vs the CLI's 20 progress-reporting chunks,
 interleaved), "seeds" (S seeds vmapped, and looped over one compiled one-seed program, vs S
-sequential 1-seed runs).
+sequential 1-seed runs), "concurrent" (S looped seeds one by one vs one per core at once,
+interleaved).
   python benchmarks/bench_train.py --batch-size 10 128 --repeats 3
   python benchmarks/bench_train.py --mode seeds --seeds 5 --steps 500
   python benchmarks/bench_train.py --conv-impl xla --steps 200   # the pre-2026-11-21 conv
   python benchmarks/bench_train.py --mode chunks --batch-size 10 256   # step-progress overhead
+  python benchmarks/bench_train.py --mode concurrent --model row5 --seeds 2 --fixed-order
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from cnn_jax.config import Config, OptimizerConfig, TrainConfig  # noqa: E402
 from cnn_jax.data import Splits  # noqa: E402
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS  # noqa: E402
 from cnn_jax.train import build  # noqa: E402
-from cnn_jax.train.program import EPOCH_CHUNKS  # noqa: E402
+from cnn_jax.train.program import EPOCH_CHUNKS, concurrent_seeds  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 
@@ -60,12 +62,13 @@ def load_train(n: int, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, np.ndarra
 
 def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
                 shuffle: bool = True, conv_impl: str = "auto",
-                seed_batching: str = "auto") -> Config:
+                seed_batching: str = "auto", concurrent_seeds: int | None = None) -> Config:
     """Plain SGD (Nielsen's chapter-6 settings) on the net `model` of nets.NETS."""
     return Config(model=dataclasses.replace(net_config(model).model, conv_impl=conv_impl),
                   optimizer=OptimizerConfig(lr=lr),
                   train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle,
-                                    seed_batching=seed_batching, progress=False))
+                                    seed_batching=seed_batching,
+                                    concurrent_seeds=concurrent_seeds, progress=False))
 
 
 PROGRAMS = ("fit", "vmap", "loop", "plain", "chunked", "whole")
@@ -125,6 +128,17 @@ def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: i
             "best_images_per_s": round(images / min(seconds), 1), "last_loss": round(loss, 5)}
 
 
+def interleaved(run: Callable[..., dict[str, Any]], variants: dict[str, dict[str, Any]],
+                repeats: int) -> dict[str, list[float]]:
+    """Epoch seconds of `run(repeats=1, **kwargs)` for each variant, the variants taken in turn
+    `repeats` times, so that machine noise hits them all alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, kwargs in variants.items():
+            seconds[name] += run(repeats=1, **kwargs)["epoch_s"]
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run the requested measurements, print JSON lines."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,7 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--fixed-order", action="store_true",
                    help="no shuffling: every seed sees the same minibatches (Nielsen's runs)")
-    p.add_argument("--mode", choices=("train", "novmap", "chunks", "seeds"), default="train")
+    p.add_argument("--mode", choices=("train", "novmap", "chunks", "seeds", "concurrent"),
+                   default="train")
+    p.add_argument("--at-once", type=int, default=None,
+                   help="--mode concurrent: seeds at once (default: one per CPU core)")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs after compiling")
     p.add_argument("--conv-impl", choices=CONV_IMPLS, default="auto",
                    help="conv2d implementation the model uses")
@@ -162,10 +179,8 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({**base, "mode": "fit", "seeds": a.seeds, **out}), flush=True)
         elif a.mode == "novmap":
             cfg = make_config(a.model, bs, 1, a.lr, not a.fixed_order, a.conv_impl)
-            res: dict[str, list[float]] = {"vmap": [], "plain": []}  # 1 seed
-            for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
-                for prog in res:
-                    res[prog] += run(cfg, repeats=1, program=prog)["epoch_s"]
+            res = interleaved(run, {p: {"cfg": cfg, "program": p} for p in ("vmap", "plain")},
+                              a.repeats)  # 1 seed
             med = {prog: statistics.median(s) for prog, s in res.items()}
             per_s = {prog: round(base["images_per_epoch"] / m) for prog, m in med.items()}
             print(json.dumps({**base, "mode": "novmap", "seeds": 1, "vmapped_epoch_s": res["vmap"],
@@ -176,15 +191,27 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
         elif a.mode == "chunks":
             cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl)
-            res = {"whole": [], "chunked": []}
-            for _ in range(a.repeats):  # interleaved, so that machine noise hits both alike
-                for prog in res:
-                    res[prog] += run(cfg, repeats=1, program=prog)["epoch_s"]
+            res = interleaved(run, {p: {"cfg": cfg, "program": p} for p in ("whole", "chunked")},
+                              a.repeats)
             med = {prog: statistics.median(s) for prog, s in res.items()}
             print(json.dumps({**base, "mode": "chunks", "seeds": a.seeds, "chunks": EPOCH_CHUNKS,
                               "whole_epoch_s": res["whole"], "chunked_epoch_s": res["chunked"],
                               "overhead_pct": round(100 * (med["chunked"] / med["whole"] - 1),
                                                     2)}), flush=True)
+        elif a.mode == "concurrent":
+            res = interleaved(run, {name: {"cfg": make_config(
+                a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl, "loop", at_once)}
+                for name, at_once in (("one_by_one", 1), ("at_once", a.at_once))}, a.repeats)
+            med = {name: statistics.median(s) for name, s in res.items()}
+            images = base["images_per_epoch"] * a.seeds
+            print(json.dumps({**base, "mode": "concurrent", "seeds": a.seeds,
+                              "at_once": concurrent_seeds(a.at_once, a.seeds),
+                              "one_by_one_epoch_s": res["one_by_one"],
+                              "at_once_epoch_s": res["at_once"],
+                              "one_by_one_images_per_s": round(images / med["one_by_one"]),
+                              "at_once_images_per_s": round(images / med["at_once"]),
+                              "speedup": round(med["one_by_one"] / med["at_once"], 3)}),
+                  flush=True)
         else:
             cfg = make_config(a.model, bs, a.seeds, a.lr, not a.fixed_order, a.conv_impl)
             vmapped, mapped = run(cfg, program="vmap"), run(cfg, program="loop")

@@ -216,7 +216,10 @@ class TrainConfig:
     devices: data parallel over this many JAX devices (each minibatch sharded along its batch
     axis, parameters replicated); 1 = a single device.
     seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
-    compiled one-seed program, called for each seed in turn), "auto" (loop on CPU, else vmap).
+    compiled one-seed program, called for each seed), "auto" (loop on CPU, else vmap).
+    concurrent_seeds: in a loop, how many seeds run at once, each call in its own thread
+    (XLA:CPU runs concurrent calls side by side); None: one per CPU core the process may use.
+    The results are the same for any value.
     compile_cache: directory where the CLI keeps compiled programs between runs (None: off).
     resume: "auto" (continue a checkpoint of the same config in the run dir; another config
     there is an error), True (continue any checkpoint), False (start over).
@@ -235,6 +238,7 @@ class TrainConfig:
     vote: bool = False
     devices: int = 1
     seed_batching: str = "auto"
+    concurrent_seeds: int | None = None
     compile_cache: str | None = None
     max_loss: float | None = 100.0
 
@@ -245,6 +249,8 @@ class TrainConfig:
         _positive_int("train.eval_batch_size", self.eval_batch_size)
         _positive_int("train.devices", self.devices)
         _one_of("train.seed_batching", self.seed_batching, SEED_BATCHING)
+        if self.concurrent_seeds is not None:
+            _positive_int("train.concurrent_seeds", self.concurrent_seeds)
         if self.resume not in (True, False, "auto"):
             raise ConfigError(f"train.resume={self.resume!r} is not one of auto, true, false")
         if self.max_loss is not None and (isinstance(self.max_loss, bool)

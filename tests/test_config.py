@@ -71,6 +71,7 @@ def test_per_layer_overrides_win():
         ("train.compile_cache", " ", "train.compile_cache=' ' must be a directory path or null"),
         ("train.resume", "maybe", "train.resume='maybe' is not one of auto, true, false"),
         ("train.max_loss", 0, "train.max_loss=0 must be a number > 0 or null"),
+        ("train.concurrent_seeds", 0, "train.concurrent_seeds=0 must be an integer >= 1"),
     ],
 )
 def test_bad_values_name_value_and_allowed(key, value, message):

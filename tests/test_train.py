@@ -246,6 +246,46 @@ def test_fit_gives_the_same_numbers_looped_or_vmapped(tiny_splits):
     assert got.per_seed[1]["test_acc"] == pytest.approx(ref.per_seed[1]["test_acc"], abs=0.011)
 
 
+def test_looped_seeds_run_at_once_in_threads():
+    """With workers=2 the two seeds' calls overlap: each waits at a barrier for the other."""
+    import threading
+
+    from cnn_jax.train.program import compile_over_seeds
+
+    def meet(barrier: threading.Barrier):
+        def wait(v):
+            barrier.wait(timeout=20)  # a sequential loop never gets the 2nd call here: broken
+            return v
+
+        return lambda w: {"w": jax.pure_callback(wait, jax.ShapeDtypeStruct(w.shape, w.dtype), w)}
+
+    w = jnp.arange(4.0).reshape(2, 2)
+    looped = compile_over_seeds(meet(threading.Barrier(2)), (w,), (0,), "loop", workers=2)
+    np.testing.assert_array_equal(looped(w)["w"], w)  # seed order kept
+    barrier = threading.Barrier(2, timeout=0.5)
+    one_by_one = compile_over_seeds(meet(barrier), (w,), (0,), "loop", workers=1)
+    with pytest.raises(Exception):  # noqa: B017 (the callback's BrokenBarrierError, as XLA wraps it)
+        jax.block_until_ready(one_by_one(w))
+
+
+def test_concurrent_seeds_give_the_same_numbers_as_one_by_one(tiny_splits):
+    one = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=1), tiny_splits)
+    three = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=3), tiny_splits)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    assert strip(three.history) == strip(one.history)
+    for a, b in zip(*(jax.tree_util.tree_leaves(r.progress.state.params) for r in (one, three)),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_seeds_default_to_one_per_core_and_at_most_the_seeds():
+    from cnn_jax.train.program import concurrent_seeds, usable_cores
+
+    assert concurrent_seeds(None, 64) == min(64, usable_cores())
+    assert concurrent_seeds(None, 1) == 1
+    assert concurrent_seeds(4, 3) == 3 and concurrent_seeds(2, 5) == 2
+
+
 def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
     from cnn_jax.train.program import resolve_seed_batching
 

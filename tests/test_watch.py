@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -103,7 +104,7 @@ def test_header_says_what_is_trained_where():
     part = lambda n: (rng.integers(0, 256, (n, 28, 28, 1), np.uint8), np.zeros(n, np.int32))
     splits = Splits(*part(120), *part(30), *part(40))
     cfg = Config(model=MODEL, data=DataConfig(protocol="full"),
-                 train=TrainConfig(batch_size=10, seeds=3, epochs=4))
+                 train=TrainConfig(batch_size=10, seeds=3, epochs=4, concurrent_seeds=1))
     lines = header_lines(cfg, splits, "idx", [0, 1, 2], "loop")
     assert len(lines) == 4
     assert lines[0].startswith("model small: conv 4@5x5 max-pool, FC16, relu; ")
@@ -111,6 +112,10 @@ def test_header_says_what_is_trained_where():
     assert "train 120 / val 30 / test 40; minibatch 10 -> 12 steps/epoch, 4 epochs" in lines[1]
     assert lines[2] == ("seeds 0, 1, 2: one compiled one-seed program, seed after seed "
                         "(train.seed_batching=auto)")
+    two = replace(cfg, train=replace(cfg.train, concurrent_seeds=2))
+    assert header_lines(two, splits, "idx", [0, 1, 2], "loop")[2] == (
+        "seeds 0, 1, 2: one compiled one-seed program, 2 seeds at a time "
+        "(train.seed_batching=auto, train.concurrent_seeds=2)")
     assert lines[3].startswith(f"device: {jax.devices()[0].platform}")
     assert "compile cache: " in lines[3]
 

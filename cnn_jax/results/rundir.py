@@ -14,7 +14,7 @@ from typing import Any
 from cnn_jax.config import ConfigError
 from cnn_jax.results.records import CONFIG, METRICS, read_metrics
 
-RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume")
+RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume", "train.concurrent_seeds")
 CHECKPOINTS = "checkpoints"
 FINISHED = ("ok", "diverged")
 

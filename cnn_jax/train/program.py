@@ -3,14 +3,18 @@
 Each seed s owns the key PRNGKey(s): fold_in(key, 0) initialises its parameters and
 fold_in(fold_in(key, 1), epoch) drives that epoch's shuffle and dropout. The epoch is one
 `lax.scan` over the minibatches; the seeds are a vmapped axis, or a loop over one compiled
-one-seed program (`train.seed_batching`); minibatches are optionally sharded over devices.
+one-seed program (`train.seed_batching`), one seed per core at once (`train.concurrent_seeds`);
+minibatches are optionally sharded over devices.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,32 +68,64 @@ def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) ->
     return one_seed
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def concurrent_seeds(requested: int | None, seeds: int) -> int:
+    """How many seeds a loop runs at once: `requested`, or one per usable core; at most `seeds`."""
+    return max(1, min(seeds, requested or usable_cores()))
+
+
+def seed_slice(i: int, stacked: Sequence[Any], in_axes: Sequence[int | None]) -> list[Any]:
+    """Seed i of stacked arguments (a size-1 seed axis kept where in_axes is 0)."""
+    return [jax.tree_util.tree_map(lambda a: a[i : i + 1], arg) if axis == 0 else arg
+            for arg, axis in zip(stacked, in_axes, strict=True)]
+
+
+def concat_seeds(outs: Sequence[Any]) -> Any:
+    """Per-seed outputs (size-1 seed axes) stacked back along the seed axis, in order."""
+    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
+
+
+def map_seeds(work: Callable[[int], Any], seeds: int, workers: int = 1) -> list[Any]:
+    """[work(0), ..., work(seeds - 1)], from `workers` threads at once when > 1: each thread
+    waits for its seed's result, so that XLA:CPU runs the seeds' programs side by side."""
+    if workers <= 1 or seeds <= 1:
+        return [work(i) for i in range(seeds)]
+    with ThreadPoolExecutor(min(workers, seeds)) as pool:
+        return list(pool.map(lambda i: jax.block_until_ready(work(i)), range(seeds)))
+
+
+def compile_one_seed(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int | None, ...],
+                     donate: bool = False) -> Callable:
+    """`fn` compiled once for one seed of stacked `args` (the size-1 seed axis kept)."""
+    jitted = jax.jit(over_seeds(fn, 1, in_axes), donate_argnums=(0,) if donate else ())
+    return jitted.lower(*seed_slice(0, args, in_axes)).compile()
+
+
 def compile_over_seeds(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int | None, ...],
-                       batching: str = "vmap", donate: bool = False) -> Callable:
+                       batching: str = "vmap", donate: bool = False,
+                       workers: int = 1) -> Callable:
     """Compile `fn` once for stacked `args` (seed axis 0 where in_axes is 0); returns a callable.
 
     batching="vmap": one program batched over the seeds (`over_seeds`). "loop": the one-seed
-    program, compiled once and called for each seed in turn, outputs concatenated; on CPU this
-    is faster than vmapping (docs/benchmarks.md).
+    program, compiled once and called for each seed (`workers` of them at once, `map_seeds`),
+    outputs concatenated in seed order; on CPU this is faster than vmapping
+    (docs/benchmarks.md). Each seed's result is the same either way.
     """
     seeds = len(jax.tree_util.tree_leaves(args[in_axes.index(0)])[0])
-    donate_argnums = (0,) if donate else ()
     if batching == "vmap" or seeds == 1:
-        jitted = jax.jit(over_seeds(fn, seeds, in_axes), donate_argnums=donate_argnums)
+        jitted = jax.jit(over_seeds(fn, seeds, in_axes), donate_argnums=(0,) if donate else ())
         return jitted.lower(*args).compile()
     if batching != "loop":
         raise ValueError(f"batching={batching!r} is not one of vmap, loop")
-
-    def seed(i: int, stacked: tuple[Any, ...]) -> list[Any]:
-        return [jax.tree_util.tree_map(lambda a: a[i : i + 1], arg) if axis == 0 else arg
-                for arg, axis in zip(stacked, in_axes, strict=True)]
-
-    jitted = jax.jit(over_seeds(fn, 1, in_axes), donate_argnums=donate_argnums)
-    one = jitted.lower(*seed(0, args)).compile()
+    one = compile_one_seed(fn, args, in_axes, donate)
 
     def seed_after_seed(*stacked: Any) -> Any:
-        outs = [one(*seed(i, stacked)) for i in range(seeds)]
-        return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
+        return concat_seeds(map_seeds(lambda i: one(*seed_slice(i, stacked, in_axes)), seeds,
+                                      workers))
 
     return seed_after_seed
 
@@ -253,28 +289,53 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
     epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
     t0 = time.perf_counter()
     batching = resolve_seed_batching(cfg.train.seed_batching)
+    workers = concurrent_seeds(cfg.train.concurrent_seeds, len(seeds))
     steps = n // cfg.train.batch_size
     parts = [tuple(jnp.asarray(v, jnp.int32) for v in c) for c in epoch_chunks(steps, chunks)]
     batches = jax.jit(jax.vmap(functools.partial(
         epoch_batches, n=n, batch_size=cfg.train.batch_size, shuffle=cfg.train.shuffle)))
-    compiled = compile_over_seeds(make_train_chunk(train_step, sharded),
-                                  (state, epoch_keys, x_train, y_train, batches(epoch_keys),
-                                   *parts[0]),
-                                  (0, 0, None, None, 0, None, None), batching, donate=True)
+    # the epoch's chunks, seeds stacked (vmap), or each seed's chunks in turn by one program
+    looped = batching == "loop" and len(seeds) > 1
+    chunk_args = (state, epoch_keys, x_train, y_train, batches(epoch_keys), *parts[0])
+    chunk_axes = (0, 0, None, None, 0, None, None)
+    train_chunk = make_train_chunk(train_step, sharded)
+    if looped:
+        compiled = compile_one_seed(train_chunk, chunk_args, chunk_axes, donate=True)
+    else:
+        compiled = compile_over_seeds(train_chunk, chunk_args, chunk_axes, batching, donate=True)
     eval_compiled = {k: compile_over_seeds(f, (state.params, *evals[k]), (0, None, None),
-                                           batching) for k, f in evaluates.items()}
+                                           batching, workers=workers)
+                     for k, f in evaluates.items()}
     compile_seconds = time.perf_counter() - t0
 
-    def epoch(state: TrainState, e: int,
-              on_chunk: Callable[[int], None] | None = None) -> tuple[TrainState, jax.Array]:
-        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
-        order, total = batches(keys), 0.0
+    def chunks(state: TrainState, keys: jax.Array, order: jax.Array,
+               on_chunk: Callable[[int], None] | None) -> tuple[TrainState, jax.Array]:
+        """One epoch of `state`'s seeds: `compiled` over the chunks, the losses summed."""
+        total = 0.0
         for start, count in parts:
             state, part = compiled(state, keys, x_train, y_train, order, start, count)
             total = total + part
             if on_chunk is not None:
                 jax.block_until_ready(part)
-                on_chunk(int(count) * cfg.train.batch_size * len(seeds))
+                on_chunk(int(count) * cfg.train.batch_size * len(keys))
+        return state, total
+
+    def epoch(state: TrainState, e: int,
+              on_chunk: Callable[[int], None] | None = None) -> tuple[TrainState, jax.Array]:
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
+        order = batches(keys)
+        if not looped:
+            state, total = chunks(state, keys, order, on_chunk)
+            return state, total / steps
+        lock = threading.Lock()  # the seeds' threads report their chunks one at a time
+
+        def report(images: int) -> None:
+            with lock:
+                on_chunk(images)
+
+        state, total = concat_seeds(map_seeds(
+            lambda i: chunks(*seed_slice(i, (state, keys, order), (0, 0, 0)),
+                             report if on_chunk else None), len(seeds), workers))
         return state, total / steps
 
     def evaluate(params: Any) -> dict[str, jax.Array]:

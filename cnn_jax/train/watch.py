@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from cnn_jax.config import Config
 from cnn_jax.models.summary import config_param_count, flops_per_image
+from cnn_jax.train.program import concurrent_seeds
 
 log = logging.getLogger("cnn_jax.train")
 LINE_EVERY_S = 30.0  # a plain progress line at most this often when not on a terminal
@@ -42,8 +43,14 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
     layers += [f"FC{layer.units}" for layer in m.dense]
     n_train, n_val, n_test = len(splits.train_y), len(splits.val_y), len(splits.test_y)
     steps = n_train // t.batch_size
+    at_once = concurrent_seeds(t.concurrent_seeds, len(seeds)) if batching == "loop" else 1
     run = ("vmapped in one program" if batching == "vmap" and len(seeds) > 1 else
-           "one compiled one-seed program, seed after seed" if len(seeds) > 1 else "one program")
+           "one compiled one-seed program, seed after seed" if at_once == 1 and len(seeds) > 1
+           else f"one compiled one-seed program, {at_once} seeds at a time" if len(seeds) > 1
+           else "one program")
+    knobs = f"train.seed_batching={t.seed_batching}" + (
+        f", train.concurrent_seeds={'null' if t.concurrent_seeds is None else t.concurrent_seeds}"
+        if at_once > 1 else "")
     devices = jax.devices()[: t.devices]
     kind = devices[0].device_kind
     where = devices[0].platform + ("" if kind == devices[0].platform else f" ({kind})")
@@ -54,7 +61,7 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
         f"data {d.name} ({origin}, protocol {d.protocol}{', expanded x5' if d.expand else ''}): "
         f"train {n_train:,} / val {n_val:,} / test {n_test:,}; minibatch {t.batch_size} -> "
         f"{steps:,} steps/epoch, {t.epochs} epochs",
-        f"seeds {', '.join(map(str, seeds))}: {run} (train.seed_batching={t.seed_batching})",
+        f"seeds {', '.join(map(str, seeds))}: {run} ({knobs})",
         f"device: {where}" + (f" x{len(devices)} (data parallel)" if len(devices) > 1 else "")
         + f"; compile cache: {_cache_state()}",
     ]
