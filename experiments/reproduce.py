@@ -47,7 +47,7 @@ ROW5_EPOCH_S = 250_000 / 4189  # one seed-epoch of the row-5 net on the expanded
 COSTS: dict[str, tuple[float, str]] = {
     "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
     "ablation_stride": (1800 / 40, "~30 min for 5 seeds x 8 epochs (quiet epochs), 2026-12-02"),
-    "ablation_pooling": (7500 / 40, "~2 h 05 min for 5 seeds x 8 epochs (quiet jobs), 2026-12-02"),
+    "ablation_pooling": (5300 / 40, "~1 h 28 min for 5 seeds x 8 epochs (quiet jobs), 2026-12-02"),
     "ablation_dropout": (5 * 1417 / 9, "23 min 37 s for 3 seeds x 3 epochs on 10k images, x5"),
     "nielsen/row1": (600 / 180, "10 min for 3 seeds x 60 epochs"),
     "nielsen/row2": (4200 / 96, "70 min for 3 seeds x 32 epochs"),
