@@ -11,6 +11,10 @@ step the expected wall time on 2 CPU cores is printed, from the measured figures
 
   --dry-run        print the commands and expected times; run and write nothing
   --budget tiny    a few images, one epoch (a smoke test of the whole pipeline)
+  --lanes N        run the steps in N one-core processes side by side, each pinned to its own
+                   CPU core (longest steps first, each to the least loaded lane); on a small
+                   CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
+                   one two-core process (docs/benchmarks.md). The docs are written at the end.
   OVERRIDE ...     extra Hydra overrides for every training command
 Run it at low priority on a shared machine: `nice -n 10 python -m experiments.reproduce ...`.
 """
@@ -20,15 +24,18 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cnn_jax.results import records
+from cnn_jax.train.program import usable_cores
 from experiments.compose import compose_dictconfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,25 +156,32 @@ def cpu_model() -> str:
                 "unknown")
 
 
-def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool) -> None:
-    """Print the step and its expected time; unless dry, run it and log its wall time."""
+LOG_LOCK = threading.Lock()  # lanes append to the one reproduce.jsonl
+
+
+def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
+             core: int | None = None) -> None:
+    """Print the step and its expected time; unless dry, run it (pinned to `core` when given)
+    and log its wall time."""
     argv = train_command(step, runs, extra)
     cost = COSTS[step.experiment]
-    print(f"== {step.experiment}: expected {duration(expected_seconds(step, extra))} on 2 CPU "
-          f"cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
+    lane = "" if core is None else f"[core {core}] "
+    print(f"== {lane}{step.experiment}: expected {duration(expected_seconds(step, extra))} on 2 "
+          f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
     if is_finished(step, runs):
         print(f"   finished already: {runs / step.run_dir}", flush=True)
         return
     if dry_run:
         return
     start, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
-    code = subprocess.call([sys.executable, *argv[1:]], cwd=ROOT)
+    pin = None if core is None else functools.partial(os.sched_setaffinity, 0, {core})
+    code = subprocess.call([sys.executable, *argv[1:]], cwd=ROOT, preexec_fn=pin)
     wall = time.perf_counter() - start
-    print(f"   exit {code} after {duration(wall)}", flush=True)
-    with open(runs / LOG, "a") as log:
+    print(f"   {lane}{step.experiment}: exit {code} after {duration(wall)}", flush=True)
+    with LOG_LOCK, open(runs / LOG, "a") as log:
         log.write(json.dumps({"step": step.experiment, "command": shlex.join(argv), "exit": code,
                               "started": started, "wall_seconds": round(wall, 1),
-                              "cpu": cpu_model()}) + "\n")
+                              "cpu": cpu_model(), "core": core}) + "\n")
     if code != 0:
         raise RuntimeError(f"{step.experiment} failed with exit code {code}: {shlex.join(argv)}")
 
@@ -190,17 +204,68 @@ def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
         write_outputs(runs / name, out / name, f"Ablation: {name}")
 
 
-def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_run: bool) -> None:
-    """Every step of `target`, each result's docs after its steps."""
+def lane_cores(lanes: int) -> list[int]:
+    """The first `lanes` CPU cores this process may run on, one per lane."""
+    return sorted(os.sched_getaffinity(0))[:lanes]
+
+
+def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> list[list[Step]]:
+    """The steps split into `lanes` lists: longest first, each to the lane with least work."""
+    plan: list[list[Step]] = [[] for _ in range(lanes)]
+    load = [0.0] * lanes
+    for step in sorted(steps, key=lambda s: -seconds[s]):
+        lane = load.index(min(load))
+        plan[lane].append(step)
+        load[lane] += seconds[step]
+    return plan
+
+
+def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
+              dry_run: bool) -> None:
+    """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`); raise the first
+    failure once every lane has stopped."""
+    cores = lane_cores(lanes)
+    seconds = {s: expected_seconds(s, extra) for s in steps}
+    plan = plan_lanes(steps, lanes, seconds)
+    for core, lane in zip(cores, plan, strict=True):
+        print(f"lane on core {core}: {', '.join(s.experiment for s in lane) or 'nothing'}; "
+              f"expected {duration(sum(seconds[s] for s in lane))} at the 2-core rate",
+              flush=True)
+    errors: list[Exception] = []
+
+    def run_lane(core: int, lane: list[Step]) -> None:
+        try:
+            for step in lane:
+                run_step(step, runs, extra, dry_run, core)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_lane, args=pair) for pair in zip(cores, plan,
+                                                                             strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_run: bool,
+              lanes: int = 1) -> None:
+    """Every step of `target`, each result's docs after its steps (with lanes > 1: the steps
+    in that many one-core processes side by side, then every result's docs)."""
     plan = steps_of(target)
     total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
     print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
           f"results into {out}", flush=True)
     if not dry_run:
         runs.mkdir(parents=True, exist_ok=True)
+    if lanes > 1:
+        run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run)
     for name, steps in plan:
-        for step in steps:
-            run_step(step, runs, extra, dry_run)
+        if lanes == 1:
+            for step in steps:
+                run_step(step, runs, extra, dry_run)
         write_docs(name, runs, out, dry_run)
 
 
@@ -213,12 +278,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DOCS, help=f"results dir (default {DOCS})")
     parser.add_argument("--budget", default="full", help=f"one of {', '.join(BUDGETS)}")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--lanes", type=int, default=1,
+                        help="one-core processes side by side, each pinned to a core (default 1)")
     args = parser.parse_intermixed_args(argv)
     try:
         if args.budget not in BUDGETS:
             raise ValueError(f"--budget {args.budget!r} is not one of {', '.join(BUDGETS)}")
+        if not 1 <= args.lanes <= usable_cores() or (args.lanes > 1 and
+                                                     not hasattr(os, "sched_setaffinity")):
+            raise ValueError(f"--lanes {args.lanes} must be between 1 and the "
+                             f"{usable_cores()} CPU cores this process may use "
+                             "(more than 1 needs os.sched_setaffinity, Linux)")
         extra = (*BUDGETS[args.budget], *args.overrides)
-        reproduce(args.target, args.runs.absolute(), args.out.absolute(), extra, args.dry_run)
+        reproduce(args.target, args.runs.absolute(), args.out.absolute(), extra, args.dry_run,
+                  args.lanes)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1

@@ -57,6 +57,59 @@ def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, cap
         "metrics.json", "nielsen", "row1"]
 
 
+def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
+    steps = [reproduce.Step(f"e{i}", f"d{i}") for i in range(5)]
+    seconds = dict(zip(steps, (10.0, 40.0, 30.0, 20.0, 25.0), strict=True))
+    a, b = reproduce.plan_lanes(steps, 2, seconds)
+    # 40 -> a, 30 -> b, 25 -> b (30 < 40), 20 -> a (40 < 55), 10 -> b (60 < 55? no: a has 60)
+    assert [s.experiment for s in a] == ["e1", "e3"]
+    assert [s.experiment for s in b] == ["e2", "e4", "e0"]
+    assert reproduce.plan_lanes(steps[:1], 2, seconds)[1] == []
+
+
+def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(reproduce, "usable_cores", lambda: 2)
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "2"]) == 0
+    text = capsys.readouterr().out
+    experiments = {s.experiment for _, st in reproduce.steps_of("all") for s in st}
+    for experiment in experiments:
+        assert len([ln for ln in text.splitlines()
+                    if ln.startswith("== [core ") and f"] {experiment}:" in ln]) == 1, experiment
+    assert text.count("lane on core 0:") == 1 and text.count("lane on core 1:") == 1
+    assert not tmp_path.joinpath("reproduce.jsonl").exists()
+    assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--lanes 3 must be between 1 and the 2 CPU cores" in err
+
+
+def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lane(
+        tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_call(argv, cwd, preexec_fn):
+        calls.append((argv, preexec_fn))
+        return 3 if "experiment=nielsen/row4" in argv else 0
+
+    monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    steps = [s for s in dict(reproduce.steps_of("nielsen"))["nielsen"]
+             if s.experiment in ("nielsen/row1", "nielsen/row2", "nielsen/row4")]
+    # row 4 (longest) alone on core 0 and fails; rows 2 and 1 on core 1 still run
+    with pytest.raises(RuntimeError, match="nielsen/row4 failed with exit code 3"):
+        reproduce.run_lanes(steps, 2, tmp_path, (), dry_run=False)
+    assert len(calls) == 3
+    pins = {next(a for a in argv if a.startswith("experiment=")): (pin.func, pin.args)
+            for argv, pin in calls}
+    setaffinity = reproduce.os.sched_setaffinity
+    assert pins == {"experiment=nielsen/row4": (setaffinity, (0, {0})),
+                    "experiment=nielsen/row2": (setaffinity, (0, {1})),
+                    "experiment=nielsen/row1": (setaffinity, (0, {1}))}
+    log = [json.loads(line) for line in (tmp_path / "reproduce.jsonl").read_text().splitlines()]
+    assert sorted((r["step"], r["core"], r["exit"]) for r in log) == [
+        ("nielsen/row1", 1, 0), ("nielsen/row2", 1, 0), ("nielsen/row4", 0, 3)]
+
+
 @pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row9"),
                                              ("9", "nielsen/row9"), ("6", "nielsen/row6")])
 def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_path, capsys):
