@@ -268,6 +268,32 @@ def test_looped_seeds_run_at_once_in_threads():
         jax.block_until_ready(one_by_one(w))
 
 
+def test_a_failing_seed_stops_the_other_threads_before_they_are_waited_for():
+    import threading
+    import time
+
+    from cnn_jax.train.program import map_seeds
+
+    stop, started, finished = threading.Event(), threading.Event(), []
+
+    def work(i):
+        if i == 0:
+            started.wait(timeout=10)
+            raise ValueError("seed 0 failed")
+        started.set()
+        deadline = time.monotonic() + 10  # a map_seeds that never sets `stop` waits for this
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        finished.append(stop.is_set())
+        return jnp.zeros(1)
+
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="seed 0 failed"):
+        map_seeds(work, 2, workers=2, stop=stop)
+    assert finished == [True] and time.monotonic() - t0 < 5
+    assert [int(a[0]) for a in map_seeds(lambda i: jnp.full(1, i), 3, workers=2)] == [0, 1, 2]
+
+
 def test_concurrent_seeds_give_the_same_numbers_as_one_by_one(tiny_splits):
     one = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=1), tiny_splits)
     three = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=3), tiny_splits)

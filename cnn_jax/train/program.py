@@ -89,13 +89,25 @@ def concat_seeds(outs: Sequence[Any]) -> Any:
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
 
 
-def map_seeds(work: Callable[[int], Any], seeds: int, workers: int = 1) -> list[Any]:
+def map_seeds(work: Callable[[int], Any], seeds: int, workers: int = 1,
+              stop: threading.Event | None = None) -> list[Any]:
     """[work(0), ..., work(seeds - 1)], from `workers` threads at once when > 1: each thread
-    waits for its seed's result, so that XLA:CPU runs the seeds' programs side by side."""
+    waits for its seed's result, so that XLA:CPU runs the seeds' programs side by side.
+
+    When one seed fails or the caller is interrupted (Ctrl-C), `stop` is set before the threads
+    are waited for, so that work which checks it between its steps ends early.
+    """
     if workers <= 1 or seeds <= 1:
         return [work(i) for i in range(seeds)]
-    with ThreadPoolExecutor(min(workers, seeds)) as pool:
+    pool = ThreadPoolExecutor(min(workers, seeds))
+    try:
         return list(pool.map(lambda i: jax.block_until_ready(work(i)), range(seeds)))
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def compile_one_seed(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int | None, ...],
@@ -309,10 +321,14 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
     compile_seconds = time.perf_counter() - t0
 
     def chunks(state: TrainState, keys: jax.Array, order: jax.Array,
-               on_chunk: Callable[[int], None] | None) -> tuple[TrainState, jax.Array]:
-        """One epoch of `state`'s seeds: `compiled` over the chunks, the losses summed."""
+               on_chunk: Callable[[int], None] | None,
+               stop: threading.Event | None = None) -> tuple[TrainState, jax.Array]:
+        """One epoch of `state`'s seeds: `compiled` over the chunks, the losses summed; ends
+        early with an error once `stop` is set (another seed failed, or Ctrl-C)."""
         total = 0.0
         for start, count in parts:
+            if stop is not None and stop.is_set():
+                raise RuntimeError("epoch stopped: another seed's thread failed")
             state, part = compiled(state, keys, x_train, y_train, order, start, count)
             total = total + part
             if on_chunk is not None:
@@ -327,15 +343,15 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
         if not looped:
             state, total = chunks(state, keys, order, on_chunk)
             return state, total / steps
-        lock = threading.Lock()  # the seeds' threads report their chunks one at a time
+        lock, stop = threading.Lock(), threading.Event()
 
-        def report(images: int) -> None:
+        def report(images: int) -> None:  # the seeds' threads report their chunks one at a time
             with lock:
                 on_chunk(images)
 
         state, total = concat_seeds(map_seeds(
             lambda i: chunks(*seed_slice(i, (state, keys, order), (0, 0, 0)),
-                             report if on_chunk else None), len(seeds), workers))
+                             report if on_chunk else None, stop), len(seeds), workers, stop))
         return state, total / steps
 
     def evaluate(params: Any) -> dict[str, jax.Array]:
