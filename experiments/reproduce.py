@@ -221,9 +221,9 @@ def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> lis
 
 
 def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
-              dry_run: bool) -> None:
-    """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`); raise the first
-    failure once every lane has stopped."""
+              dry_run: bool) -> dict[Step, RuntimeError]:
+    """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`), a lane stopping
+    at its first failed step; returns the failures once every lane has stopped."""
     cores = lane_cores(lanes)
     seconds = {s: expected_seconds(s, extra) for s in steps}
     plan = plan_lanes(steps, lanes, seconds)
@@ -231,14 +231,15 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
         print(f"lane on core {core}: {', '.join(s.experiment for s in lane) or 'nothing'}; "
               f"expected {duration(sum(seconds[s] for s in lane))} at the 2-core rate",
               flush=True)
-    errors: list[Exception] = []
+    failed: dict[Step, RuntimeError] = {}
 
     def run_lane(core: int, lane: list[Step]) -> None:
-        try:
-            for step in lane:
+        for step in lane:
+            try:
                 run_step(step, runs, extra, dry_run, core)
-        except RuntimeError as exc:
-            errors.append(exc)
+            except RuntimeError as exc:
+                failed[step] = exc
+                return
 
     threads = [threading.Thread(target=run_lane, args=pair) for pair in zip(cores, plan,
                                                                              strict=True)]
@@ -246,27 +247,30 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise errors[0]
+    return failed
 
 
 def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_run: bool,
               lanes: int = 1) -> None:
     """Every step of `target`, each result's docs after its steps (with lanes > 1: the steps
-    in that many one-core processes side by side, then every result's docs)."""
+    in that many one-core processes side by side, then the docs of every result whose steps
+    all succeeded, then the first failure is raised)."""
     plan = steps_of(target)
     total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
     print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
           f"results into {out}", flush=True)
     if not dry_run:
         runs.mkdir(parents=True, exist_ok=True)
-    if lanes > 1:
-        run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run)
+    failed = (run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run)
+              if lanes > 1 else {})
     for name, steps in plan:
         if lanes == 1:
             for step in steps:
                 run_step(step, runs, extra, dry_run)
-        write_docs(name, runs, out, dry_run)
+        if not failed.keys() & set(steps):
+            write_docs(name, runs, out, dry_run)
+    if failed:
+        raise next(iter(failed.values()))
 
 
 def main(argv: list[str] | None = None) -> int:

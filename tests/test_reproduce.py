@@ -96,8 +96,9 @@ def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lan
     steps = [s for s in dict(reproduce.steps_of("nielsen"))["nielsen"]
              if s.experiment in ("nielsen/row1", "nielsen/row2", "nielsen/row4")]
     # row 4 (longest) alone on core 0 and fails; rows 2 and 1 on core 1 still run
-    with pytest.raises(RuntimeError, match="nielsen/row4 failed with exit code 3"):
-        reproduce.run_lanes(steps, 2, tmp_path, (), dry_run=False)
+    failed = reproduce.run_lanes(steps, 2, tmp_path, (), dry_run=False)
+    assert [s.experiment for s in failed] == ["nielsen/row4"]
+    assert "nielsen/row4 failed with exit code 3" in str(next(iter(failed.values())))
     assert len(calls) == 3
     pins = {next(a for a in argv if a.startswith("experiment=")): (pin.func, pin.args)
             for argv, pin in calls}
@@ -108,6 +109,16 @@ def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lan
     log = [json.loads(line) for line in (tmp_path / "reproduce.jsonl").read_text().splitlines()]
     assert sorted((r["step"], r["core"], r["exit"]) for r in log) == [
         ("nielsen/row1", 1, 0), ("nielsen/row2", 1, 0), ("nielsen/row4", 0, 3)]
+
+
+def test_in_lanes_a_failed_step_skips_only_its_results_docs(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "run_lanes", lambda steps, *a: {
+        next(s for s in steps if s.experiment == "ablation_stride"): RuntimeError("stride died")})
+    written = []
+    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    with pytest.raises(RuntimeError, match="stride died"):
+        reproduce.reproduce("all", tmp_path, tmp_path / "out", (), False, lanes=2)
+    assert written == [t for t in reproduce.TARGETS[:-1] if t != "ablation_stride"]
 
 
 @pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row9"),
