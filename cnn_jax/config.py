@@ -218,8 +218,8 @@ class TrainConfig:
     seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
     compiled one-seed program, called for each seed), "auto" (loop on CPU, else vmap).
     concurrent_seeds: in a loop, how many seeds run at once, each call in its own thread
-    (XLA:CPU runs concurrent calls side by side); None: one per CPU core the process may use.
-    The results are the same for any value.
+    (XLA:CPU runs concurrent calls side by side); None: one per CPU core the process may use;
+    always 1 with devices > 1. The results are the same for any value.
     compile_cache: directory where the CLI keeps compiled programs between runs (None: off).
     resume: "auto" (continue a checkpoint of the same config in the run dir; another config
     there is an error), True (continue any checkpoint), False (start over).

@@ -310,6 +310,7 @@ def test_concurrent_seeds_default_to_one_per_core_and_at_most_the_seeds():
     assert concurrent_seeds(None, 64) == min(64, usable_cores())
     assert concurrent_seeds(None, 1) == 1
     assert concurrent_seeds(4, 3) == 3 and concurrent_seeds(2, 5) == 2
+    assert concurrent_seeds(2, 5, devices=2) == 1  # sharded programs never overlap
 
 
 def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():

@@ -73,8 +73,12 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def concurrent_seeds(requested: int | None, seeds: int) -> int:
-    """How many seeds a loop runs at once: `requested`, or one per usable core; at most `seeds`."""
+def concurrent_seeds(requested: int | None, seeds: int, devices: int = 1) -> int:
+    """How many seeds a loop runs at once: `requested`, or one per usable core; at most `seeds`.
+    One when each seed's program spans several devices (concurrent programs on the same devices
+    could wait on each other's collectives)."""
+    if devices > 1:
+        return 1
     return max(1, min(seeds, requested or usable_cores()))
 
 
@@ -301,7 +305,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
     epoch_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(seed_keys(seeds))
     t0 = time.perf_counter()
     batching = resolve_seed_batching(cfg.train.seed_batching)
-    workers = concurrent_seeds(cfg.train.concurrent_seeds, len(seeds))
+    workers = concurrent_seeds(cfg.train.concurrent_seeds, len(seeds), cfg.train.devices)
     steps = n // cfg.train.batch_size
     parts = [tuple(jnp.asarray(v, jnp.int32) for v in c) for c in epoch_chunks(steps, chunks)]
     batches = jax.jit(jax.vmap(functools.partial(

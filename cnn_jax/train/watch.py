@@ -43,7 +43,8 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
     layers += [f"FC{layer.units}" for layer in m.dense]
     n_train, n_val, n_test = len(splits.train_y), len(splits.val_y), len(splits.test_y)
     steps = n_train // t.batch_size
-    at_once = concurrent_seeds(t.concurrent_seeds, len(seeds)) if batching == "loop" else 1
+    at_once = (concurrent_seeds(t.concurrent_seeds, len(seeds), t.devices)
+               if batching == "loop" else 1)
     run = ("vmapped in one program" if batching == "vmap" and len(seeds) > 1 else
            "one compiled one-seed program, seed after seed" if at_once == 1 and len(seeds) > 1
            else f"one compiled one-seed program, {at_once} seeds at a time" if len(seeds) > 1
