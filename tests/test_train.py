@@ -254,13 +254,14 @@ def test_looped_seeds_run_at_once_in_threads():
 
     def meet(barrier: threading.Barrier):
         def wait(v):
-            barrier.wait(timeout=20)  # a sequential loop never gets the 2nd call here: broken
+            barrier.wait()  # a sequential loop never gets the 2nd call here: broken
             return v
 
         return lambda w: {"w": jax.pure_callback(wait, jax.ShapeDtypeStruct(w.shape, w.dtype), w)}
 
     w = jnp.arange(4.0).reshape(2, 2)
-    looped = compile_over_seeds(meet(threading.Barrier(2)), (w,), (0,), "loop", workers=2)
+    looped = compile_over_seeds(meet(threading.Barrier(2, timeout=20)), (w,), (0,), "loop",
+                                workers=2)
     np.testing.assert_array_equal(looped(w)["w"], w)  # seed order kept
     barrier = threading.Barrier(2, timeout=0.5)
     one_by_one = compile_over_seeds(meet(barrier), (w,), (0,), "loop", workers=1)
