@@ -324,7 +324,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
                      for k, f in evaluates.items()}
     compile_seconds = time.perf_counter() - t0
 
-    def chunks(state: TrainState, keys: jax.Array, order: jax.Array,
+    def run_chunks(state: TrainState, keys: jax.Array, order: jax.Array,
                on_chunk: Callable[[int], None] | None,
                stop: threading.Event | None = None) -> tuple[TrainState, jax.Array]:
         """One epoch of `state`'s seeds: `compiled` over the chunks, the losses summed; ends
@@ -332,7 +332,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
         total = 0.0
         for start, count in parts:
             if stop is not None and stop.is_set():
-                raise RuntimeError("epoch stopped: another seed's thread failed")
+                raise RuntimeError("epoch stopped: another seed failed or the run was interrupted")
             state, part = compiled(state, keys, x_train, y_train, order, start, count)
             total = total + part
             if on_chunk is not None:
@@ -345,7 +345,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
         keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
         order = batches(keys)
         if not looped:
-            state, total = chunks(state, keys, order, on_chunk)
+            state, total = run_chunks(state, keys, order, on_chunk)
             return state, total / steps
         lock, stop = threading.Lock(), threading.Event()
 
@@ -354,7 +354,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
                 on_chunk(images)
 
         state, total = concat_seeds(map_seeds(
-            lambda i: chunks(*seed_slice(i, (state, keys, order), (0, 0, 0)),
+            lambda i: run_chunks(*seed_slice(i, (state, keys, order), (0, 0, 0)),
                              report if on_chunk else None, stop), len(seeds), workers, stop))
         return state, total / steps
 

@@ -45,13 +45,17 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
     steps = n_train // t.batch_size
     at_once = (concurrent_seeds(t.concurrent_seeds, len(seeds), t.devices)
                if batching == "loop" else 1)
-    run = ("vmapped in one program" if batching == "vmap" and len(seeds) > 1 else
-           "one compiled one-seed program, seed after seed" if at_once == 1 and len(seeds) > 1
-           else f"one compiled one-seed program, {at_once} seeds at a time" if len(seeds) > 1
-           else "one program")
-    knobs = f"train.seed_batching={t.seed_batching}" + (
-        f", train.concurrent_seeds={'null' if t.concurrent_seeds is None else t.concurrent_seeds}"
-        if at_once > 1 else "")
+    knobs = f"train.seed_batching={t.seed_batching}"
+    if len(seeds) == 1:
+        run = "one program"
+    elif batching == "vmap":
+        run = "vmapped in one program"
+    elif at_once == 1:
+        run = "one compiled one-seed program, seed after seed"
+    else:
+        run = f"one compiled one-seed program, {at_once} seeds at a time"
+        requested = "null" if t.concurrent_seeds is None else t.concurrent_seeds
+        knobs += f", train.concurrent_seeds={requested}"
     devices = jax.devices()[: t.devices]
     kind = devices[0].device_kind
     where = devices[0].platform + ("" if kind == devices[0].platform else f" ({kind})")
