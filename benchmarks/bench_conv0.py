@@ -18,12 +18,12 @@ largest gradient difference from "patches", the project's implementation:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from timing import seconds_per_call
 
 from cnn_jax.ops.conv import conv2d, patch_matrix
 from cnn_jax.ops.windows import window_slices
@@ -82,17 +82,6 @@ def kernel_grad_fn(conv: Callable) -> Callable:
     return jax.jit(jax.value_and_grad(lambda w, x, g: jnp.sum(conv(x, w) * g)))
 
 
-def seconds_per_call(fn: Callable, args: tuple, reps: int) -> float:
-    best = float("inf")
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(reps):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - t) / reps)
-    return best
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-size", type=int, nargs="+", default=[10, 128, 256])
@@ -106,11 +95,10 @@ def main(argv: list[str] | None = None) -> None:
         g = jax.random.normal(kg, (n, 28 - K + 1, 28 - K + 1, o))
         fns = {name: kernel_grad_fn(conv) for name, conv in VARIANTS.items()}
         grads = {name: jax.block_until_ready(fn(w, x, g))[1] for name, fn in fns.items()}
-        reps = max(3, 5_000 // n)
         times: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(args.rounds):
             for name, fn in fns.items():
-                times[name].append(seconds_per_call(fn, (w, x, g), reps))
+                times[name].append(seconds_per_call(fn, w, x, g, repeats=5))
         print(f"minibatch {n}, {o} maps: us per forward + kernel gradient (rounds), "
               f"ratio of the median to patches, max |grad - patches grad|")
         base = float(np.median(times["patches"]))

@@ -15,34 +15,16 @@ import argparse
 import functools
 import json
 import os
-import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from timing import seconds_per_call
 
 from cnn_jax.ops.conv import IMPLS, conv2d
 from cnn_jax.ops.pooling import _tiles, max_pool
 from cnn_jax.ops.windows import window_slices
 
 CONV_SHAPES = {"conv1": (28, 1, 20), "conv2": (12, 20, 40)}  # input size, in, out channels
-
-
-def bench(fn: Callable, *args, repeats: int = 7, min_seconds: float = 0.05) -> float:
-    """Best-of-`repeats` seconds per call of the jitted fn (compiled and warmed up first)."""
-    jax.block_until_ready(fn(*args))
-    t, calls = time.perf_counter(), 0
-    while time.perf_counter() - t < min_seconds:
-        jax.block_until_ready(fn(*args))
-        calls += 1
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - t) / calls)
-    return best
 
 
 def reshape_max_pool(x: jax.Array, window: int = 2) -> jax.Array:
@@ -106,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             for layer in a.layers if "conv" in a.ops else ():
                 for impl in a.impls:
                     for name, (fn, args) in conv_cases(bs, seeds, layer, impl, key).items():
-                        us = bench(fn, *args, repeats=a.repeats) * 1e6
+                        us = seconds_per_call(fn, *args, repeats=a.repeats) * 1e6
                         print(json.dumps({**info, "op": "conv2d", "layer": layer, "impl": impl,
                                           "pass": name, "batch_size": bs, "seeds": seeds,
                                           "us": round(us, 1)}), flush=True)
@@ -120,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 f = lambda x, pool=pool: jnp.sum(jax.nn.sigmoid(pool(x)))
                 fn = jax.value_and_grad(f)
                 fn = jax.jit(jax.vmap(fn) if seeds else fn)
-                us = bench(fn, x, repeats=a.repeats) * 1e6
+                us = seconds_per_call(fn, x, repeats=a.repeats) * 1e6
                 print(json.dumps({**info, "op": "pool", "impl": name, "pass": "fwd+dx",
                                   "batch_size": bs, "seeds": seeds, "us": round(us, 1)}),
                       flush=True)

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cnn_jax.results import records
-from cnn_jax.train.program import usable_cores
+from cnn_jax.train.program import usable_core_ids, usable_cores
 from experiments.compose import compose_dictconfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +206,7 @@ def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
 
 def lane_cores(lanes: int) -> list[int]:
     """The first `lanes` CPU cores this process may run on, one per lane."""
-    return sorted(os.sched_getaffinity(0))[:lanes]
+    return usable_core_ids()[:lanes]
 
 
 def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> list[list[Step]]:

@@ -67,6 +67,14 @@ def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
     assert reproduce.plan_lanes(steps[:1], 2, seconds)[1] == []
 
 
+def test_lanes_go_to_the_first_cores_of_the_affinity_mask(monkeypatch):
+    from cnn_jax.train import program
+
+    monkeypatch.setattr(program.os, "sched_getaffinity", lambda pid: {5, 3, 7}, raising=False)
+    assert program.usable_core_ids() == [3, 5, 7] and program.usable_cores() == 3
+    assert reproduce.lane_cores(2) == [3, 5]
+
+
 def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(reproduce, "usable_cores", lambda: 2)
     monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])

@@ -68,9 +68,17 @@ def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) ->
     return one_seed
 
 
+def usable_core_ids() -> list[int]:
+    """The CPU cores this process may run on, in order (its affinity mask where the OS has one,
+    else every core)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """How many CPU cores this process may run on (`usable_core_ids`)."""
+    return len(usable_core_ids())
 
 
 def concurrent_seeds(requested: int | None, seeds: int, devices: int = 1) -> int:
