@@ -1,0 +1,63 @@
+"""The benchmarks' helper modules: every named net of benchmarks/nets.py composes from conf/ into
+the layers its name promises; benchmarks/timing.py reports seconds per call, best of its repeats,
+after a compile-and-warm-up call that is not timed."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_benchmark_module(name: str):
+    """benchmarks/NAME.py as a module (the benchmarks are scripts, not a package)."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nets = load_benchmark_module("nets")
+timing = load_benchmark_module("timing")
+
+# name -> (conv features, FC widths, activation, FC input dropout, optimizer)
+EXPECTED = {
+    "nielsen_conv1": ((20,), (100,), "sigmoid", 0.0, "sgd"),
+    "nielsen_conv2": ((20, 40), (100,), "sigmoid", 0.0, "sgd"),
+    "row5": ((20, 40), (100,), "relu", 0.0, "sgd"),
+    "row8": ((20, 40), (1000, 1000), "relu", 0.5, "sgd"),
+    "fc100": ((), (100,), "sigmoid", 0.0, "sgd"),
+    "fast": ((24, 32), (256,), "relu", 0.0, "adam"),
+}
+
+
+def test_every_net_is_checked():
+    assert set(nets.NETS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_net_composes_to_its_layers(name):
+    cfg = nets.net_config(name)
+    features, widths, act, rate, opt = EXPECTED[name]
+    assert tuple(b.features for b in cfg.model.conv) == features
+    assert tuple(d.units for d in cfg.model.dense) == widths
+    assert {d.dropout for d in cfg.model.dense} == {rate}
+    assert (cfg.model.activation, cfg.optimizer.name) == (act, opt)
+
+
+def test_seconds_per_call_is_per_call_and_skips_the_first_call():
+    calls = []
+
+    def fn(x):
+        time.sleep(0.5 if not calls else 0.002)  # a slow first call, like a compile
+        calls.append(x)
+        return x
+
+    seconds = timing.seconds_per_call(fn, 1, repeats=2, min_seconds=0.01)
+    assert 0.002 <= seconds < 0.25  # per call (not per timing), the slow first call left out
+    assert len(calls) >= 1 + 1 + 2  # warm-up, at least one calibration call, 2 timed repeats
