@@ -24,7 +24,7 @@ from cnn_jax.experiment import run
 from cnn_jax.loggers import make_writer
 from cnn_jax.results import records
 from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
-from cnn_jax.results.rundir import finished
+from cnn_jax.results.rundir import RunDirTaken, finished, should_resume
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
 
@@ -50,10 +50,13 @@ def main(dcfg: DictConfig) -> float:
         if done:
             print(f"skip (already {done['status']}): {run_dir}")
             return objective(done, metric)
+        should_resume(run_dir, to_dict(cfg), cfg.train.resume)  # refused before a logger starts
         enable_compile_cache(cfg.train.compile_cache)
         writer = make_writer(logger_options(dcfg), run_dir,
                              group=str(hc.sweep.dir) if multirun else None)
         metrics = run(cfg, run_dir, overrides, writer=writer)
+    except RunDirTaken as err:  # another run's dir: its records stay as they are
+        return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
     except (ConfigError, DataError) as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2)
     except Exception as err:  # a crashing job is recorded; a sweep goes on without it
@@ -77,9 +80,12 @@ def since_process_start() -> float:
 
 
 def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun: bool,
-          exit_code: int) -> float:
-    """Record the failure and print its one line; a single run exits, a sweep job scores worst."""
-    records.write_json_atomic(run_dir / records.METRICS, records.failure_record(error, overrides))
+          exit_code: int, record: bool = True) -> float:
+    """Record the failure in run_dir (unless `record` is False) and print its one line; a
+    single run exits, a sweep job scores worst."""
+    if record:
+        records.write_json_atomic(run_dir / records.METRICS,
+                                  records.failure_record(error, overrides))
     print(f"error: {error.splitlines()[0] if error else error}", file=sys.stderr)
     if not multirun:
         raise SystemExit(exit_code)

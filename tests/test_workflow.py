@@ -99,11 +99,13 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
     assert train(*args).returncode == 0
     again = train(*args)
     assert again.returncode == 0 and "skip (already ok)" in again.stdout
-    other = train(*args, "optimizer.lr=0.2")
+    other = train(*args[:-1], "logger=csv", "optimizer.lr=0.2")
     assert other.returncode == 2
     (line,) = other.stderr.strip().splitlines()[-1:]
     assert line.startswith("error: ") and "holds a run of another config" in line
     assert "optimizer.lr: 0.1 -> 0.2" in line and "train.resume=false" in line
+    kept = json.loads((tmp_path / "metrics.json").read_text())  # the refused dir is untouched
+    assert kept["status"] == "ok" and not (tmp_path / "csv").exists()  # nor a logger's files
     fresh = train(*args, "optimizer.lr=0.2", "train.resume=false")
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     config = json.loads((tmp_path / "config.json").read_text())

@@ -19,6 +19,11 @@ CHECKPOINTS = "checkpoints"
 FINISHED = ("ok", "diverged")
 
 
+class RunDirTaken(ConfigError):
+    """The run dir holds a checkpoint or finished run of another config: nothing is written
+    there (its own records stay as they are)."""
+
+
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():
@@ -85,6 +90,6 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
     diff = differences(saved, config, ignore)
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
-        raise ConfigError(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
+        raise RunDirTaken(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
                           "train.resume=false starts it over, or choose another run dir")
     return checkpoint
