@@ -36,6 +36,14 @@ def best_val_so_far(history: History, num_seeds: int) -> np.ndarray:
     return best
 
 
+def diverged_seeds(history: History, num_seeds: int) -> np.ndarray:
+    """Per seed: has it diverged in `history` (a non-finite or missing validation accuracy)?"""
+    out = np.zeros(num_seeds, bool)
+    for h in history:
+        out |= ~np.isfinite(np.asarray(h["val_acc"], np.float64))
+    return out
+
+
 def exploded(loss: Any, max_loss: float | None = None) -> np.ndarray:
     """Per seed: has the training loss diverged (not finite, or above `max_loss` when given)?"""
     loss = np.asarray(loss, np.float64)

@@ -36,3 +36,13 @@ def test_running_best_matches_the_summary_and_seeds_follow_the_config():
     assert improved(best, np.array([0.5, np.nan])).tolist() == [False, False]  # ties keep first
     cfg = Config(train=TrainConfig(seeds=3), seed=4)
     assert seeds_of(cfg) == [4, 5, 6] == seeds_of({"seed": 4, "train": {"seeds": 3}})
+
+
+def test_diverged_seeds_are_those_with_a_missing_or_non_finite_validation_accuracy():
+    from cnn_jax.protocol import diverged_seeds
+
+    history = [{"val_acc": [0.5, 0.6, 0.7]}, {"val_acc": [0.6, None, float("nan")]},
+               {"val_acc": [0.7, None, float("nan")]}]
+    assert diverged_seeds(history, 3).tolist() == [False, True, True]
+    assert diverged_seeds(history[:1], 3).tolist() == [False, False, False]
+    assert diverged_seeds([], 2).tolist() == [False, False]

@@ -80,6 +80,10 @@ def test_an_exploding_but_finite_loss_is_diverged_under_the_bound(tiny_splits):
     result = fit(cfg, tiny_splits)  # the default train.max_loss=100
     assert result.per_seed[0]["status"] == "diverged" and result.per_seed[0]["test_acc"] is None
     assert len(result.history) == 1  # every seed diverged: the run stops
+    from cnn_jax.train import build, run_epochs
+
+    resumed = run_epochs(build(cfg, tiny_splits), result.progress)  # and stays stopped
+    assert len(resumed.history) == 1 and resumed.per_seed == result.per_seed
 
 
 def test_exploded_is_a_non_finite_loss_or_one_above_the_bound():

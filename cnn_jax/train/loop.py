@@ -16,7 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnn_jax.config import Config
-from cnn_jax.protocol import best_val_so_far, exploded, improved, per_seed_summary
+from cnn_jax.protocol import (
+    best_val_so_far,
+    diverged_seeds,
+    exploded,
+    improved,
+    per_seed_summary,
+)
 from cnn_jax.train.program import Program, build
 from cnn_jax.train.state import Progress
 from cnn_jax.train.watch import EpochProgress
@@ -51,10 +57,12 @@ def run_epochs(program: Program, start: Progress | None = None,
     progress = program.place(start) if start is not None else program.fresh()
     first_epoch = progress.next_epoch
     best_val = best_val_so_far(progress.history, len(program.seeds))
-    diverged = np.zeros(len(program.seeds), bool)
+    diverged = diverged_seeds(progress.history, len(program.seeds))  # stays so on a resume
     train_seconds = 0.0
     epoch_images = (program.num_train // cfg.train.batch_size) * cfg.train.batch_size
     for epoch in range(progress.next_epoch, cfg.train.epochs):
+        if diverged.all():
+            break
         t = time.perf_counter()
         watch = EpochProgress(epoch + 1, cfg.train.epochs, epoch_images * len(program.seeds),
                               enabled=cfg.train.progress)
@@ -79,10 +87,8 @@ def run_epochs(program: Program, start: Progress | None = None,
         progress = Progress(state, best_params, epoch + 1, [*progress.history, record])
         if on_epoch is not None:
             on_epoch(progress)
-        if diverged.all():
-            break
 
-    images = program.num_train * len(program.seeds) * max(progress.next_epoch - first_epoch, 0)
+    images = epoch_images * len(program.seeds) * max(progress.next_epoch - first_epoch, 0)
     return FitResult(
         per_seed=per_seed_summary(progress.history, program.seeds),
         history=progress.history,
