@@ -104,13 +104,46 @@ def test_t_quantile() -> None:
     assert math.isnan(significance.t_quantile_975(0))
 
 
-def test_one_seed_best_leaves_every_cell_untested(tmp_path: Path) -> None:
+def test_a_one_seed_cell_with_the_highest_mean_is_not_the_best(tmp_path: Path) -> None:
     sweep = tmp_path / "s"
-    write_job(sweep, "0", "a", [0.99])
-    write_job(sweep, "1", "b", [0.97, 0.98])
+    write_job(sweep, "0", "lucky", [0.999])
+    write_job(sweep, "1", "a", [0.990, 0.992, 0.994])
+    write_job(sweep, "2", "b", [0.980, 0.982, 0.984])
     summary = tables.summarize(tables.collect_runs(sweep)).set_index("pooling")
-    assert list(summary["vs_best"]) == ["best", "untested: 1 seed"]
-    assert "untested: 1 seed" in tables.to_markdown(summary.reset_index())
+    assert list(summary["vs_best"]) == ["untested: 1 seed", "best", "separated"]
+    assert summary.loc["lucky", "delta_vs_best"] == pytest.approx(99.9 - 99.2)
+    assert summary.loc["b", "p_holm"] < 0.05
+    md = tables.to_markdown(summary.reset_index())
+    assert "**99.20 ± 0.20**" in md and "**99.90" not in md and md.count("**") == 2
+    assert "+0.70 (untested: 1 seed)" in md
+
+
+def test_with_one_seed_everywhere_the_highest_mean_is_best(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_job(sweep, "0", "a", [0.97])
+    write_job(sweep, "1", "b", [0.99])
+    write_job(sweep, "2", "c", [])
+    summary = tables.summarize(tables.collect_runs(sweep)).set_index("pooling")
+    assert list(summary["vs_best"]) == ["untested: 1 seed", "best", "no ok seeds"]
+    assert significance.best_index(summary) == "b"
+    md = tables.to_markdown(summary.reset_index())
+    assert "**99.00 ± 0.00**" in md and md.count("**") == 2
+    assert "-2.00 (untested: 1 seed)" in md
+    assert significance.best_index(summary[summary["n"] == 0]) is None
+
+
+def test_an_exact_tie_has_one_best_cell_and_the_other_is_not_separated(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    write_job(sweep, "0", "first", [0.990, 0.992, 0.994])
+    write_job(sweep, "1", "second", [0.990, 0.992, 0.994])
+    write_job(sweep, "2", "far", [0.980, 0.982, 0.984])
+    summary = tables.summarize(tables.collect_runs(sweep)).set_index("pooling")
+    assert list(summary["vs_best"]) == ["best", "not separated", "separated"]
+    assert summary.loc["second", "delta_vs_best"] == 0.0
+    md = tables.to_markdown(summary.reset_index())
+    assert md.count("**99.20 ± 0.20**") == 1 and "99.20 ± 0.20 †" in md and "+0.00 [" in md
+    tex = tables.to_latex(summary.reset_index())
+    assert tex.count(r"\textbf{") == 1 and r"99.20 $\pm$ 0.20$^\dagger$" in tex
 
 
 def test_tables_mark_cells_not_separated_from_the_best(summary: pd.DataFrame) -> None:

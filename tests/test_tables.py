@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from cnn_jax.results import ablation_figure, tables
+from cnn_jax.results import ablation_figure, rundir, tables
 from cnn_jax.results.records import failure_record, write_json_atomic
 from experiments.callbacks import WriteTableCallback
 from experiments.table import main as table_main
@@ -115,6 +116,53 @@ def test_csv_and_latex(sweep: Path) -> None:
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\caption{under\_score}" in tex
     assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no metrics.json" in tex
     assert tables.latex_escape("a_b & 5% #x") == r"a\_b \& 5\% \#x"
+
+
+def _tabulars(tex: str) -> list[tuple[str, list[str]]]:
+    """(column spec, row lines: header and body) of each tabular in a LaTeX table."""
+    out = []
+    for block in re.findall(r"\\begin\{tabular\}\{(\w+)\}\n(.*?)\\end\{tabular\}", tex, re.S):
+        spec, body = block
+        rows = [r for r in body.splitlines() if not r.endswith("rule")]
+        out.append((spec, rows))
+    return out
+
+
+def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> None:
+    sweep = tmp_path / "stride"
+    for i, (stride, pool) in enumerate([(1, "max"), (1, "max_overlap"), (2, "max"),
+                                        (2, "max_overlap")]):
+        _job(sweep, str(i), [f"conv_stride={stride}", f"pooling={pool}", "train.seeds=2"],
+             [_seed(0, 0.98 + i / 1000), _seed(1, 0.981 + i / 1000)])
+    _job(sweep, "extra_runs/0", ["conv_stride=2", "pooling=max_overlap"], None)  # no seed: job
+    runs = tables.collect_runs(sweep)
+    tex = tables.to_latex(tables.summarize(runs), runs, "stride_ablation")
+    (spec, rows), (bad_spec, bad_rows) = _tabulars(tex)
+    frame = tables.display_frame(tables.summarize(runs))
+    assert len(spec) == frame.shape[1] == 11 and len(bad_spec) == 5
+    assert spec == "lrllllrrrrl"  # configuration, seeds ok, mean, CI, vs best, min-max: text
+    for s, lines in ((spec, rows), (bad_spec, bad_rows)):
+        for line in lines:
+            assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line
+            assert re.search(r"(?<!\\)[_%#]", line) is None, line
+    assert r"conv\_stride=1, pooling=max\_overlap & 2/2 &" in tex
+    assert r"failed: job extra\_runs/0" in tex and r"\caption{stride\_ablation}" in tex
+    one = tables.summarize(tables.collect_runs(sweep / "extra_runs"))  # one group: its label
+    assert r"conv\_stride=2, pooling=max\_overlap &" in tables.to_latex(one)
+
+
+def test_runtime_overrides_do_not_split_a_group(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    extras = ([], ["train.concurrent_seeds=2"], ["+train.compile_cache=/tmp/xla"],
+              ["train.progress=false", "train.resume=false"], ["logger=csv"],
+              ["logger=[csv,mlflow]", "logger.mlflow.run_name=x"], ["hydra.verbose=true"])
+    for i, extra in enumerate(extras):
+        _job(sweep, str(i), ["pooling=l2", f"seed={i}", *extra], [_seed(i, 0.99)])
+    summary = tables.summarize(tables.collect_runs(sweep))
+    assert list(summary["group"]) == ["pooling=l2"] and summary["n"].iloc[0] == len(extras)
+    assert set(rundir.RUNTIME_KEYS) <= tables.RUN_CONTROL_KEYS
+    assert all(not tables.is_group_override(f"{k}=1") for k in rundir.RUNTIME_KEYS)
+    assert tables.is_group_override("loggers=1") and tables.is_group_override("train.epochs=3")
 
 
 def test_ablation_png(sweep: Path, tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ metrics.json holds: status ("ok" | "diverged" | "failed"), error (one line or No
 (Hydra task overrides), model (name), seeds (list), per_seed (list of dicts: seed, status,
 best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / val_acc /
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
-flops_per_image, seconds, train_seconds, compile_seconds, images_per_sec, device, resumed_from
-(the epoch a resumed run continued from, else None), provenance (`provenance.provenance`).
+flops_per_image, seconds (the run's wall time: this process's, plus the epochs a resumed run
+restored from its checkpoint), train_seconds, compile_seconds, images_per_sec (these three of
+this process), device, resumed_from (the epoch a resumed run continued from, else None),
+provenance (`provenance.provenance`).
 Accuracies are fractions in [0, 1]. Every whole-file write is atomic
 (`cnn_jax.atomic.write_atomic`).
 """
@@ -24,6 +26,9 @@ from cnn_jax.atomic import write_atomic
 METRICS = "metrics.json"
 EPOCHS = "metrics.jsonl"
 CONFIG = "config.json"
+FINISHED = ("ok", "diverged")  # the statuses of a run that trained to its end
+# config keys that change how a run goes, not what it computes: no part of a run's identity
+RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume", "train.concurrent_seeds")
 STATUSES = ("ok", "diverged", "failed")
 
 

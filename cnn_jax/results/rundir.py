@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.config import ConfigError
-from cnn_jax.results.records import CONFIG, METRICS, read_metrics
+from cnn_jax.results.records import CONFIG, FINISHED, METRICS, RUNTIME_KEYS, read_metrics
 
-RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume", "train.concurrent_seeds")
 CHECKPOINTS = "checkpoints"
-FINISHED = ("ok", "diverged")
 
 
 class RunDirTaken(ConfigError):
@@ -75,7 +73,8 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
 
     resume=False: never (start over). True: whenever there is a checkpoint. "auto": when there is
     one of the same config; a checkpoint or finished record of another config is a one-line
-    ConfigError (train.epochs may grow under a constant schedule: the extra epochs continue it).
+    ConfigError (train.epochs may grow under a constant schedule: the extra epochs continue it;
+    fewer epochs are another config, since the saved run may already be past them).
     """
     if resume is False:
         return False
@@ -86,7 +85,8 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
     if not checkpoint and (metrics or {}).get("status") not in FINISHED:
         return False  # nothing worth keeping: a failed or never-started run
     constant = config.get("optimizer", {}).get("schedule") == "constant"
-    ignore = RUNTIME_KEYS + (("train.epochs",) if constant else ())
+    grows = saved.get("train", {}).get("epochs", 0) <= config.get("train", {}).get("epochs", 0)
+    ignore = RUNTIME_KEYS + (("train.epochs",) if constant and grows else ())
     diff = differences(saved, config, ignore)
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""

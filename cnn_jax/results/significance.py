@@ -1,16 +1,22 @@
 """Each cell of an ablation table against the best cell: Welch interval, Holm-corrected p-value.
 
-The best cell is the one with the highest mean test accuracy. Every other cell with at least two
-ok seeds (and a best cell with at least two) gets the difference of its mean to the best one, the
-95% Welch interval of that difference, and a two-sided Welch t-test; the p-values of all tested
-cells are Holm-corrected together. A cell is "not separated" from the best when its corrected
-p-value is at least 5%. Cells with fewer than two seeds get no test, and say so.
+The best cell is the one with the highest mean test accuracy among the cells with at least two ok
+seeds (among the cells with one, when no cell has two): a cell where a single seed survived could
+otherwise be best by luck and leave every other cell untested. On an exact tie the first cell in
+the summary's order is the best, and the others are compared with it like any cell. This is the
+one definition of "the best cell": the tables bold the cell whose vs_best is BEST.
+
+Every other cell with at least two ok seeds (and a best cell with at least two) gets the
+difference of its mean to the best one, the 95% Welch interval of that difference, and a
+two-sided Welch t-test; the p-values of all tested cells are Holm-corrected together. A cell is
+"not separated" from the best when its corrected p-value is at least 5%. Cells with fewer than two
+seeds get no test, and say so (their difference to the best is still given).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import pandas as pd
 from scipy import stats
@@ -19,6 +25,7 @@ SIG_COLUMNS = ("delta_vs_best", "delta_ci95", "p_holm", "vs_best")
 ALPHA = 0.05
 BEST, SEPARATED, NOT_SEPARATED, NO_DATA = "best", "separated", "not separated", "no ok seeds"
 ONE_SEED, NO_SPREAD = "untested: 1 seed", "untested: no spread"
+MIN_TESTED = 2  # ok seeds a cell needs for a test, and to be preferred as the best cell
 
 
 def t_quantile_975(df: float) -> float:
@@ -55,27 +62,44 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def _untested(row: pd.Series, best: pd.Series) -> str | None:
     if row["n"] == 0:
         return NO_DATA
-    if min(row["n"], best["n"]) < 2:
+    if min(row["n"], best["n"]) < MIN_TESTED:
         return ONE_SEED
     if row["test_std"] == 0 and best["test_std"] == 0:
         return NO_SPREAD
     return None
 
 
+def best_index(summary: pd.DataFrame) -> Hashable | None:
+    """The index of the best cell: the highest test_mean among the cells with n >= 2, or among
+    those with n >= 1 when no cell has two ok seeds; the first one on an exact tie; None when no
+    cell has an ok seed."""
+    for least in (MIN_TESTED, 1):
+        means = summary.loc[summary["n"] >= least, "test_mean"].dropna()
+        if not means.empty:
+            return means.idxmax()
+    return None
+
+
 def versus_best(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary (test_mean, test_std, n per group) with SIG_COLUMNS appended."""
+    """The summary (test_mean, test_std, n per group) with SIG_COLUMNS appended.
+
+    The best cell (`best_index`: the highest mean among the cells with at least two ok seeds when
+    there is one, else among the cells with one; the first on a tie) gets vs_best BEST and
+    delta 0; every other cell its difference to the best and, when both have two seeds or more,
+    the Welch test, Holm-corrected over the tested cells. A 1-seed cell with a higher mean than
+    the best gets a positive difference and is "untested: 1 seed".
+    """
     out = summary.copy()
     for col in SIG_COLUMNS[:3]:
         out[col] = math.nan
     out["vs_best"] = NO_DATA
-    ok = summary[summary["n"] > 0]
-    if ok.empty:
+    best_at = best_index(summary)
+    if best_at is None:
         return out
-    best_index = ok["test_mean"].idxmax()
-    best = summary.loc[best_index]
+    best = summary.loc[best_at]
     tested, pvalues = [], []
     for index, row in summary.iterrows():
-        if index == best_index:
+        if index == best_at:
             out.loc[index, ["delta_vs_best", "vs_best"]] = [0.0, BEST]
             continue
         if row["n"] > 0:

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnn_jax.results.records import METRICS, read_metrics
+from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_metrics
 from cnn_jax.results.significance import (
+    BEST,
     SIG_COLUMNS,
     is_tied_with_best,
     t_quantile_975,
@@ -25,8 +26,11 @@ from cnn_jax.results.significance import (
 )
 
 SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
-# overrides that control how a run goes, not what it trains: never part of a configuration's label
-RUN_CONTROL_KEYS = frozenset({"train.resume", "train.progress", "logger"})
+# overrides that control how a run goes, not what it trains: never part of a configuration's label.
+# The config keys that are no part of a run's identity (records.RUNTIME_KEYS), plus what only the
+# tables see in overrides: the logger group (logger=csv) and Hydra's own settings. An override's
+# key matches one of these when it is that key or lies under it (logger.wandb.project=x).
+RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
 RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "params", "flops_per_image",
                "seconds", "seconds_per_seed", "error")
@@ -38,6 +42,8 @@ TIED = " †"  # marks a mean not separated from the best at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+# a cell that is one number (1,171,500 | -0.09 | 99.04) or a count out of a total (5/5)
+_NUMBER = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?|\d+/\d+")
 
 
 def mean_ci(values: Iterable[float]) -> dict[str, float]:
@@ -60,10 +66,11 @@ def parse_override(text: str) -> tuple[str, str]:
 
 
 def is_group_override(text: str) -> bool:
-    """False for the seed, run-control and hydra.* overrides: they do not define a configuration."""
+    """False for the seed and run-control overrides (RUN_CONTROL_KEYS and the keys under them):
+    they do not define a configuration."""
     key, _ = parse_override(text)
-    return (key not in SEED_KEYS | RUN_CONTROL_KEYS and key != "hydra"
-            and not key.startswith("hydra."))
+    return key not in SEED_KEYS and not any(key == k or key.startswith(k + ".")
+                                            for k in RUN_CONTROL_KEYS)
 
 
 def group_label(overrides: Iterable[str]) -> str:
@@ -198,22 +205,23 @@ def _num(x: Any, fmt: str = ".2f") -> str:
     return "—" if x is None or pd.isna(x) else format(x, fmt)
 
 
-def _is_best(row: pd.Series, summary: pd.DataFrame) -> bool:
-    return bool(row["n"] > 0 and row["test_mean"] == summary["test_mean"].max())
+def _is_best(row: pd.Series) -> bool:
+    """The best cell as significance.versus_best chose it (the one definition of the best)."""
+    return row["vs_best"] == BEST
 
 
 def _mean_cell(row: pd.Series, pm: str, tied: str = "") -> str:
     """'mean ± std', followed by `tied` when the cell is not separated from the best."""
     if row["n"] == 0:
         return "—"
-    mark = tied if row["vs_best"] != "best" and is_tied_with_best(row["vs_best"]) else ""
+    mark = tied if not _is_best(row) and is_tied_with_best(row["vs_best"]) else ""
     return f"{row['test_mean']:.2f} {pm} {row['test_std']:.2f}{mark}"
 
 
 def _vs_best_cell(row: pd.Series) -> str:
     """'Δ [95% CI], p' against the best cell, or why there is no test."""
     delta, half = row["delta_vs_best"], row["delta_ci95"]
-    if row["vs_best"] == "best" or pd.isna(delta):
+    if _is_best(row) or pd.isna(delta):
         return str(row["vs_best"])
     if pd.isna(half):
         return f"{delta:+.2f} ({row['vs_best']})"
@@ -233,22 +241,25 @@ def _not_ok_cell(row: pd.Series) -> str:
 
 
 def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: s,
-                  pm: str = "±", tied: str = TIED) -> pd.DataFrame:
-    """The summary as strings: one column per quantity, the best mean wrapped by `bold`, the
-    means not separated from the best followed by `tied`.
+                  pm: str = "±", tied: str = TIED,
+                  escape: Callable[[str], str] = lambda s: s) -> pd.DataFrame:
+    """The summary as strings: one column per quantity, the best cell's mean (versus_best's
+    choice) wrapped by `bold`, the means not separated from the best followed by `tied`.
 
-    The configuration column names only the overrides that vary between groups.
+    The configuration column names only the overrides that vary between groups. `escape` is
+    applied to every text cell that can hold user strings (configuration, vs best, not ok), before
+    any markup is added; the other cells hold only numbers and `bold`, `pm` and `tied`.
     """
     keys = varying_keys(summary)
     label = lambda r: ", ".join(f"{k}={r[k]}" for k in keys) if keys else r["group"]
-    cells = [{"configuration": label(r), "seeds ok": f"{r['n']}/{r['n_runs']}",
-              "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r, summary)
+    cells = [{"configuration": escape(label(r)), "seeds ok": f"{r['n']}/{r['n_runs']}",
+              "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r)
               else _mean_cell(r, pm, tied), "95% CI": _ci_cell(r),
-              "vs best: Δ pp [95% CI], Holm p": _vs_best_cell(r),
+              "vs best: Δ pp [95% CI], Holm p": escape(_vs_best_cell(r)),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]), "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
-              "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": _not_ok_cell(r)}
+              "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": escape(_not_ok_cell(r))}
              for _, r in summary.iterrows()]
     return pd.DataFrame(cells).astype(str)
 
@@ -272,7 +283,7 @@ def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str]) -> str:
                          columns=list(dict.fromkeys(grid[ck])), data="—")
     for _, r in grid.iterrows():
         cell = _mean_cell(r, "±", TIED) + ("" if r["n"] < 2 else " " + _ci_cell(r))
-        table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_best(r, summary) else cell
+        table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_best(r) else cell
     return _md(table.rename_axis(f"{rk} \\ {ck}").reset_index())
 
 
@@ -282,7 +293,8 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
     parts = [f"## {title}"] if title else []
     parts += [_md(display_frame(summary, lambda s: f"**{s}**")),
               "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; "
-              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = best mean. "
+              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = the best cell: the highest mean "
+              "among the cells with at least 2 ok seeds (with 1 when none has 2). "
               "vs best: difference to the best mean with its 95% Welch interval, and the "
               "two-sided Welch t-test's p-value, Holm-corrected over the cells; "
               f"{TIED.strip()} = not separated from the best at 5%. Cells with one seed are not "
@@ -312,26 +324,34 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
 
 
-def _tabular(frame: pd.DataFrame, align: str) -> list[str]:
+def column_spec(frame: pd.DataFrame) -> str:
+    """A tabular column specifier, one letter per column of `frame`: r for a column of numbers
+    (every cell a number, a count like 5/5, or —, and not all —), l for text."""
+    def align(cells: pd.Series) -> str:
+        cells = cells.astype(str).str.strip()
+        numbers = cells.map(lambda c: _NUMBER.fullmatch(c) is not None)
+        return "r" if numbers.any() and (numbers | (cells == "—")).all() else "l"
+    return "".join(align(frame.iloc[:, i]) for i in range(frame.shape[1]))
+
+
+def _tabular(frame: pd.DataFrame) -> list[str]:
     head = " & ".join(latex_escape(c).replace("±", r"$\pm$").replace("Δ", r"$\Delta$")
                        for c in frame.columns) + r" \\"
     body = [" & ".join(map(str, r)) + r" \\" for r in frame.itertuples(index=False)]
-    return [rf"\begin{{tabular}}{{{align}}}", r"\toprule", head, r"\midrule", *body,
-            r"\bottomrule", r"\end{tabular}"]
+    return [rf"\begin{{tabular}}{{{column_spec(frame)}}}", r"\toprule", head, r"\midrule",
+            *body, r"\bottomrule", r"\end{tabular}"]
 
 
 def to_latex(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
              title: str | None = None) -> str:
     """A booktabs LaTeX table (needs \\usepackage{booktabs}); failures in a second tabular."""
-    shown = summary.assign(group=summary["group"].map(latex_escape))
-    frame = display_frame(shown, lambda s: rf"\textbf{{{s}}}", r"$\pm$", r"$^\dagger$")
-    for col in ("not ok", "vs best: Δ pp [95% CI], Holm p"):
-        frame[col] = frame[col].map(latex_escape)
+    frame = display_frame(summary, lambda s: rf"\textbf{{{s}}}", r"$\pm$", r"$^\dagger$",
+                          latex_escape)
     lines = [r"\begin{table}[htbp]", r"\centering"]
     lines += [rf"\caption{{{latex_escape(title)}}}"] if title else []
-    lines += _tabular(frame, "lrlllllrrl")
+    lines += _tabular(frame)
     lines += [r"\par\smallskip $^\dagger$ not separated from the best at 5\% (Welch, Holm)."]
     if runs is not None and len(bad := failures(runs)):
         lines += [r"\par\medskip", r"Diverged and failed runs:\par"]
-        lines += _tabular(bad.map(latex_escape), "lllll")
+        lines += _tabular(bad.map(latex_escape))
     return "\n".join([*lines, r"\end{table}"]) + "\n"
