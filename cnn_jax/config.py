@@ -222,7 +222,8 @@ class TrainConfig:
     always 1 with devices > 1. The results are the same for any value.
     compile_cache: directory where the CLI keeps compiled programs between runs (None: off).
     resume: "auto" (continue a checkpoint of the same config in the run dir; another config
-    there is an error), True (continue any checkpoint), False (start over).
+    there is an error), True (continue any checkpoint), False (start over, even a finished
+    run of the same config).
     max_loss: a seed whose epoch training loss exceeds this (or is not finite) has diverged;
     None: only a non-finite loss counts.
     """

@@ -20,7 +20,7 @@ from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
-from cnn_jax.results.rundir import CHECKPOINTS, should_resume
+from cnn_jax.results.rundir import CHECKPOINTS, RunDirTaken, should_resume
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import vote_accuracy
 from cnn_jax.train.loop import FitResult, run_epochs
@@ -65,6 +65,18 @@ def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
     return on_epoch, manager
 
 
+def _restore(manager: Any, program: Any, run_dir: Path) -> Progress | None:
+    """The checkpoint's Progress; one that does not fit this run's shapes (other seeds, another
+    model under train.resume=true) is a RunDirTaken error, with the dir left as it was."""
+    try:
+        return checkpoint.restore_progress(manager, program.fresh())
+    except Exception as err:  # orbax's shape and structure errors have no common type
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise RunDirTaken(f"{run_dir}: its checkpoint does not fit this config "
+                          f"({type(err).__name__}: {first[:200]}); train.resume=false starts it "
+                          "over, or choose another run dir") from err
+
+
 def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
     """Resuming with other epochs / batch size re-plans a cosine or one-cycle schedule."""
     if cfg.optimizer.schedule == "constant" or not path.exists():
@@ -92,15 +104,14 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = list(overrides or [])
     writer = writer or MultiWriter([])
+    manager = None
     try:
         resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
-        (run_dir / records.METRICS).unlink(missing_ok=True)
-        if resume:
-            _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
-        records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
         if not resume:
-            (run_dir / records.EPOCHS).unlink(missing_ok=True)
+            for name in (records.METRICS, records.EPOCHS):
+                (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
         writer.config(to_dict(cfg))
         splits = load_splits(cfg.data)
         batching = resolve_seed_batching(cfg.train.seed_batching)
@@ -110,14 +121,18 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
         program = build(cfg, splits)
         log.info("compiled in %.1f s", program.compile_seconds)
         on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
-        saved = None
-        if resume and manager is not None:
-            saved = checkpoint.restore_progress(manager, program.fresh())
+        saved = _restore(manager, program, run_dir) if resume and manager is not None else None
+        if resume:  # the dir is this run's from here on
+            _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
+            (run_dir / records.METRICS).unlink(missing_ok=True)
+            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
         # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
         history = saved.history if saved else []
         write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
         result = run_epochs(program, saved, on_epoch)
-        metrics = metrics_record(cfg, result, time.perf_counter() - start, overrides)
+        restored_seconds = sum(h["seconds"] for h in saved.history) if saved else 0.0
+        metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
+                                 overrides)
         metrics["resumed_from"] = saved.next_epoch if saved else None
         metrics["provenance"] = origin
         if cfg.train.vote:
@@ -127,4 +142,6 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
         writer.summary(metrics)
     finally:
         writer.close()
+        if manager is not None:
+            manager.close()
     return metrics

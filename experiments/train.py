@@ -46,7 +46,7 @@ def main(dcfg: DictConfig) -> float:
     try:
         check_metric(metric)
         cfg = from_dictconfig(dcfg)
-        done = finished(run_dir, to_dict(cfg))
+        done = finished(run_dir, to_dict(cfg)) if cfg.train.resume is not False else None
         if done:
             print(f"skip (already {done['status']}): {run_dir}")
             return objective(done, metric)

@@ -131,6 +131,19 @@ def test_resume_from_finished_run_trains_nothing_more(tmp_path, mnist_dir):
     assert again["epochs"] == first["epochs"] == 1
     assert again["per_seed"] == first["per_seed"]
     assert again["train_seconds"] == 0.0 and len(epochs_of(tmp_path)) == 1
+    # the wall time counts the restored epoch: a resumed run reports what the whole run took
+    assert again["seconds"] >= json.loads(lines_of(tmp_path)[0])["seconds"] > 0
+
+
+def test_a_checkpoint_of_other_shapes_is_refused_and_the_dir_left_as_it_was(tmp_path, mnist_dir):
+    from cnn_jax.results.rundir import RunDirTaken
+
+    experiment.run(make_cfg(mnist_dir, *SGD, "train.epochs=1"), tmp_path)
+    before = {name: (tmp_path / name).read_text() for name in ("config.json", "metrics.json")}
+    two_seeds = make_cfg(mnist_dir, *SGD, "train.epochs=1", "train.seeds=2", "train.resume=true")
+    with pytest.raises(RunDirTaken, match="checkpoint does not fit this config"):
+        experiment.run(two_seeds, tmp_path)
+    assert {name: (tmp_path / name).read_text() for name in before} == before
 
 
 def cli(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

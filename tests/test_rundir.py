@@ -52,13 +52,15 @@ def test_auto_refuses_another_config_with_one_line(tmp_path):
     assert should_resume(tmp_path, other, True) is True
 
 
-def test_more_epochs_continue_a_constant_schedule_but_not_a_cosine_one(tmp_path):
+def test_more_epochs_continue_a_constant_schedule_but_not_a_cosine_one_nor_fewer_epochs(tmp_path):
     lay(tmp_path / "c")
     assert should_resume(tmp_path / "c", with_(CFG, "train", epochs=5), "auto") is True
     cosine = with_(CFG, "optimizer", schedule="cosine")
     lay(tmp_path / "cos", cosine)
     with pytest.raises(ConfigError, match="train.epochs: 3 -> 5"):
         should_resume(tmp_path / "cos", with_(cosine, "train", epochs=5), "auto")
+    with pytest.raises(ConfigError, match="train.epochs: 3 -> 2"):  # the run may be past 2
+        should_resume(tmp_path / "c", with_(CFG, "train", epochs=2), "auto")
 
 
 def test_a_failed_run_without_checkpoint_starts_over_even_with_another_config(tmp_path):

@@ -110,6 +110,8 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["optimizer"]["lr"] == 0.2
+    rerun = train(*args, "optimizer.lr=0.2", "train.resume=false")  # false: even a finished run
+    assert rerun.returncode == 0 and "skip" not in rerun.stdout and "ok: " in rerun.stdout
 
 
 def submitit_tasks(folder: Path) -> list[int]:
