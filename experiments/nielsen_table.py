@@ -57,9 +57,10 @@ def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
     seeds = seeds_of(config)[:max_seeds]
     per_seed = per_seed_summary(history, seeds)
     metrics = records.read_metrics(run_dir) or {}
-    accs = [100 * s["test_acc"] for s in per_seed if s["test_acc"] is not None]
-    return {"accs": accs, "epochs": len(history), "planned": config["train"]["epochs"],
-            "seconds": sum(h["seconds"] for h in history), "finished": bool(metrics),
+    accs = [100 * s["test_acc"] for s in per_seed if s["status"] == "ok"]  # as the tables do
+    return {"accs": accs, "diverged": len(per_seed) - len(accs), "epochs": len(history),
+            "planned": config["train"]["epochs"], "seconds": sum(h["seconds"] for h in history),
+            "finished": metrics.get("status") in records.FINISHED,
             "vote": None if max_seeds else metrics.get("vote_test_acc"),
             "seeds": seeds}
 
@@ -120,13 +121,16 @@ def _vote_cells(r: dict, book: float) -> tuple[str, str]:
 
 def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     accs = np.array(r["accs"])
+    diverged = f" ({r['diverged']} diverged, left out)" if r["diverged"] else ""
+    if not len(accs):
+        return f"| {label} | {book:.2f}% | every seed diverged | | | {r['diverged']} | | |"
     if label == "row9":
         ours, gap = _vote_cells(r, book)
     else:
         ours, gap = mean_std(accs), f"{accs.max() - book:+.2f}"
     epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
     seeds = f"{len(accs)}" + (f" (seeds {r['seeds'][0]}-{r['seeds'][-1]} of {borrowed})"
-                              if borrowed else "")
+                              if borrowed else "") + diverged
     time = f"in {borrowed}" if borrowed else f"{r['seconds'] / 60:.0f} min"
     return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "
             f"{time} |")
@@ -160,8 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs_dir.is_dir():
         print(f"error: runs_dir {args.runs_dir} is not a directory", file=sys.stderr)
         return 2
-    old = args.out.read_text() if args.out and args.out.exists() else ""
-    text = table(args.runs_dir, published_rows(old))
+    try:
+        old = args.out.read_text() if args.out and args.out.exists() else ""
+        text = table(args.runs_dir, published_rows(old))
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a run dir's unreadable record
+        print(f"error: {args.runs_dir}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     if args.out:
         write_atomic(args.out, replace_table(old, text))
     print(text, end="")

@@ -47,6 +47,22 @@ def test_rows_report_best_validation_test_accuracy_mean_std_best_and_gap(runs):
     assert got["row2"][1] == "not yet run" and len(got) == 12
 
 
+def test_a_crashed_run_is_stopped_and_a_diverged_seed_left_out(tmp_path, capsys):
+    # row 1 crashed after 1 of 2 epochs (metrics.json: failed); in row 4 seed 1 diverged at epoch 2
+    fake_row(tmp_path / "row1", val=[[0.97, 0.98]], test=[[0.970, 0.979]], planned=2,
+             finished=False)
+    (tmp_path / "row1" / "metrics.json").write_text(json.dumps({"status": "failed"}))
+    fake_row(tmp_path / "row4", val=[[0.99, 0.99], [0.991, None]], test=[[0.990, 0.995],
+             [0.991, None]], planned=2, finished=True)
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row1"][5] == "1/2 (stopped)"
+    assert got["row4"][1:5] == ["99.10% (1 seed)", "99.10%", "-0.13", "1 (1 diverged, left out)"]
+    (tmp_path / "row4" / "config.json").write_text("{")  # unreadable: one line, exit 2
+    assert nielsen_table.main([str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "JSONDecodeError" in line
+
+
 def test_out_replaces_only_the_table_and_keeps_the_prose(runs, tmp_path, capsys):
     doc = tmp_path / "doc.md"
     doc.write_text("# Title\n\nintro\n\n| row | book | old |\n|---|---|---|\n| row1 | x | y |\n"

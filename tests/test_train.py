@@ -299,6 +299,42 @@ def test_a_failing_seed_stops_the_other_threads_before_they_are_waited_for():
     assert [int(a[0]) for a in map_seeds(lambda i: jnp.full(1, i), 3, workers=2)] == [0, 1, 2]
 
 
+def test_a_later_seeds_failure_stops_an_earlier_seed_still_running():
+    import threading
+    import time
+
+    from cnn_jax.train.program import map_seeds
+
+    stop, started = threading.Event(), threading.Event()
+
+    def work(i):
+        if i == 1:
+            started.wait(timeout=10)
+            raise ValueError("seed 1 failed")
+        started.set()
+        deadline = time.monotonic() + 10  # waited for in seed order, this would take 10 s
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return jnp.zeros(1)
+
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="seed 1 failed"):
+        map_seeds(work, 3, workers=2, stop=stop)
+    assert stop.is_set() and time.monotonic() - t0 < 5
+
+
+def test_fewer_training_images_than_a_minibatch_is_a_config_error(tiny_splits):
+    from cnn_jax.config import ConfigError
+    from cnn_jax.train import build
+
+    few = type(tiny_splits)(tiny_splits.train_x[:20], tiny_splits.train_y[:20],
+                            *tiny_splits[2:])
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, l2=0.1),
+                 train=TrainConfig(batch_size=50, progress=False))
+    with pytest.raises(ConfigError, match="train.batch_size=50 exceeds the 20 training images"):
+        build(cfg, few)
+
+
 def test_concurrent_seeds_give_the_same_numbers_as_one_by_one(tiny_splits):
     one = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=1), tiny_splits)
     three = fit(small_cfg(seeds=3, seed_batching="loop", concurrent_seeds=3), tiny_splits)

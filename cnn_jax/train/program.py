@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,12 @@ def map_seeds(work: Callable[[int], Any], seeds: int, workers: int = 1,
         return [work(i) for i in range(seeds)]
     pool = ThreadPoolExecutor(min(workers, seeds))
     try:
-        return list(pool.map(lambda i: jax.block_until_ready(work(i)), range(seeds)))
+        futures = [pool.submit(lambda i=i: jax.block_until_ready(work(i))) for i in range(seeds)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:  # the first failure, whichever seed it is, before any waiting
+            if future in done and future.exception() is not None:
+                future.result()
+        return [f.result() for f in futures]
     except BaseException:
         if stop is not None:
             stop.set()
@@ -198,15 +203,20 @@ def make_train_chunk(train_step: Callable,
     return train_chunk
 
 
+def minibatches_per_epoch(n: int, batch_size: int) -> int:
+    """n // batch_size: the whole minibatches of an epoch; a ConfigError when there is none."""
+    if n // batch_size < 1:
+        raise ConfigError(f"train.batch_size={batch_size} exceeds the {n} training images")
+    return n // batch_size
+
+
 def make_train_epoch(train_step: Callable, n: int, batch_size: int, shuffle: bool,
                      batch_sharding: NamedSharding | None = None) -> Callable:
     """train_epoch(state, key, x, y, start=0, count=all) -> (state, summed loss): minibatches
     start .. start+count-1 of the epoch that `key` orders (n // batch_size minibatches in all);
     `epoch_batches` then `make_train_chunk` in one function.
     """
-    steps = n // batch_size
-    if steps < 1:
-        raise ConfigError(f"train.batch_size={batch_size} exceeds the {n} training images")
+    steps = minibatches_per_epoch(n, batch_size)
     train_chunk = make_train_chunk(train_step, batch_sharding)
 
     def train_epoch(state: TrainState, key: jax.Array, x: jax.Array, y: jax.Array,
@@ -292,7 +302,8 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
     evals = {name: (put(getattr(splits, f"{name}_x")), put(getattr(splits, f"{name}_y")))
              for name in names}
     n = x_train.shape[0]
-    tx = make_optimizer(cfg.optimizer, n // cfg.train.batch_size, cfg.train.epochs)
+    tx = make_optimizer(cfg.optimizer, minibatches_per_epoch(n, cfg.train.batch_size),
+                        cfg.train.epochs)
     train_step = make_train_step(model, tx, cfg.optimizer.label_smoothing)
     train_epoch = make_train_epoch(train_step, n, cfg.train.batch_size, cfg.train.shuffle, sharded)
     evaluates = {}
