@@ -3,14 +3,21 @@
 TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all, or one
 Nielsen row, nielsen/row1 .. nielsen/row9 (row 8 is part of row 9's run; nielsen/row8 runs it). Each
 step runs its documented training command (`python -m experiments.train ...`) as a subprocess
-into DIR, always with `train.resume=true`: a run whose metrics.json says ok is skipped, an
-unfinished one continues from its last checkpoint, and a sweep relaunched into the same sweep dir
-skips its finished jobs. Then the tables and figures (`experiments/table.py`) or Nielsen's table
-(`experiments/nielsen_table.py`) are written into `--out` (default docs/results). Before each
-step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS.
+into DIR, always with `train.resume=auto`: a run that finished with the config the step runs now
+(config.json; runtime keys aside) is skipped, an unfinished run of that config continues from its
+last checkpoint, and a run dir holding another config's run (an edited experiment file, another
+--budget) is refused with a one-line error: add the override `train.resume=false` to start it
+over, or choose another DIR. A sweep relaunched into the same sweep dir skips its finished jobs
+of the same config; a job dir left holding another config's run fails the step. Then the tables
+and figures (`experiments/table.py`) or Nielsen's table (`experiments/nielsen_table.py`) are
+written into `--out`: by default docs/results with the full budget, DIR/results with any other
+(a smoke test never overwrites the published tables). Before each step the expected wall time on
+2 CPU cores is printed, from the measured figures in COSTS.
 
   --dry-run        print the commands and expected times; run and write nothing
-  --budget tiny    a few images, one epoch (a smoke test of the whole pipeline)
+  --budget tiny    a few images, one epoch (a smoke test of the whole pipeline; docs go to
+                   DIR/results unless --out is given)
+  --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
                    CPU core (longest steps first, each to the least loaded lane); on a small
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
@@ -34,7 +41,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cnn_jax.results import records
+from cnn_jax.config import ConfigError, from_dictconfig, to_dict
+from cnn_jax.results import rundir
+from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
 from experiments.compose import compose_dictconfig
 
@@ -115,22 +124,83 @@ def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
     """The `python -m experiments.train` argv of a step, resuming into its dir under `runs`."""
     where = "sweep" if step.sweep else "run"
     return ["python", "-m", "experiments.train", *(["-m"] if step.sweep else []),
-            f"experiment={step.experiment}", *step.overrides, "train.resume=true", *extra,
+            f"experiment={step.experiment}", *step.overrides, "train.resume=auto", *extra,
             f"hydra.{where}.dir={runs / step.run_dir}"]
 
 
-def is_finished(step: Step, runs: Path) -> bool:
-    """A single run whose metrics.json says ok (a sweep always relaunches: Hydra skips its jobs)."""
-    return not step.sweep and records.finished_ok(runs / step.run_dir) is not None
+def is_finished(step: Step, runs: Path, extra: tuple[str, ...]) -> bool:
+    """A single run that finished with the config the step runs now (its config.json, runtime
+    keys aside); a sweep always relaunches: its jobs of the same config skip themselves."""
+    return not step.sweep and rundir.finished(runs / step.run_dir,
+                                              step_config(step, extra)) is not None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+COMPOSE_LOCK = threading.Lock()  # Hydra's compose API is one global state: a lane at a time
+
+
+def _compose(*overrides: str):
+    with COMPOSE_LOCK:
+        return compose_dictconfig(*overrides)
 
 
 def _composed(step: Step, extra: tuple[str, ...]):
     single = [o for o in (*step.overrides, *extra) if "," not in o.partition("=")[2]]
     try:
-        return compose_dictconfig(f"experiment={step.experiment}", *single)
+        return _compose(f"experiment={step.experiment}", *single)
     except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"overrides {' '.join(single)!r}: {first}") from None
+        raise ValueError(f"overrides {' '.join(single)!r}: {_first_line(exc)}") from None
+
+
+def _validated(dcfg: object, what: str) -> dict:
+    """The JSON-ready dict of a composed config, as a run writes it to config.json."""
+    try:
+        return to_dict(from_dictconfig(dcfg))
+    except ConfigError as exc:
+        raise ValueError(f"{what}: {_first_line(exc)}") from None
+
+
+@functools.cache
+def step_config(step: Step, extra: tuple[str, ...]) -> dict:
+    """The resolved config (as config.json holds it) of a single-run step (do not mutate)."""
+    return _validated(_composed(step, extra), step.experiment)
+
+
+def job_config(job_dir: Path) -> dict | None:
+    """The config a sweep job was launched with, composed now from its .hydra/overrides.yaml
+    (None: no such file); ValueError when they no longer compose."""
+    import yaml
+
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    overrides = [str(o) for o in yaml.safe_load(path.read_text()) or []]
+    try:
+        dcfg = _compose(*overrides)
+    except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
+        raise ValueError(_first_line(exc)) from None
+    return _validated(dcfg, str(job_dir))
+
+
+def stale_jobs(step: Step, runs: Path) -> list[str]:
+    """The job dirs of a sweep step not holding a finished run of the config Hydra launched
+    them with this time (a job refused for keeping another config's run keeps that run)."""
+    stale = []
+    for job in find_job_dirs(runs / step.run_dir):
+        try:
+            config = job_config(job)
+        except ValueError as exc:  # e.g. a job dir left from a sweep over a removed option
+            stale.append(f"{job} ({exc})")
+            continue
+        if config is not None and rundir.finished(job, config) is None:
+            saved = rundir.saved_config(job)
+            diff = rundir.differences(saved, config) if saved is not None else []
+            stale.append(f"{job} ({diff[0]})" if diff else str(job))
+    return stale
 
 
 @functools.cache
@@ -170,14 +240,14 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     lane = "" if core is None else f"[core {core}] "
     print(f"== {lane}{step.experiment}: expected {duration(expected_seconds(step, extra))} on 2 "
           f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
-    if is_finished(step, runs):
+    if is_finished(step, runs, extra):
         print(f"   finished already: {runs / step.run_dir}", flush=True)
         return
     if dry_run:
         return
     start, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
-    pin = None if core is None else functools.partial(os.sched_setaffinity, 0, {core})
-    code = subprocess.call([sys.executable, *argv[1:]], cwd=ROOT, preexec_fn=pin)
+    command = [sys.executable, *argv[1:]]
+    code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
     wall = time.perf_counter() - start
     print(f"   {lane}{step.experiment}: exit {code} after {duration(wall)}", flush=True)
     with LOG_LOCK, open(runs / LOG, "a") as log:
@@ -186,6 +256,38 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
                               "cpu": cpu_model(), "core": core}) + "\n")
     if code != 0:
         raise RuntimeError(f"{step.experiment} failed with exit code {code}: {shlex.join(argv)}")
+    stale = stale_jobs(step, runs) if step.sweep else []
+    if stale:
+        raise RuntimeError(f"{step.experiment}: {len(stale)} job dir(s) hold a run of another "
+                           f"config, e.g. {stale[0]}; add train.resume=false to start them over, "
+                           "or choose another --runs dir")
+
+
+def pinned(command: list[str], core: int) -> list[str]:
+    """`command` run by a Python trampoline that pins itself to `core`, then execs it (the
+    affinity is kept across exec): no preexec_fn, which is unsafe in a threaded program."""
+    pin = (f"import os, sys; os.sched_setaffinity(0, {{{int(core)}}}); "
+           "os.execvp(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", pin, *command]
+
+
+def run_step_or_raise(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
+                      core: int | None = None) -> None:
+    """run_step, any exception of it raised as the step's one-line RuntimeError."""
+    try:
+        run_step(step, runs, extra, dry_run, core)
+    except Exception as exc:  # OSError, subprocess.SubprocessError, ValueError, ...
+        error = step_error(step, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def step_error(step: Step, exc: Exception) -> RuntimeError:
+    """A step's failure as a one-line RuntimeError (a RuntimeError stays as it is)."""
+    if isinstance(exc, RuntimeError):
+        return exc
+    return RuntimeError(f"{step.experiment} failed: {type(exc).__name__}: {_first_line(exc)}")
 
 
 def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
@@ -238,9 +340,9 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
     def run_lane(core: int, lane: list[Step]) -> None:
         for step in lane:
             try:
-                run_step(step, runs, extra, dry_run, core)
-            except RuntimeError as exc:
-                failed[step] = exc
+                run_step_or_raise(step, runs, extra, dry_run, core)
+            except Exception as exc:  # any: a dead thread must not read as a success
+                failed[step] = step_error(step, exc)
                 return
 
     threads = [threading.Thread(target=run_lane, args=pair) for pair in zip(cores, plan,
@@ -259,6 +361,10 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
     all succeeded, then the first failure is raised)."""
     plan = steps_of(target)
     total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
+    for _, steps in plan:  # a single run's config is checked before anything trains
+        for step in steps:
+            if not step.sweep:
+                step_config(step, extra)
     print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
           f"results into {out}", flush=True)
     if not dry_run:
@@ -268,7 +374,7 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
     for name, steps in plan:
         if lanes == 1:
             for step in steps:
-                run_step(step, runs, extra, dry_run)
+                run_step_or_raise(step, runs, extra, dry_run)
         if not failed.keys() & set(steps):
             write_docs(name, runs, out, dry_run)
     if failed:
@@ -281,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", help=f"one of {', '.join(TARGETS)}, or nielsen/rowN (N 1-9)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     parser.add_argument("--runs", type=Path, required=True, help="run and sweep dirs go here")
-    parser.add_argument("--out", type=Path, default=DOCS, help=f"results dir (default {DOCS})")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"results dir (default: {DOCS} with --budget full, "
+                             "RUNS/results with any other budget)")
     parser.add_argument("--budget", default="full", help=f"one of {', '.join(BUDGETS)}")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--lanes", type=int, default=1,
@@ -296,8 +404,13 @@ def main(argv: list[str] | None = None) -> int:
                              f"{usable_cores()} CPU cores this process may use "
                              "(more than 1 needs os.sched_setaffinity, Linux)")
         extra = (*BUDGETS[args.budget], *args.overrides)
-        reproduce(args.target, args.runs.absolute(), args.out.absolute(), extra, args.dry_run,
-                  args.lanes)
+        out = args.out
+        if out is None and args.budget != "full":
+            out = args.runs / "results"
+            print(f"--budget {args.budget}: the docs go to {out.absolute()}, not {DOCS} "
+                  "(--out sets where)", flush=True)
+        reproduce(args.target, args.runs.absolute(), (out or DOCS).absolute(), extra,
+                  args.dry_run, args.lanes)
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1

@@ -4,6 +4,7 @@ run of one ablation end to end into temp dirs (never docs/results)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def test_nielsen_commands_resume_into_the_runs_dir_and_row9_loops_its_seeds(tmp_
     assert [s.experiment for s in steps] == [f"nielsen/row{n}" for n in (1, 2, 3, 4, 5, 6, 7, 9)]
     row9 = reproduce.train_command(steps[-1], tmp_path, ("x=1",))
     assert row9 == ["python", "-m", "experiments.train", "experiment=nielsen/row9",
-                    "train.seed_batching=loop", "train.resume=true", "x=1",
+                    "train.seed_batching=loop", "train.resume=auto", "x=1",
                     f"hydra.run.dir={tmp_path}/nielsen/row9"]
     row6 = reproduce.train_command(steps[5], tmp_path, ())
     assert row6[3:6] == ["-m", "experiment=nielsen/row6", "width=300,1000"]
@@ -41,20 +42,51 @@ def test_expected_time_scales_the_measured_figure_by_seeds_epochs_and_data():
                                     for s in st}
 
 
+def _finished_run(run_dir: Path, config: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    (run_dir / "config.json").write_text(json.dumps(config))
+
+
+def _row(n: int) -> reproduce.Step:
+    return next(s for s in reproduce.NIELSEN if s.experiment == f"nielsen/row{n}")
+
+
 def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, capsys):
     row1 = tmp_path / "runs" / "nielsen" / "row1"
-    row1.mkdir(parents=True)
-    (row1 / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    _finished_run(row1, reproduce.step_config(_row(1), ()))
     out = tmp_path / "out"
     assert reproduce.main(["nielsen", "--runs", str(tmp_path / "runs"), "--out", str(out),
                            "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "python -m experiments.train experiment=nielsen/row2 train.resume=true" in text
+    assert "python -m experiments.train experiment=nielsen/row2 train.resume=auto" in text
     assert f"finished already: {row1}" in text and text.count("finished already") == 1
     assert "expected" in text and "on 2 CPU cores" in text
     assert f"--out {out}/nielsen_ch6.md" in text
     assert not out.exists() and sorted(p.name for p in (tmp_path / "runs").rglob("*")) == [
-        "metrics.json", "nielsen", "row1"]
+        "config.json", "metrics.json", "nielsen", "row1"]
+
+
+def test_a_finished_run_of_another_config_is_not_skipped(tmp_path, capsys):
+    """A tiny-budget run (or one of an older experiment file) is no finished full run."""
+    from cnn_jax.config import to_dict
+    from experiments.compose import compose_config
+
+    runs, tiny = tmp_path / "runs", reproduce.BUDGETS["tiny"]
+    row1 = runs / "nielsen" / "row1"
+    _finished_run(row1, to_dict(compose_config("experiment=nielsen/row1", *tiny)))
+    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--dry-run"]) == 0
+    assert "finished already" not in capsys.readouterr().out
+    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--dry-run", "--budget",
+                           "tiny"]) == 0
+    assert f"finished already: {row1}" in capsys.readouterr().out
+    assert not reproduce.is_finished(_row(1), runs, ())
+    assert reproduce.is_finished(_row(1), runs, tiny)
+    # runtime keys (progress, resume, ...) do not make another config
+    config = json.loads(json.dumps(reproduce.step_config(_row(1), ())))
+    config["train"] |= {"progress": False, "resume": True}
+    _finished_run(row1, config)
+    assert reproduce.is_finished(_row(1), runs, ())
 
 
 def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
@@ -91,32 +123,144 @@ def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsy
     assert err.count("\n") == 1 and "--lanes 3 must be between 1 and the 2 CPU cores" in err
 
 
+PRINT_CORES = "import os; print(sorted(os.sched_getaffinity(0)))"
+pinning = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+
+
+def _cores_of(pinned_argv: list[str]) -> str:
+    """What a tiny real command run under the trampoline of `pinned_argv` reports as its cores."""
+    trampoline = pinned_argv[:3]
+    assert trampoline[:2] == [sys.executable, "-c"]
+    return subprocess.run([*trampoline, sys.executable, "-c", PRINT_CORES], capture_output=True,
+                          text=True, check=True, timeout=60).stdout.strip()
+
+
+@pinning
+def test_the_trampoline_pins_the_real_command_to_the_core():
+    for core in reproduce.usable_core_ids()[:2]:
+        argv = reproduce.pinned([sys.executable, "-c", PRINT_CORES], core)
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
+        assert out.stdout.strip() == f"[{core}]"
+
+
+@pinning
 def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lane(
         tmp_path, monkeypatch, capsys):
+    ids = reproduce.usable_core_ids()
+    cores = [ids[0], ids[-1]]  # two cores where the machine has them
     calls = []
 
-    def fake_call(argv, cwd, preexec_fn):
-        calls.append((argv, preexec_fn))
+    def fake_call(argv, cwd):  # no preexec_fn: unsafe with the lanes' threads
+        calls.append(argv)
         return 3 if "experiment=nielsen/row4" in argv else 0
 
     monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: cores[:lanes])
     steps = [s for s in dict(reproduce.steps_of("nielsen"))["nielsen"]
              if s.experiment in ("nielsen/row1", "nielsen/row2", "nielsen/row4")]
-    # row 4 (longest) alone on core 0 and fails; rows 2 and 1 on core 1 still run
+    # row 4 (longest) alone on the first core and fails; rows 2 and 1 on the other still run
     failed = reproduce.run_lanes(steps, 2, tmp_path, (), dry_run=False)
     assert [s.experiment for s in failed] == ["nielsen/row4"]
     assert "nielsen/row4 failed with exit code 3" in str(next(iter(failed.values())))
     assert len(calls) == 3
-    pins = {next(a for a in argv if a.startswith("experiment=")): (pin.func, pin.args)
-            for argv, pin in calls}
-    setaffinity = reproduce.os.sched_setaffinity
-    assert pins == {"experiment=nielsen/row4": (setaffinity, (0, {0})),
-                    "experiment=nielsen/row2": (setaffinity, (0, {1})),
-                    "experiment=nielsen/row1": (setaffinity, (0, {1}))}
+    for argv in calls:  # the trampoline, then the step's own command
+        step = next(s for s in steps if f"experiment={s.experiment}" in argv)
+        assert argv[3:] == [sys.executable, *reproduce.train_command(step, tmp_path, ())[1:]]
+    pins = {next(a for a in argv if a.startswith("experiment=")): _cores_of(argv)
+            for argv in calls}
+    assert pins == {"experiment=nielsen/row4": f"[{cores[0]}]",
+                    "experiment=nielsen/row2": f"[{cores[1]}]",
+                    "experiment=nielsen/row1": f"[{cores[1]}]"}
     log = [json.loads(line) for line in (tmp_path / "reproduce.jsonl").read_text().splitlines()]
     assert sorted((r["step"], r["core"], r["exit"]) for r in log) == [
-        ("nielsen/row1", 1, 0), ("nielsen/row2", 1, 0), ("nielsen/row4", 0, 3)]
+        ("nielsen/row1", cores[1], 0), ("nielsen/row2", cores[1], 0),
+        ("nielsen/row4", cores[0], 3)]
+
+
+def _raise_subprocess_error(argv, cwd, **_):
+    raise subprocess.SubprocessError("fork failed\nsecond line")
+
+
+@pytest.mark.parametrize("breakage", ["subprocess", "log"])
+def test_any_error_of_a_lane_step_is_its_failure_and_a_one_line_exit_1(
+        breakage, tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    if breakage == "subprocess":
+        monkeypatch.setattr(reproduce.subprocess, "call", _raise_subprocess_error)
+        needle = "nielsen/row1 failed: SubprocessError: fork failed"
+    else:  # reproduce.jsonl cannot be written (OSError)
+        monkeypatch.setattr(reproduce.subprocess, "call", lambda argv, cwd, **_: 0)
+        (runs / reproduce.LOG).mkdir(parents=True)
+        needle = "nielsen/row1 failed: IsADirectoryError"
+    monkeypatch.setattr(reproduce, "usable_cores", lambda: 2)
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    written = []
+    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--lanes", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and written == []
+    failed = reproduce.run_lanes([_row(1)], 2, runs, (), dry_run=False)
+    assert [s.experiment for s in failed] == ["nielsen/row1"]
+    assert isinstance(failed[_row(1)], RuntimeError) and needle in str(failed[_row(1)])
+
+
+def test_in_one_lane_any_error_of_a_step_is_a_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce.subprocess, "call", _raise_subprocess_error)
+    written = []
+    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    assert reproduce.main(["nielsen/row1", "--runs", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: nielsen/row1 failed: SubprocessError: fork failed\n" and written == []
+
+
+def _fake_sweep(job_config_overrides: tuple[str, ...]):
+    """A fake `train -m` of cnn_vs_fc: one finished job whose config.json is the job's config
+    with `job_config_overrides` (a job refused for another config's run keeps that run)."""
+    from cnn_jax.config import to_dict
+    from experiments.compose import compose_config
+
+    def call(argv, cwd, **_):
+        sweep = Path(next(a for a in argv if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
+        job = [a for a in argv[4:] if not a.startswith("hydra.")] + ["model=fc30"]
+        (sweep / "0" / ".hydra").mkdir(parents=True, exist_ok=True)
+        (sweep / "0" / ".hydra" / "overrides.yaml").write_text(
+            "".join(f"- {o}\n" for o in job))
+        _finished_run(sweep / "0", to_dict(compose_config(*job, *job_config_overrides)))
+        return 0
+
+    return call
+
+
+def test_a_sweep_job_left_holding_another_configs_run_fails_the_step(
+        tmp_path, monkeypatch, capsys):
+    written = []
+    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    # the job finished with this config (or skipped itself): the docs are written
+    monkeypatch.setattr(reproduce.subprocess, "call", _fake_sweep(("train.progress=false",)))
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "same")]) == 0
+    assert written == ["cnn_vs_fc"]
+    # the job dir keeps a 3-epoch run of the experiment file that now says 8: no docs
+    monkeypatch.setattr(reproduce.subprocess, "call", _fake_sweep(("train.epochs=3",)))
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "other")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cnn_vs_fc: 1 job dir(s) hold a run of another config" in err
+    assert "train.epochs: 3 -> 8" in err and written == ["cnn_vs_fc"]
+
+
+@pytest.mark.parametrize("args, where", [
+    (["--budget", "tiny"], "runs/results"), ([], str(reproduce.DOCS)),
+    (["--budget", "tiny", "--out", "OUT"], "OUT")])
+def test_docs_of_a_smaller_budget_go_under_the_runs_dir_unless_out_is_given(
+        args, where, tmp_path, capsys):
+    argv = ["all", "--runs", str(tmp_path / "runs"), "--dry-run",
+            *[str(tmp_path / a) if a == "OUT" else a for a in args]]
+    assert reproduce.main(argv) == 0
+    out = where if where.startswith("/") else f"{tmp_path}/{where}"
+    text = capsys.readouterr().out
+    assert f"results into {out}\n" in text and f"--out {out}/nielsen_ch6.md" in text
+    assert f"--out {out}/cnn_vs_fc " in text and f"--out {out}/ablation_dropout " in text
+    if args == ["--budget", "tiny"]:
+        assert f"the docs go to {out}, not {reproduce.DOCS}" in text
 
 
 def test_in_lanes_a_failed_step_skips_only_its_results_docs(tmp_path, monkeypatch):
@@ -152,10 +296,10 @@ def test_bad_input_is_a_one_line_error(argv, needle, capsys):
     assert err.count("\n") == 1 and needle in err
 
 
-def _reproduce(runs: Path, out: Path, mnist_dir: Path) -> subprocess.CompletedProcess:
+def _reproduce(runs: Path, out: Path, mnist_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "experiments.reproduce", "cnn_vs_fc", "--runs", str(runs),
            "--out", str(out), "--budget", "tiny", "model=fc30,nielsen_fc", "train.seeds=2",
-           "train.checkpoint=false", f"data.dir={mnist_dir}"]
+           "train.checkpoint=false", f"data.dir={mnist_dir}", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -177,3 +321,12 @@ def test_tiny_ablation_end_to_end_then_a_relaunch_skips_it(tmp_path, mnist_dir):
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("skip (already ok)") == 2, second.stdout
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # another config into the same dirs: each job refuses the old run, the step fails, and
+    # the table stays the first run's (nothing trains)
+    docs = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    third = _reproduce(runs, out, mnist_dir, "train.epochs=2")
+    assert third.returncode == 1, third.stdout[-3000:] + third.stderr[-3000:]
+    assert "cnn_vs_fc: 2 job dir(s) hold a run of another config" in third.stderr
+    assert "train.epochs: 1 -> 2" in third.stderr
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == docs

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,6 @@ def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def finished_ok(run_dir: str | os.PathLike,
-                overrides: Sequence[str] | None = None) -> dict[str, Any] | None:
-    """The run's metrics.json if it says ok (for the same overrides, when given), else None."""
-    metrics = read_metrics(run_dir)
-    ok = metrics and metrics.get("status") == "ok"
-    return metrics if ok and overrides in (None, metrics.get("overrides")) else None
 
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:
