@@ -41,6 +41,20 @@ def test_dirty_checkout_records_a_hash_that_follows_the_diff(repo):
     assert provenance.git_state(repo)["git_diff_sha256"] != first["git_diff_sha256"]
 
 
+def test_an_untracked_source_file_makes_it_dirty_but_a_run_dir_does_not(repo):
+    run = repo / "runs" / "r1"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("lr: 0.1\n")
+    (run / "metrics.json").write_text("{}")
+    assert provenance.git_state(repo)["git_dirty"] is False
+    (repo / "conf").mkdir()
+    (repo / "conf" / "mine.yaml").write_text("lr: 0.2\n")  # a new experiment file, not added
+    first = provenance.git_state(repo / "conf")
+    assert first["git_dirty"] is True and len(first["git_diff_sha256"]) == 64
+    (repo / "conf" / "mine.yaml").write_text("lr: 0.3\n")
+    assert provenance.git_state(repo)["git_diff_sha256"] != first["git_diff_sha256"]
+
+
 def test_outside_a_checkout_records_nulls(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     (tmp_path / "plain").mkdir()

@@ -1,9 +1,10 @@
 """Where a run came from: the `provenance` block of metrics.json.
 
-git_commit, git_dirty and git_diff_sha256 (of `git diff HEAD`, only when dirty) describe the
-checkout the code was imported from; outside a git checkout (or without git) they are None.
-command is the full command line, versions the Python and array-stack versions, device_kind the
-first JAX device's kind, xla_flags $XLA_FLAGS, hostname, started_at an ISO-8601 UTC time.
+git_commit, git_dirty and git_diff_sha256 (of `git diff HEAD` and the untracked, not ignored
+Python and YAML files, only when dirty) describe the checkout the code was imported from;
+outside a git checkout (or without git) they are None. command is the full command line,
+versions the Python and array-stack versions, device_kind the first JAX device's kind,
+xla_flags $XLA_FLAGS, hostname, started_at an ISO-8601 UTC time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
+# untracked files that make a checkout dirty: code and config a run may have used (not a run
+# dir's own .hydra/ copies of its config)
+UNTRACKED_SOURCES = ("*.py", "*.yaml", "*.yml", ":(exclude)**/.hydra/**")
 SOURCE_DIR = Path(__file__).resolve().parent
 
 
@@ -41,10 +45,19 @@ def git_state(path: str | os.PathLike = SOURCE_DIR) -> dict[str, Any]:
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
     status = _git(["status", "--porcelain", "--untracked-files=no"], cwd) or ""
-    dirty = bool(status.strip())
-    diff = _git(["diff", "HEAD", "--no-ext-diff", "--binary"], cwd) if dirty else None
-    return {"git_commit": commit.strip(), "git_dirty": dirty,
-            "git_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None}
+    untracked = sorted((_git(["ls-files", "--others", "--exclude-standard", "--full-name", "--",
+                              *UNTRACKED_SOURCES], cwd) or "").split("\n"))
+    untracked = [name for name in untracked if name]
+    dirty = bool(status.strip()) or bool(untracked)
+    if not dirty:
+        return {"git_commit": commit.strip(), "git_dirty": False, "git_diff_sha256": None}
+    digest = hashlib.sha256((_git(["diff", "HEAD", "--no-ext-diff", "--binary"], cwd) or "")
+                            .encode())
+    top = Path((_git(["rev-parse", "--show-toplevel"], cwd) or str(cwd)).strip())
+    for name in untracked:  # a new experiment file or plugin module counts with its content
+        digest.update(f"\0{name}\0".encode())
+        digest.update((top / name).read_bytes() if (top / name).is_file() else b"")
+    return {"git_commit": commit.strip(), "git_dirty": True, "git_diff_sha256": digest.hexdigest()}
 
 
 def versions(packages: Sequence[str] = PACKAGES) -> dict[str, str | None]:
