@@ -62,12 +62,12 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
 
     if not Path(directory).is_dir():
         raise FileNotFoundError(f"no checkpoint under {directory}")
-    manager = checkpoint_manager(directory)
-    step = manager.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"no checkpoint under {directory}")
-    restored = manager.restore(
-        step, args=ocp.args.Composite(trees=ocp.args.StandardRestore(),
-                                      meta=ocp.args.JsonRestore())
-    )
+    with checkpoint_manager(directory) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint under {directory}")
+        restored = manager.restore(
+            step, args=ocp.args.Composite(trees=ocp.args.StandardRestore(),
+                                          meta=ocp.args.JsonRestore())
+        )
     return {**restored.trees, "meta": restored.meta}
