@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TORCH_PYTHON = Path("/work/torchenv/bin/python")
+TORCH_PYTHON = Path(__file__).resolve().parents[1] / ".venv-torch" / "bin" / "python"
 
 
 def last_json(cmd: list[str]) -> dict:
