@@ -1,8 +1,10 @@
 """Side-by-side images/s of one scanned training epoch for conv2d impls ("patches" vs "xla").
 
-python benchmarks/bench_conv_impls.py   (a short epoch of 1280 images, data on the device)
+python benchmarks/bench_conv_impls.py [--cases conv1_b10 ...] [--repeats 2]
+(a short epoch of 1280 images, data on the device)
 """
 
+import argparse
 import dataclasses
 import time
 
@@ -35,8 +37,18 @@ def images_per_sec(model: ModelConfig, batch: int, impl: str, repeats: int = 2) 
     return N / best
 
 
-if __name__ == "__main__":
-    for name, (net, batch) in CASES.items():
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    p.add_argument("--repeats", type=int, default=2, help="timed epochs per variant (best of)")
+    args = p.parse_args(argv)
+    for name in args.cases:
+        net, batch = CASES[name]
         model = net_config(net).model
         for impl in ("patches", "xla"):
-            print(f"{name} {impl} {images_per_sec(model, batch, impl):.0f} img/s", flush=True)
+            ips = images_per_sec(model, batch, impl, args.repeats)
+            print(f"{name} {impl} {ips:.0f} img/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

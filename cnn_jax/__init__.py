@@ -26,9 +26,10 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "layer_table", "register_init",
     ),
     "cnn_jax.train": (
-        "OPTIMIZERS", "Program", "Progress", "TrainState", "build", "count_compiles",
-        "create_state", "enable_compile_cache", "fit", "init_states", "make_eval_step",
-        "make_optimizer", "make_train_step", "register_optimizer", "run_epochs",
+        "FitResult", "OPTIMIZERS", "Program", "Progress", "TrainState", "build",
+        "count_compiles", "create_state", "enable_compile_cache", "epoch_batches", "fit",
+        "init_states", "make_eval_step", "make_optimizer", "make_train_chunk",
+        "make_train_epoch", "make_train_step", "register_optimizer", "run_epochs",
     ),
     "cnn_jax.data": ("DataError", "Splits", "expand_shifts", "load_splits"),
 }  # fmt: skip

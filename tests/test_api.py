@@ -107,6 +107,15 @@ def test_all_names_exist_with_a_one_line_summary():
         assert isinstance(registry, dict) and all(callable(f) for f in registry.values())
 
 
+def test_every_name_the_api_page_lists_is_in_the_package_root():
+    import re
+
+    rows = [line.split("|")[1] for line in (ROOT / "docs" / "api.md").read_text().splitlines()
+            if line.startswith("| `") and not line.startswith("| `examples/")]
+    named = {m for row in rows for m in re.findall(r"`([A-Za-z_]\w*)", row)}
+    assert named and named <= set(cnn_jax.__all__), named - set(cnn_jax.__all__)
+
+
 def test_version_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert cnn_jax.__version__ == project["version"]
