@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 
 def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
                   title: str | None = None) -> tuple[str, list[Path]]:
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         markdown, _ = write_outputs(args.sweep_dir, args.out, args.title)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # a job's unreadable record
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(markdown, end="")
     return 0

@@ -238,3 +238,11 @@ def test_atomic_write_of_text_and_bytes_leaves_only_the_file(tmp_path: Path) -> 
     with pytest.raises(TypeError):
         write_atomic(path, 3)  # type: ignore[arg-type]
     assert path.read_bytes() == b"\x89PNG" and [p.name for p in path.parent.iterdir()] == ["a.md"]
+
+
+def test_cli_unreadable_overrides_exit_2_in_one_line(tmp_path: Path, capsys) -> None:
+    sweep = make_sweep(tmp_path)
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- [unclosed\n  - x: {\n")
+    assert table_main([str(sweep), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")

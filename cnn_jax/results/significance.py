@@ -11,6 +11,11 @@ difference of its mean to the best one, the 95% Welch interval of that differenc
 two-sided Welch t-test; the p-values of all tested cells are Holm-corrected together. A cell is
 "not separated" from the best when its corrected p-value is at least 5%. Cells with fewer than two
 seeds get no test, and say so (their difference to the best is still given).
+
+What this does not correct for: the best cell is picked by the same test means it is then
+compared on, so a near-tie leans towards "separated" (the pick favours a cell whose seeds drew
+high); and the 95% intervals are per comparison while the verdict is Holm's, so with many cells
+an interval can exclude zero for a cell that is still "not separated".
 """
 
 from __future__ import annotations
