@@ -15,6 +15,7 @@ from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
+from cnn_jax.errors import first_line
 from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
@@ -70,10 +71,10 @@ def _restore(manager: Any, program: Any, run_dir: Path) -> Progress | None:
     model under train.resume=true) is a RunDirTaken error, with the dir left as it was."""
     try:
         return checkpoint.restore_progress(manager, program.fresh())
-    except Exception as err:  # orbax's shape and structure errors have no common type
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    except (ValueError, TypeError, KeyError) as err:  # shapes or tree structure that differ
         raise RunDirTaken(f"{run_dir}: its checkpoint does not fit this config "
-                          f"({type(err).__name__}: {first[:200]}); train.resume=false starts it "
+                          f"({type(err).__name__}: {first_line(err)[:200]}); train.resume=false "
+                          "starts it "
                           "over, or choose another run dir") from err
 
 
@@ -107,12 +108,13 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
     manager = None
     try:
         resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
+        resume = resume and cfg.train.checkpoint  # without checkpoints: fresh, old ones removed
         if not resume:
             for name in (records.METRICS, records.EPOCHS):
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
             records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-        writer.config(to_dict(cfg))
+            writer.config(to_dict(cfg))
         splits = load_splits(cfg.data)
         batching = resolve_seed_batching(cfg.train.seed_batching)
         for line in header_lines(cfg, splits, data_source.choose(cfg.data), seeds_of(cfg),
@@ -121,11 +123,12 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
         program = build(cfg, splits)
         log.info("compiled in %.1f s", program.compile_seconds)
         on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
-        saved = _restore(manager, program, run_dir) if resume and manager is not None else None
+        saved = _restore(manager, program, run_dir) if resume else None
         if resume:  # the dir is this run's from here on
             _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
             (run_dir / records.METRICS).unlink(missing_ok=True)
             records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
+            writer.config(to_dict(cfg))
         # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
         history = saved.history if saved else []
         write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from cnn_jax.errors import first_line
+
 
 def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
                   data_dir: str | None = None) -> list[Path]:
@@ -48,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = write_figures(args.run_dir, args.out or args.run_dir / "figures", args.digit,
                               args.seed_index, args.data_dir)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # ConfigError, DataError included
-        print(f"error: {args.run_dir}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-              file=sys.stderr)
+        print(f"error: {args.run_dir}: {first_line(exc)}", file=sys.stderr)
         return 2
     print("\n".join(map(str, paths)))
     return 0

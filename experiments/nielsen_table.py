@@ -148,7 +148,7 @@ def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:
             lines.append(published[label])
             continue
         r = row_result(run_dir, max_seeds) if run_dir is not None else None
-        if r is None or not r["accs"]:
+        if r is None:
             state = NOT_RUN if run_dir is None else NO_EPOCH
             lines.append(f"| {label} | {book:.2f}% | {state} |" + " |" * (COLUMNS - 3))
             continue

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cnn_jax.config import ConfigError, from_dictconfig, to_dict
+from cnn_jax.errors import first_line
 from cnn_jax.results import rundir
 from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
@@ -130,14 +131,11 @@ def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
 
 def is_finished(step: Step, runs: Path, extra: tuple[str, ...]) -> bool:
     """A single run that finished with the config the step runs now (its config.json, runtime
-    keys aside); a sweep always relaunches: its jobs of the same config skip themselves."""
-    return not step.sweep and rundir.finished(runs / step.run_dir,
-                                              step_config(step, extra)) is not None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    keys aside), unless train.resume=false asks to train it again; a sweep always relaunches: its
+    jobs of the same config skip themselves."""
+    config = None if step.sweep else step_config(step, extra)
+    return (config is not None and config["train"]["resume"] is not False
+            and rundir.finished(runs / step.run_dir, config) is not None)
 
 
 COMPOSE_LOCK = threading.Lock()  # Hydra's compose API is one global state: a lane at a time
@@ -153,7 +151,7 @@ def _composed(step: Step, extra: tuple[str, ...]):
     try:
         return _compose(f"experiment={step.experiment}", *single)
     except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
-        raise ValueError(f"overrides {' '.join(single)!r}: {_first_line(exc)}") from None
+        raise ValueError(f"overrides {' '.join(single)!r}: {first_line(exc)}") from None
 
 
 def _validated(dcfg: object, what: str) -> dict:
@@ -161,7 +159,7 @@ def _validated(dcfg: object, what: str) -> dict:
     try:
         return to_dict(from_dictconfig(dcfg))
     except ConfigError as exc:
-        raise ValueError(f"{what}: {_first_line(exc)}") from None
+        raise ValueError(f"{what}: {first_line(exc)}") from None
 
 
 @functools.cache
@@ -182,12 +180,12 @@ def job_config(job_dir: Path) -> dict | None:
     try:
         dcfg = _compose(*overrides)
     except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
-        raise ValueError(_first_line(exc)) from None
+        raise ValueError(first_line(exc)) from None
     return _validated(dcfg, str(job_dir))
 
 
 def stale_jobs(step: Step, runs: Path) -> list[str]:
-    """The job dirs of a sweep step not holding a finished run of the config Hydra launched
+    """The job dirs of a sweep step holding a run of another config than the one Hydra launched
     them with this time (a job refused for keeping another config's run keeps that run)."""
     stale = []
     for job in find_job_dirs(runs / step.run_dir):
@@ -196,10 +194,10 @@ def stale_jobs(step: Step, runs: Path) -> list[str]:
         except ValueError as exc:  # e.g. a job dir left from a sweep over a removed option
             stale.append(f"{job} ({exc})")
             continue
-        if config is not None and rundir.finished(job, config) is None:
-            saved = rundir.saved_config(job)
-            diff = rundir.differences(saved, config) if saved is not None else []
-            stale.append(f"{job} ({diff[0]})" if diff else str(job))
+        saved = rundir.saved_config(job)
+        diff = rundir.differences(saved, config) if config and saved else []
+        if diff:  # a failed job of this config is not stale: the table lists its failure
+            stale.append(f"{job} ({diff[0]})")
     return stale
 
 
@@ -259,8 +257,9 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     stale = stale_jobs(step, runs) if step.sweep else []
     if stale:
         raise RuntimeError(f"{step.experiment}: {len(stale)} job dir(s) hold a run of another "
-                           f"config, e.g. {stale[0]}; add train.resume=false to start them over, "
-                           "or choose another --runs dir")
+                           f"config, e.g. {stale[0]}; remove those job dirs (or add "
+                           "train.resume=false, which retrains every job), or choose another "
+                           "--runs dir")
 
 
 def pinned(command: list[str], core: int) -> list[str]:
@@ -287,7 +286,7 @@ def step_error(step: Step, exc: Exception) -> RuntimeError:
     """A step's failure as a one-line RuntimeError (a RuntimeError stays as it is)."""
     if isinstance(exc, RuntimeError):
         return exc
-    return RuntimeError(f"{step.experiment} failed: {type(exc).__name__}: {_first_line(exc)}")
+    return RuntimeError(f"{step.experiment} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
 def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
@@ -298,7 +297,8 @@ def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
         if not dry_run:
             from experiments.nielsen_table import main as nielsen_main
 
-            nielsen_main([str(runs / "nielsen"), "--out", str(target)])
+            if nielsen_main([str(runs / "nielsen"), "--out", str(target)]) != 0:
+                raise RuntimeError(f"nielsen table: {target} not written (the error above)")
         return
     print(f"== table: python -m experiments.table {runs / name} --out {out / name} "
           f"--title 'Ablation: {name}'", flush=True)

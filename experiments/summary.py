@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from cnn_jax.errors import first_line
 from experiments.compose import compose_config
 from experiments.overrides import bad_group_choice
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_text(overrides))
             return 0
         except (HydraException, OmegaConfBaseException, ConfigError, ValueError) as exc:
-            error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            error = first_line(exc)
     print(f"error: {error}", file=sys.stderr)
     return 2
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cnn_jax.config import ConfigError, from_dictconfig, to_dict
 from cnn_jax.data import DataError
+from cnn_jax.errors import first_line
 from cnn_jax.experiment import run
 from cnn_jax.loggers import make_writer
 from cnn_jax.results import records
@@ -86,7 +87,7 @@ def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun
     if record:
         records.write_json_atomic(run_dir / records.METRICS,
                                   records.failure_record(error, overrides))
-    print(f"error: {error.splitlines()[0] if error else error}", file=sys.stderr)
+    print(f"error: {first_line(error)}", file=sys.stderr)
     if not multirun:
         raise SystemExit(exit_code)
     return objective(None, metric) if metric in OBJECTIVES else 0.0

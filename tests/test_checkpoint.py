@@ -141,9 +141,16 @@ def test_a_checkpoint_of_other_shapes_is_refused_and_the_dir_left_as_it_was(tmp_
     experiment.run(make_cfg(mnist_dir, *SGD, "train.epochs=1"), tmp_path)
     before = {name: (tmp_path / name).read_text() for name in ("config.json", "metrics.json")}
     two_seeds = make_cfg(mnist_dir, *SGD, "train.epochs=1", "train.seeds=2", "train.resume=true")
+    calls = []
+
+    class Recorder:  # an experiment logger: it must not hear of the refused run
+        def __getattr__(self, name):
+            return lambda *args: calls.append(name)
+
     with pytest.raises(RunDirTaken, match="checkpoint does not fit this config"):
-        experiment.run(two_seeds, tmp_path)
+        experiment.run(two_seeds, tmp_path, writer=Recorder())
     assert {name: (tmp_path / name).read_text() for name in before} == before
+    assert calls == ["close"]
 
 
 def cli(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -57,6 +57,11 @@ def test_a_crashed_run_is_stopped_and_a_diverged_seed_left_out(tmp_path, capsys)
     got = rows(nielsen_table.table(tmp_path))
     assert got["row1"][5] == "1/2 (stopped)"
     assert got["row4"][1:5] == ["99.10% (1 seed)", "99.10%", "-0.13", "1 (1 diverged, left out)"]
+    fake_row(tmp_path / "row5", val=[[None, None]], test=[[None, None]], planned=2,
+             finished=True)
+    assert got["row5"][0] != "every seed diverged"
+    assert rows(nielsen_table.table(tmp_path))["row5"][1:5] == ["every seed diverged", "", "",
+                                                                 "2"]
     (tmp_path / "row4" / "config.json").write_text("{")  # unreadable: one line, exit 2
     assert nielsen_table.main([str(tmp_path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -46,10 +46,12 @@ def test_an_untracked_source_file_makes_it_dirty_but_a_run_dir_does_not(repo):
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "config.yaml").write_text("lr: 0.1\n")
     (run / "metrics.json").write_text("{}")
-    assert provenance.git_state(repo)["git_dirty"] is False
+    (run.parent / "multirun.yaml").write_text("hydra: {}\n")
+    (repo / "pkg").mkdir()  # where the code is imported from: not where the new file is
+    assert provenance.git_state(repo / "pkg")["git_dirty"] is False
     (repo / "conf").mkdir()
     (repo / "conf" / "mine.yaml").write_text("lr: 0.2\n")  # a new experiment file, not added
-    first = provenance.git_state(repo / "conf")
+    first = provenance.git_state(repo / "pkg")
     assert first["git_dirty"] is True and len(first["git_diff_sha256"]) == 64
     (repo / "conf" / "mine.yaml").write_text("lr: 0.3\n")
     assert provenance.git_state(repo)["git_diff_sha256"] != first["git_diff_sha256"]

@@ -245,6 +245,34 @@ def test_a_sweep_job_left_holding_another_configs_run_fails_the_step(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cnn_vs_fc: 1 job dir(s) hold a run of another config" in err
     assert "train.epochs: 3 -> 8" in err and written == ["cnn_vs_fc"]
+    # a job of this config that failed is no stale job: its failure goes into the table
+    fake = _fake_sweep(("train.progress=false",))
+
+    def failing(argv, cwd, **kw):
+        fake(argv, cwd, **kw)
+        job = Path(next(a for a in argv if a.startswith("hydra.sweep.dir=")).split("=", 1)[1])
+        (job / "0" / "metrics.json").write_text(json.dumps({"status": "failed"}))
+        return 0
+
+    monkeypatch.setattr(reproduce.subprocess, "call", failing)
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "failed")]) == 0
+    assert written == ["cnn_vs_fc", "cnn_vs_fc"]
+
+
+def test_train_resume_false_runs_a_finished_single_run_again(tmp_path):
+    config = json.loads(json.dumps(reproduce.step_config(_row(1), ())))
+    _finished_run(tmp_path / "nielsen" / "row1", config)
+    assert reproduce.is_finished(_row(1), tmp_path, ())
+    assert not reproduce.is_finished(_row(1), tmp_path, ("train.resume=false",))
+
+
+def test_a_nielsen_table_that_cannot_be_written_fails_the_docs(tmp_path):
+    row1 = tmp_path / "nielsen" / "row1"
+    row1.mkdir(parents=True)
+    (row1 / "config.json").write_text("{")
+    (row1 / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n")
+    with pytest.raises(RuntimeError, match="nielsen table: .* not written"):
+        reproduce.write_docs("nielsen", tmp_path, tmp_path / "out", False)
 
 
 @pytest.mark.parametrize("args, where", [

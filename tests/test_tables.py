@@ -242,7 +242,17 @@ def test_atomic_write_of_text_and_bytes_leaves_only_the_file(tmp_path: Path) -> 
 
 def test_cli_unreadable_overrides_exit_2_in_one_line(tmp_path: Path, capsys) -> None:
     sweep = make_sweep(tmp_path)
+    (sweep / "0" / "metrics.json").unlink()  # a job without a record: its labels come from .hydra
     (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- [unclosed\n  - x: {\n")
     assert table_main([str(sweep), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_a_jobs_label_comes_from_its_record_not_a_later_launch(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    _job(sweep, "0", ["width=300"], [_seed(0, 0.99), _seed(1, 0.98)])
+    # a relaunch over another list rewrote .hydra, then refused the job (its run kept)
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- width=100\n")
+    (group,) = tables.summarize(tables.collect_runs(sweep))["group"]
+    assert group == "width=300"

@@ -17,6 +17,7 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from cnn_jax.data import idx
 from cnn_jax.data.pipeline import NIELSEN_TRAIN, Splits, check_nielsen_size
+from cnn_jax.errors import first_line
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
@@ -141,9 +142,8 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             try:
                 paths = dl_manager.download(official_urls(self.BASE_URL))
             except Exception as err:  # offline, refused, or a registered checksum did not match
-                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
                 raise download_failed(self.name, _manual_dir_of(dl_manager),
-                                      f"{type(err).__name__}: {msg}") from err
+                                      f"{type(err).__name__}: {first_line(err)}") from err
         md5s = self.CONTENT_MD5 if self.CONTENT_MD5 is not None else idx.MD5[self.DATASET]
         arrays = idx.load_idx_paths(paths, md5s)
         return {

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
-# untracked files that make a checkout dirty: code and config a run may have used (not a run
-# dir's own .hydra/ copies of its config)
-UNTRACKED_SOURCES = ("*.py", "*.yaml", "*.yml", ":(exclude)**/.hydra/**")
+# untracked files that make a checkout dirty, anywhere in it: code and config a run may have used
+# (not what Hydra and its sweepers write into run and sweep dirs)
+UNTRACKED_SOURCES = (":(top,glob)**/*.py", ":(top,glob)**/*.yaml", ":(top,glob)**/*.yml",
+                     ":(top,exclude,glob)**/.hydra/**", ":(top,exclude,glob)**/multirun.yaml",
+                     ":(top,exclude,glob)**/optimization_results.yaml")
 SOURCE_DIR = Path(__file__).resolve().parent
 
 
@@ -45,9 +47,9 @@ def git_state(path: str | os.PathLike = SOURCE_DIR) -> dict[str, Any]:
     if commit is None:
         return {"git_commit": None, "git_dirty": None, "git_diff_sha256": None}
     status = _git(["status", "--porcelain", "--untracked-files=no"], cwd) or ""
-    untracked = sorted((_git(["ls-files", "--others", "--exclude-standard", "--full-name", "--",
-                              *UNTRACKED_SOURCES], cwd) or "").split("\n"))
-    untracked = [name for name in untracked if name]
+    listed = _git(["ls-files", "-z", "--others", "--exclude-standard", "--full-name", "--",
+                   *UNTRACKED_SOURCES], cwd) or ""
+    untracked = sorted(name for name in listed.split("\0") if name)
     dirty = bool(status.strip()) or bool(untracked)
     if not dirty:
         return {"git_commit": commit.strip(), "git_dirty": False, "git_diff_sha256": None}

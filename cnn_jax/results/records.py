@@ -4,8 +4,8 @@ metrics.json holds: status ("ok" | "diverged" | "failed"), error (one line or No
 (Hydra task overrides), model (name), seeds (list), per_seed (list of dicts: seed, status,
 best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / val_acc /
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
-flops_per_image, seconds (the run's wall time: this process's, plus the epochs a resumed run
-restored from its checkpoint), train_seconds, compile_seconds, images_per_sec (these three of
+flops_per_image, seconds (this process's wall time plus the seconds of the epochs a resumed
+run restored from its checkpoint), train_seconds, compile_seconds, images_per_sec (these three of
 this process), device, resumed_from (the epoch a resumed run continued from, else None),
 provenance (`provenance.provenance`).
 Accuracies are fractions in [0, 1]. Every whole-file write is atomic
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.atomic import write_atomic
+from cnn_jax.errors import first_line
 
 METRICS = "metrics.json"
 EPOCHS = "metrics.jsonl"
@@ -80,5 +81,5 @@ def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """The metrics.json of a run that failed before or while training."""
-    return {"status": "failed", "error": error.splitlines()[0] if error else error,
+    return {"status": "failed", "error": first_line(error) if error else error,
             "overrides": list(overrides or []), "per_seed": []}

@@ -18,8 +18,8 @@ CHECKPOINTS = "checkpoints"
 
 
 class RunDirTaken(ConfigError):
-    """The run dir holds a checkpoint or finished run of another config: nothing is written
-    there (its own records stay as they are)."""
+    """The run dir holds a checkpoint or finished run of another config: the run writes nothing
+    there (its records, checkpoints and logger files stay as they are)."""
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

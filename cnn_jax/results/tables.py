@@ -96,10 +96,15 @@ def find_job_dirs(sweep_dir: str | os.PathLike) -> list[Path]:
 
 
 def _read_overrides(job_dir: Path, metrics: dict[str, Any] | None) -> list[str]:
+    """The overrides of the run whose results job_dir holds: its metrics.json's (Hydra rewrites
+    .hydra/overrides.yaml at every launch, even of a job then refused for holding another
+    config's run), else .hydra's for a job without a record yet."""
+    if metrics and metrics.get("overrides") is not None:
+        return [str(o) for o in metrics["overrides"]]
     path = job_dir / ".hydra" / "overrides.yaml"
     if path.is_file():
         return [str(o) for o in yaml.safe_load(path.read_text()) or []]
-    return [str(o) for o in (metrics or {}).get("overrides") or []]
+    return []
 
 
 def _seed_override(overrides: list[str]) -> int | None:
