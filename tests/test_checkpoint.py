@@ -124,7 +124,10 @@ def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monke
     assert_trees_equal(final_state(tmp_path / "cut"), final_state(tmp_path / "whole"))
 
 
-def test_resume_from_finished_run_trains_nothing_more(tmp_path, mnist_dir):
+def test_resume_from_finished_run_trains_nothing_more_and_other_shapes_are_refused(
+        tmp_path, mnist_dir):
+    from cnn_jax.results.rundir import RunDirTaken
+
     cfg = make_cfg(mnist_dir, *SGD, "train.epochs=1", "train.resume=true")
     first = experiment.run(cfg, tmp_path)
     again = experiment.run(cfg, tmp_path)
@@ -133,12 +136,7 @@ def test_resume_from_finished_run_trains_nothing_more(tmp_path, mnist_dir):
     assert again["train_seconds"] == 0.0 and len(epochs_of(tmp_path)) == 1
     # the wall time counts the restored epoch: a resumed run reports what the whole run took
     assert again["seconds"] >= json.loads(lines_of(tmp_path)[0])["seconds"] > 0
-
-
-def test_a_checkpoint_of_other_shapes_is_refused_and_the_dir_left_as_it_was(tmp_path, mnist_dir):
-    from cnn_jax.results.rundir import RunDirTaken
-
-    experiment.run(make_cfg(mnist_dir, *SGD, "train.epochs=1"), tmp_path)
+    # a checkpoint of other shapes (2 seeds, not 1) is refused and the dir left as it was
     before = {name: (tmp_path / name).read_text() for name in ("config.json", "metrics.json")}
     two_seeds = make_cfg(mnist_dir, *SGD, "train.epochs=1", "train.seeds=2", "train.resume=true")
     calls = []

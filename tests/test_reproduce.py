@@ -349,8 +349,15 @@ def test_tiny_ablation_end_to_end_then_a_relaunch_skips_it(tmp_path, mnist_dir):
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("skip (already ok)") == 2, second.stdout
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
-    # another config into the same dirs: each job refuses the old run, the step fails, and
-    # the table stays the first run's (nothing trains)
+
+
+@pytest.mark.slow
+def test_tiny_ablation_then_another_config_into_its_dirs_fails_and_trains_nothing(
+        tmp_path, mnist_dir):
+    # each job refuses the old run, the step fails, and the table stays the first run's
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    assert _reproduce(runs, out, mnist_dir).returncode == 0
+    stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
     docs = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     third = _reproduce(runs, out, mnist_dir, "train.epochs=2")
     assert third.returncode == 1, third.stdout[-3000:] + third.stderr[-3000:]
