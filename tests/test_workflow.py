@@ -1,5 +1,5 @@
-"""The research workflow through the CLI: an Optuna search on validation, runs that resume by
-themselves after SIGKILL or a submitit preemption, and a config mismatch in a run dir."""
+"""The research workflow through the CLI: runs that resume by themselves after SIGKILL or a
+submitit preemption, and a config mismatch in a run dir (the Optuna search: test_search.py)."""
 
 import json
 import os
@@ -8,9 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
-import yaml
 
 from cnn_jax.results.rundir import has_checkpoint
 
@@ -34,38 +31,6 @@ def wait_for_checkpoint(run_dir: Path, proc: subprocess.Popen) -> None:
     while not has_checkpoint(run_dir):
         assert proc.poll() is None, "the run ended before it was interrupted"
         time.sleep(0.05)
-
-
-def test_optuna_search_optimises_validation_accuracy(tmp_path, mnist_dir):
-    sweep = tmp_path / "search"
-    proc = train("-m", "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=3",
-                 "train.epochs=1", "data.train_limit=2000", f"data.dir={mnist_dir}",
-                 f"hydra.sweep.dir={sweep}", "train.progress=false", "logger=none")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
-    assert sorted(jobs) == ["0", "1", "2"] and all(m["status"] == "ok" for m in jobs.values())
-    assert len({m["provenance"]["command"] for m in jobs.values()}) == 1
-    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    best = max(jobs.values(), key=lambda m: m["val_acc"])
-    assert results["best_value"] == pytest.approx(best["val_acc"])  # validation, not test
-    assert set(results["best_params"]) == {"optimizer.lr", "optimizer.l2", "dropout"}
-    for name, params in (("0", None), ("1", None), ("2", None)):
-        config = json.loads((sweep / name / "config.json").read_text())
-        assert config["model"]["name"] == "nielsen_conv2" and params is None
-    assert (sweep / "table.md").exists()
-    assert "jobs: 3 ok, 0 diverged, 0 failed" in proc.stdout
-
-
-@pytest.mark.slow
-def test_optuna_search_with_the_joblib_launcher(tmp_path, mnist_dir):
-    sweep = tmp_path / "search"
-    proc = train("-m", "hparams_search=mnist_optuna", "hydra/launcher=joblib",
-                 "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "train.epochs=1",
-                 "data.train_limit=1000", f"data.dir={mnist_dir}", f"hydra.sweep.dir={sweep}",
-                 "train.progress=false", "logger=none")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(list(sweep.glob("*/metrics.json"))) == 2
-    assert (sweep / "optimization_results.yaml").exists()
 
 
 def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path, mnist_dir):
