@@ -340,7 +340,7 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
     def run_lane(core: int, lane: list[Step]) -> None:
         for step in lane:
             try:
-                run_step_or_raise(step, runs, extra, dry_run, core)
+                run_step(step, runs, extra, dry_run, core)
             except Exception as exc:  # any: a dead thread must not read as a success
                 failed[step] = step_error(step, exc)
                 return
