@@ -25,7 +25,7 @@ from cnn_jax.experiment import run
 from cnn_jax.loggers import make_writer
 from cnn_jax.results import records
 from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
-from cnn_jax.results.rundir import RunDirTaken, finished, should_resume
+from cnn_jax.results.rundir import RunDirTaken, finished, held, should_resume
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
 
@@ -47,16 +47,17 @@ def main(dcfg: DictConfig) -> float:
     try:
         check_metric(metric)
         cfg = from_dictconfig(dcfg)
-        done = finished(run_dir, to_dict(cfg)) if cfg.train.resume is not False else None
-        if done:
-            print(f"skip (already {done['status']}): {run_dir}")
-            return objective(done, metric)
-        should_resume(run_dir, to_dict(cfg), cfg.train.resume)  # refused before a logger starts
-        enable_compile_cache(cfg.train.compile_cache)
-        writer = make_writer(logger_options(dcfg), run_dir,
-                             group=str(hc.sweep.dir) if multirun else None)
-        metrics = run(cfg, run_dir, overrides, writer=writer)
-    except RunDirTaken as err:  # another run's dir: its records stay as they are
+        with held(run_dir):  # refused before a logger starts, as another config's run dir is
+            done = finished(run_dir, to_dict(cfg)) if cfg.train.resume is not False else None
+            if done:
+                print(f"skip (already {done['status']}): {run_dir}")
+                return objective(done, metric)
+            should_resume(run_dir, to_dict(cfg), cfg.train.resume)
+            enable_compile_cache(cfg.train.compile_cache)
+            writer = make_writer(logger_options(dcfg), run_dir,
+                                 group=str(hc.sweep.dir) if multirun else None)
+            metrics = run(cfg, run_dir, overrides, writer=writer)
+    except RunDirTaken as err:  # another run's dir, or in use: its records stay as they are
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
     except (ConfigError, DataError) as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2)

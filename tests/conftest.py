@@ -44,3 +44,28 @@ def tiny_splits(mnist_dir):
     s = load_splits(DataConfig(dir=str(mnist_dir)))
     return type(s)(s.train_x[:600], s.train_y[:600], s.val_x[:200], s.val_y[:200],
                    s.test_x[:200], s.test_y[:200])
+
+
+@pytest.fixture
+def other_process_holding():
+    """A context manager: `with other_process_holding(run_dir):` another process holds run_dir
+    (`cnn_jax.results.rundir.held`) until the block ends, when that process is SIGKILLed."""
+    import contextlib
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom cnn_jax.results.rundir import held\nwith held(sys.argv[1]):\n"
+              "    print('held', flush=True)\n    sys.stdin.read()\n")
+
+    @contextlib.contextmanager
+    def holding(run_dir: Path):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], cwd=ROOT,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline() == "held\n"
+            yield
+        finally:
+            proc.kill()
+            proc.wait(timeout=60)
+
+    return holding

@@ -1,11 +1,12 @@
-"""Run dirs: resume a checkpoint of the same config, refuse another config, skip finished runs."""
+"""Run dirs: resume a checkpoint of the same config, refuse another config, skip finished runs;
+one process at a time in a run dir."""
 
 import json
 
 import pytest
 
 from cnn_jax.config import ConfigError
-from cnn_jax.results.rundir import differences, finished, should_resume
+from cnn_jax.results.rundir import RunDirInUse, differences, finished, held, should_resume
 
 CFG = {"optimizer": {"lr": 0.1, "schedule": "constant"},
        "train": {"epochs": 3, "resume": "auto", "progress": True, "compile_cache": "/a"},
@@ -82,3 +83,26 @@ def test_finished_only_for_the_same_resolved_config(tmp_path):
     assert finished(tmp_path / "bad", CFG) is None
     lay(tmp_path / "running")
     assert finished(tmp_path / "running", CFG) is None
+
+
+def test_a_run_dir_is_held_by_one_process_until_it_ends_even_by_sigkill(
+        tmp_path, other_process_holding):
+    with held(tmp_path), held(tmp_path):  # this process again: free
+        pass
+    with other_process_holding(tmp_path):
+        with pytest.raises(RunDirInUse, match="another process is training in this run dir"), \
+                held(tmp_path):
+            pass
+        assert list(tmp_path.iterdir()) == []  # the lock writes nothing
+    with held(tmp_path):  # the holder was killed: its lock went with it
+        pass
+
+
+def test_a_run_into_a_dir_another_process_trains_in_writes_nothing(
+        tmp_path, other_process_holding):
+    from cnn_jax.experiment import run
+    from experiments.compose import compose_config
+
+    with other_process_holding(tmp_path), pytest.raises(RunDirInUse):
+        run(compose_config("train.epochs=1"), tmp_path)
+    assert list(tmp_path.iterdir()) == []

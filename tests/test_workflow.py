@@ -79,6 +79,19 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
     assert rerun.returncode == 0 and "skip" not in rerun.stdout and "ok: " in rerun.stdout
 
 
+def test_a_run_dir_another_process_trains_in_is_one_line_and_left_alone(
+        tmp_path, mnist_dir, other_process_holding):
+    with other_process_holding(tmp_path):
+        busy = train(*TINY, "train.epochs=1", "data.train_limit=500", f"data.dir={mnist_dir}",
+                     f"hydra.run.dir={tmp_path}", "logger=csv")
+    assert busy.returncode == 2, busy.stderr[-2000:]
+    (line,) = busy.stderr.strip().splitlines()[-1:]
+    assert line == f"error: {tmp_path}: another process is training in this run dir; wait for it " \
+                   "to end, or choose another run dir"
+    written = {p.name for p in tmp_path.iterdir()} - {".hydra", "train.log"}  # Hydra's own
+    assert written == set()  # no record, config, checkpoint or logger files
+
+
 def submitit_tasks(folder: Path) -> list[int]:
     """Pids of the submitit task processes whose job folder is under `folder`."""
     pids = []

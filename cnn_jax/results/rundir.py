@@ -2,12 +2,15 @@
 
 A run's identity is its resolved config (config.json), not the command line: two runs are the
 same when their configs differ only in RUNTIME_KEYS, which do not change what is computed.
+One process at a time trains in a run dir (`held`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,43 @@ CHECKPOINTS = "checkpoints"
 class RunDirTaken(ConfigError):
     """The run dir holds a checkpoint or finished run of another config: the run writes nothing
     there (its records, checkpoints and logger files stay as they are)."""
+
+
+class RunDirInUse(RunDirTaken):
+    """Another process is training in the run dir now (two launches of one sweep, say)."""
+
+
+_HELD: set[Path] = set()  # the run dirs this process holds
+
+
+@contextlib.contextmanager
+def held(run_dir: str | Path) -> Iterator[None]:
+    """Hold the existing dir run_dir for this process while the block runs; held by another
+    process, a one-line RunDirInUse. Holding it again inside the block is free. The lock is the
+    OS's advisory lock on the directory itself: nothing is written there, and it ends with its
+    process, however that ends (a killed run's dir is free for its resume)."""
+    path = Path(run_dir).resolve()
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        fcntl = None
+    if path in _HELD or fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirInUse(f"{run_dir}: another process is training in this run dir; wait "
+                              "for it to end, or choose another run dir") from None
+        _HELD.add(path)
+        try:
+            yield
+        finally:
+            _HELD.discard(path)
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
