@@ -1,7 +1,8 @@
 """The project's Hydra config composed in-process, as the command line composes it.
 
 compose_dictconfig(*overrides) -> the composed DictConfig (unvalidated);
-compose_config(*overrides) -> the validated `cnn_jax.config.Config`. Used by the summary,
+compose_config(*overrides) -> the validated `cnn_jax.config.Config`;
+not_sweeps(overrides) -> those that set one value (Hydra's own parser decides). Used by the summary,
 the reproduce planner, the benchmarks and the tests, so each reads the nets and budgets from
 the same `conf/` files a run does.
 """
@@ -31,3 +32,22 @@ def compose_config(*overrides: str) -> Config:
     from cnn_jax.config import from_dictconfig
 
     return from_dictconfig(compose_dictconfig(*overrides))
+
+
+def not_sweeps(overrides: tuple[str, ...] | list[str]) -> list[str]:
+    """The overrides that set one value: `model=a,b` and `seed=range(3)` are sweeps, while
+    `x=[1,2]` and `name='a,b'` are not. One Hydra cannot parse is kept (composing it reports it)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    kept = []
+    for override in overrides:
+        try:
+            (parsed,) = parser.parse_overrides([override])
+        except HydraException:
+            kept.append(override)
+            continue
+        if not parsed.is_sweep_override():
+            kept.append(override)
+    return kept

@@ -46,7 +46,7 @@ from cnn_jax.errors import first_line
 from cnn_jax.results import rundir
 from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
-from experiments.compose import compose_dictconfig
+from experiments.compose import compose_dictconfig, not_sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"
@@ -147,7 +147,7 @@ def _compose(*overrides: str):
 
 
 def _composed(step: Step, extra: tuple[str, ...]):
-    single = [o for o in (*step.overrides, *extra) if "," not in o.partition("=")[2]]
+    single = not_sweeps((*step.overrides, *extra))
     try:
         return _compose(f"experiment={step.experiment}", *single)
     except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from experiments import reproduce
+from experiments.compose import not_sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,15 @@ def test_a_finished_run_of_another_config_is_not_skipped(tmp_path, capsys):
     config["train"] |= {"progress": False, "resume": True}
     _finished_run(row1, config)
     assert reproduce.is_finished(_row(1), runs, ())
+
+
+def test_a_single_run_is_checked_against_its_one_valued_overrides_however_they_are_spelled():
+    # a comma inside a quoted or list value is one value; `a,b` and range() are sweeps
+    config = reproduce.step_config(_row(1), ("train.compile_cache='/tmp/a,b'", "seed=4,5"))
+    assert config["train"]["compile_cache"] == "/tmp/a,b"
+    assert config["seed"] == reproduce.step_config(_row(1), ())["seed"] != 4
+    assert not_sweeps(["x=[1,2]", "m=a,b", "s=range(3)", "c='a,b'", "d={a:1,b:2}", "y=1"]) == [
+        "x=[1,2]", "c='a,b'", "d={a:1,b:2}", "y=1"]
 
 
 def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
@@ -331,7 +341,7 @@ def _reproduce(runs: Path, out: Path, mnist_dir: Path, *extra: str) -> subproces
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def test_tiny_ablation_end_to_end_then_a_relaunch_skips_it(tmp_path, mnist_dir):
+def test_tiny_ablation_end_to_end(tmp_path, mnist_dir):
     runs, out = tmp_path / "runs", tmp_path / "out"
     first = _reproduce(runs, out, mnist_dir)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -343,21 +353,21 @@ def test_tiny_ablation_end_to_end_then_a_relaunch_skips_it(tmp_path, mnist_dir):
     assert (out / "cnn_vs_fc" / "ablation.png").stat().st_size > 0
     (log,) = (runs / reproduce.LOG).read_text().splitlines()
     assert json.loads(log)["exit"] == 0 and json.loads(log)["step"] == "cnn_vs_fc"
+    assert len(list((runs / "cnn_vs_fc").rglob("metrics.json"))) == 2
+
+
+@pytest.mark.slow
+def test_tiny_ablation_relaunch_skips_it_then_another_config_fails_and_trains_nothing(
+        tmp_path, mnist_dir):
+    # (the default suite: the CLI's relaunch skip in test_sweep.py, the refusal with a fake sweep)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    assert _reproduce(runs, out, mnist_dir).returncode == 0
     stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
-    assert len(stamps) == 2
     second = _reproduce(runs, out, mnist_dir)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("skip (already ok)") == 2, second.stdout
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
-
-
-@pytest.mark.slow
-def test_tiny_ablation_then_another_config_into_its_dirs_fails_and_trains_nothing(
-        tmp_path, mnist_dir):
     # each job refuses the old run, the step fails, and the table stays the first run's
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    assert _reproduce(runs, out, mnist_dir).returncode == 0
-    stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
     docs = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     third = _reproduce(runs, out, mnist_dir, "train.epochs=2")
     assert third.returncode == 1, third.stdout[-3000:] + third.stderr[-3000:]
