@@ -30,7 +30,8 @@ def _seed(seed: int, acc: float | None, status: str = "ok", **extra) -> dict:
             "final_train_loss": 0.1, **extra}
 
 
-def _job(sweep: Path, name: str, overrides: list[str], per_seed: list[dict] | None) -> None:
+def _job(sweep: Path, name: str, overrides: list[str], per_seed: list[dict] | None,
+         val_history: list[list[float | None]] = (), **record) -> None:
     job = sweep / name
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
@@ -38,8 +39,10 @@ def _job(sweep: Path, name: str, overrides: list[str], per_seed: list[dict] | No
         status = "ok" if all(s["status"] == "ok" for s in per_seed) else "diverged"
         metrics = {"status": status, "error": None if status == "ok" else "loss is nan at epoch 2",
                    "overrides": overrides, "per_seed": per_seed, "params": 23550,
-                   "flops_per_image": 47000, "seconds": 6.0 * len(per_seed)}
+                   "flops_per_image": 47000, "seconds": 6.0 * len(per_seed), **record}
         (job / "metrics.json").write_text(json.dumps(metrics))
+    lines = [json.dumps({"epoch": e, "val_acc": v}) + "\n" for e, v in enumerate(val_history, 1)]
+    (job / "metrics.jsonl").write_text("".join(lines))
 
 
 def make_sweep(root: Path) -> Path:
@@ -49,7 +52,8 @@ def make_sweep(root: Path) -> Path:
         _job(sweep, str(i), ["pooling=max", "activation=sigmoid", f"seed={i}"], [_seed(i, acc)])
     _job(sweep, "3", ["pooling=l2", "activation=relu", "train.seeds=3",
                              "train.resume=true"],
-         [_seed(0, 0.985), _seed(1, None, "diverged"), _seed(2, 0.987)])
+         [_seed(0, 0.985, best_val_epoch=2), _seed(1, None, "diverged"), _seed(2, 0.987)],
+         [[0.5, 0.5, 0.5], [0.97, 0.9, 0.95], [0.96, None, 0.97], [0.98, None, 0.97]], epochs=4)
     _job(sweep, "4", ["pooling=max", "activation=relu", "seed=0"], None)
     _job(sweep, "10", ["pooling=l2", "activation=sigmoid", "seed=0", "hydra.verbose=true"],
          [_seed(0, 0.97)])
@@ -89,6 +93,11 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     relu = summary.loc["activation=relu, pooling=l2"]
     assert relu["n"] == 2 and relu["n_runs"] == 3 and relu["diverged_seeds"] == ["1"]
     assert relu["test_mean"] == pytest.approx(98.6)
+    # convergence over the ok seeds 0 and 2: best-val epochs 2 and 3 of 4; last-epoch val
+    # changes +2.0 and 0.0 pp (the diverged seed's missing value is no part of it)
+    assert relu["best_val_epoch_mean"] == 2.5 and relu["epochs"] == 4
+    assert relu["val_gain_last_mean"] == pytest.approx(1.0)
+    assert math.isnan(row["val_gain_last_mean"]) and pd.isna(row["epochs"])  # no history
     one = summary.loc["activation=sigmoid, pooling=l2"]
     assert one["n"] == 1 and one["test_std"] == 0.0 and math.isnan(one["test_ci95"])
     crashed = summary.loc["activation=relu, pooling=max"]
@@ -105,6 +114,8 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "### pooling × activation" in md and "pooling \\ activation" in md
     assert "loss is nan at epoch 2" in md and "no metrics.json" in md
     assert "diverged: seed 1" in md and "failed: seed 0" in md
+    relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
+    assert "| 2.5/4 " in relu and "| +1.00 " in relu
 
 
 def test_csv_and_latex(sweep: Path) -> None:
@@ -133,14 +144,15 @@ def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> 
     for i, (stride, pool) in enumerate([(1, "max"), (1, "max_overlap"), (2, "max"),
                                         (2, "max_overlap")]):
         _job(sweep, str(i), [f"conv_stride={stride}", f"pooling={pool}", "train.seeds=2"],
-             [_seed(0, 0.98 + i / 1000), _seed(1, 0.981 + i / 1000)])
+             [_seed(0, 0.98 + i / 1000), _seed(1, 0.981 + i / 1000)], [[0.9, 0.9], [0.91, 0.9]],
+             epochs=2)
     _job(sweep, "extra_runs/0", ["conv_stride=2", "pooling=max_overlap"], None)  # no seed: job
     runs = tables.collect_runs(sweep)
     tex = tables.to_latex(tables.summarize(runs), runs, "stride_ablation")
     (spec, rows), (bad_spec, bad_rows) = _tabulars(tex)
     frame = tables.display_frame(tables.summarize(runs))
-    assert len(spec) == frame.shape[1] == 11 and len(bad_spec) == 5
-    assert spec == "lrllllrrrrl"  # configuration, seeds ok, mean, CI, vs best, min-max: text
+    assert len(spec) == frame.shape[1] == 13 and len(bad_spec) == 5
+    assert spec == "lrllllrrrrrrl"  # configuration, seeds ok, mean, CI, vs best, min-max: text
     for s, lines in ((spec, rows), (bad_spec, bad_rows)):
         for line in lines:
             assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line

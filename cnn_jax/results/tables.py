@@ -1,7 +1,9 @@
 """Sweep dir -> one row per (job, seed) -> one row per group -> Markdown / CSV / LaTeX tables.
 
 A group is a job's overrides minus the seed ones; its statistics (percent) are over the seeds that
-finished ok. Diverged and failed runs are listed with their error, never dropped.
+finished ok. Diverged and failed runs are listed with their error, never dropped. Two columns say
+whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean change
+of validation accuracy over the last epoch (still rising: positive).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_metrics
+from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
 from cnn_jax.results.significance import (
     BEST,
     SIG_COLUMNS,
@@ -32,18 +34,18 @@ SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 # key matches one of these when it is that key or lies under it (logger.wandb.project=x).
 RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
-RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "params", "flops_per_image",
-               "seconds", "seconds_per_seed", "error")
+RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "epochs", "val_gain_last",
+               "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
-SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "params",
-                   "flops_per_image", "seconds_per_seed", "failed_seeds", "diverged_seeds",
-                   *SIG_COLUMNS)
+SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "best_val_epoch_mean",
+                   "epochs", "val_gain_last_mean", "params", "flops_per_image", "seconds_per_seed",
+                   "failed_seeds", "diverged_seeds", *SIG_COLUMNS)
 TIED = " †"  # marks a mean not separated from the best at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
-# a cell that is one number (1,171,500 | -0.09 | 99.04) or a count out of a total (5/5)
-_NUMBER = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?|\d+/\d+")
+# a cell that is one number (1,171,500 | -0.09 | 99.04) or one out of a total (5/5 | 7.4/8)
+_NUMBER = re.compile(r"[+\-−]?\d[\d,]*(\.\d+)?|\d+(\.\d+)?/\d+")
 
 
 def mean_ci(values: Iterable[float]) -> dict[str, float]:
@@ -112,6 +114,25 @@ def _seed_override(overrides: list[str]) -> int | None:
     return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
 
 
+def last_epoch_val_gains(job_dir: Path, n_seeds: int) -> list[float | None]:
+    """Per seed (in per_seed's order), its validation accuracy's change over the last epoch of
+    metrics.jsonl (None: fewer than 2 epochs, or a missing or non-finite value)."""
+    try:
+        history = read_epochs(job_dir)[-2:]
+    except (OSError, ValueError):
+        history = []
+    if len(history) < 2:
+        return [None] * n_seeds
+
+    def val(record: dict[str, Any], i: int) -> float | None:
+        values = record.get("val_acc")
+        value = values[i] if isinstance(values, list) and i < len(values) else None
+        return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+    pairs = [(val(history[0], i), val(history[1], i)) for i in range(n_seeds)]
+    return [None if a is None or b is None else b - a for a, b in pairs]
+
+
 def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     try:
         metrics, problem = read_metrics(job_dir), "no metrics.json"
@@ -132,11 +153,13 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
         return [{**base, "seed": _seed_override(overrides), "status": status,
                  "error": metrics.get("error") or (None if status == "ok" else "no per_seed")}]
     rows = []
-    for entry in per_seed:
+    gains = last_epoch_val_gains(job_dir, len(per_seed))
+    for entry, gain in zip(per_seed, gains, strict=True):
         status = entry.get("status") or metrics.get("status") or "failed"
         error = None if status == "ok" else entry.get("error") or metrics.get("error") or status
         rows.append({**base, "seed": entry.get("seed"), "status": status,
-                     **{k: entry.get(k) for k in ACC_FIELDS}, "error": error})
+                     **{k: entry.get(k) for k in ACC_FIELDS}, "epochs": metrics.get("epochs"),
+                     "val_gain_last": gain, "error": error})
     return rows
 
 
@@ -149,7 +172,7 @@ def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
             for r in _job_rows(job, job.relative_to(sweep_dir).as_posix())]
     keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
     runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]])
-    for col in ("seed", "best_val_epoch", "params", "flops_per_image"):
+    for col in ("seed", "best_val_epoch", "epochs", "params", "flops_per_image"):
         runs[col] = pd.to_numeric(runs[col]).round().astype("Int64")
     return runs
 
@@ -177,13 +200,17 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"group": group, **{k: _first(g[k]) for k in override_keys(runs)},
                      "n": len(ok), "n_runs": len(g), **mean_ci(ok["test_acc"].astype(float) * 100),
                      "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
+                     "best_val_epoch_mean": ok["best_val_epoch"].astype(float).mean(),
+                     "epochs": ok["epochs"].max() if len(ok) else None,
+                     "val_gain_last_mean": ok["val_gain_last"].astype(float).mean() * 100,
                      "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
                      "failed_seeds": _seed_list(g, "failed"),
                      "diverged_seeds": _seed_list(g, "diverged")})
     columns = ["group", *override_keys(runs), *SUMMARY_COLUMNS[1:-len(SIG_COLUMNS)]]
     summary = pd.DataFrame(rows, columns=columns)
-    return versus_best(summary.astype({"params": "Int64", "flops_per_image": "Int64"}))
+    ints = {"epochs": "Int64", "params": "Int64", "flops_per_image": "Int64"}
+    return versus_best(summary.astype(ints))
 
 
 def varying_keys(summary: pd.DataFrame) -> list[str]:
@@ -238,6 +265,14 @@ def _ci_cell(row: pd.Series) -> str:
     return "—" if row["n"] < 2 else f"[{row['test_lo']:.2f}, {row['test_hi']:.2f}]"
 
 
+def _epochs_cell(row: pd.Series) -> str:
+    """'7.4/8': the mean best-validation epoch of the ok seeds, of the epochs run."""
+    if pd.isna(row["best_val_epoch_mean"]):
+        return "—"
+    total = "" if pd.isna(row["epochs"]) else f"/{row['epochs']}"
+    return f"{row['best_val_epoch_mean']:.1f}{total}"
+
+
 def _not_ok_cell(row: pd.Series) -> str:
     named = {s: [i if i.startswith("job") else f"seed {i}" for i in row[f"{s}_seeds"]]
              for s in ("diverged", "failed")}
@@ -262,7 +297,9 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               else _mean_cell(r, pm, tied), "95% CI": _ci_cell(r),
               "vs best: Δ pp [95% CI], Holm p": escape(_vs_best_cell(r)),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
-              "last-epoch test %": _num(r["last_test_mean"]), "params": _num(r["params"], ",.0f"),
+              "last-epoch test %": _num(r["last_test_mean"]),
+              "best-val epoch": _epochs_cell(r), "val Δ last epoch pp":
+              _num(r["val_gain_last_mean"], "+.2f"), "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
               "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": escape(_not_ok_cell(r))}
              for _, r in summary.iterrows()]
@@ -303,7 +340,9 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
               "vs best: difference to the best mean with its 95% Welch interval, and the "
               "two-sided Welch t-test's p-value, Holm-corrected over the cells; "
               f"{TIED.strip()} = not separated from the best at 5%. Cells with one seed are not "
-              "tested."]
+              "tested. best-val epoch: the mean epoch of best validation accuracy, of the epochs "
+              "run; val Δ last epoch: the mean change of validation accuracy over the last epoch "
+              "(positive: still rising when the budget ended)."]
     common = common_overrides(summary)
     if common:
         parts.append(f"Common to every configuration: {common}.")
@@ -331,7 +370,7 @@ def latex_escape(text: str) -> str:
 
 def column_spec(frame: pd.DataFrame) -> str:
     """A tabular column specifier, one letter per column of `frame`: r for a column of numbers
-    (every cell a number, a count like 5/5, or —, and not all —), l for text."""
+    (every cell a number, one out of a total like 5/5, or —, and not all —), l for text."""
     def align(cells: pd.Series) -> str:
         cells = cells.astype(str).str.strip()
         numbers = cells.map(lambda c: _NUMBER.fullmatch(c) is not None)
