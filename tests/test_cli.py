@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cnn_jax.config import ConfigError
 from experiments.compose import compose_config
 from experiments.overrides import bad_group_choice, group_options
 
@@ -82,11 +83,23 @@ def test_errors_inside_the_run_exit_2_with_one_line(tmp_path, mnist_dir, overrid
 @pytest.mark.parametrize(
     "override,needle",
     [
-        ("pooling=foo", "pooling='foo' is not one of"),
         ("model.conv.0.stride=0", "model.conv.0.stride=0 must be an integer >= 1"),
         ("pooling.window=25", "model.conv.0.pool.window=25 is larger than"),
         ("model.dense.0.dropout=1.0", "model.dense.0.dropout=1.0 must be a number in [0, 1)"),
-        ("optimizer.lr=-0.5", "optimizer.lr=-0.5 must be a number > 0"),
+    ],
+)
+def test_bad_overrides_as_the_cli_spells_them_name_the_value(override, needle):
+    # composed as the CLI composes them; the CLI's one-line exit: the test below
+    with pytest.raises(ConfigError) as err:
+        compose_config("model=nielsen_conv1", override)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("pooling=foo", "pooling='foo' is not one of"),  # caught before Hydra composes
+        ("optimizer.lr=-0.5", "optimizer.lr=-0.5 must be a number > 0"),  # by the validation
     ],
 )
 def test_bad_overrides_exit_nonzero_with_one_line(tmp_path, override, needle):
