@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -21,7 +22,7 @@ from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
-from cnn_jax.results.rundir import CHECKPOINTS, RunDirTaken, held, should_resume
+from cnn_jax.results.rundir import CHECKPOINTS, RunDirInUse, RunDirTaken, held, should_resume
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import vote_accuracy
 from cnn_jax.train.loop import FitResult, run_epochs
@@ -106,47 +107,56 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = list(overrides or [])
     writer = writer or MultiWriter([])
+    try:
+        with held(run_dir), contextlib.closing(writer):  # the writer closes before the lock goes
+            return _run_held(cfg, run_dir, overrides, writer, start, origin)
+    except RunDirInUse:  # refused before the writer was entered
+        writer.close()
+        raise
+
+
+def _run_held(cfg: Config, run_dir: Path, overrides: list[str], writer: Writer, start: float,
+              origin: dict[str, Any]) -> dict[str, Any]:
+    """run's training, in a run dir this process holds."""
     manager = None
     try:
-        with held(run_dir):  # one process trains in a run dir at a time
-            resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
-            resume = resume and cfg.train.checkpoint  # without checkpoints: fresh, old ones removed
-            if not resume:
-                for name in (records.METRICS, records.EPOCHS):
-                    (run_dir / name).unlink(missing_ok=True)
-                shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
-                records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-                writer.config(to_dict(cfg))
-            splits = load_splits(cfg.data)
-            batching = resolve_seed_batching(cfg.train.seed_batching)
-            for line in header_lines(cfg, splits, data_source.choose(cfg.data), seeds_of(cfg),
-                                     batching):
-                log.info("%s", line)
-            program = build(cfg, splits)
-            log.info("compiled in %.1f s", program.compile_seconds)
-            on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
-            saved = _restore(manager, program, run_dir) if resume else None
-            if resume:  # the dir is this run's from here on
-                _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
-                (run_dir / records.METRICS).unlink(missing_ok=True)
-                records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-                writer.config(to_dict(cfg))
-            # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
-            history = saved.history if saved else []
-            write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
-            result = run_epochs(program, saved, on_epoch)
-            restored_seconds = sum(h["seconds"] for h in saved.history) if saved else 0.0
-            metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
-                                     overrides)
-            metrics["resumed_from"] = saved.next_epoch if saved else None
-            metrics["provenance"] = origin
-            if cfg.train.vote:
-                metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
-                                                         splits.test_x, splits.test_y)
-            records.write_json_atomic(run_dir / records.METRICS, metrics)
-            writer.summary(metrics)
+        resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
+        resume = resume and cfg.train.checkpoint  # without checkpoints: fresh, old ones removed
+        if not resume:
+            for name in (records.METRICS, records.EPOCHS):
+                (run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
+            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
+            writer.config(to_dict(cfg))
+        splits = load_splits(cfg.data)
+        batching = resolve_seed_batching(cfg.train.seed_batching)
+        for line in header_lines(cfg, splits, data_source.choose(cfg.data), seeds_of(cfg),
+                                 batching):
+            log.info("%s", line)
+        program = build(cfg, splits)
+        log.info("compiled in %.1f s", program.compile_seconds)
+        on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
+        saved = _restore(manager, program, run_dir) if resume else None
+        if resume:  # the dir is this run's from here on
+            _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
+            (run_dir / records.METRICS).unlink(missing_ok=True)
+            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
+            writer.config(to_dict(cfg))
+        # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
+        history = saved.history if saved else []
+        write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
+        result = run_epochs(program, saved, on_epoch)
+        restored_seconds = sum(h["seconds"] for h in saved.history) if saved else 0.0
+        metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
+                                 overrides)
+        metrics["resumed_from"] = saved.next_epoch if saved else None
+        metrics["provenance"] = origin
+        if cfg.train.vote:
+            metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
+                                                     splits.test_x, splits.test_y)
+        records.write_json_atomic(run_dir / records.METRICS, metrics)
+        writer.summary(metrics)
     finally:
-        writer.close()
         if manager is not None:
             manager.close()
     return metrics

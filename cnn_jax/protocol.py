@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,21 @@ def diverged_seeds(history: History, num_seeds: int) -> np.ndarray:
     for h in history:
         out |= ~np.isfinite(np.asarray(h["val_acc"], np.float64))
     return out
+
+
+def last_epoch_val_change(history: History, num_seeds: int) -> list[float | None]:
+    """Per seed, its validation accuracy's change over the last epoch of `history` (None: fewer
+    than 2 epochs, or a missing or non-finite value); float32 noise below 1e-6 reads as 0."""
+    if len(history) < 2:
+        return [None] * num_seeds
+
+    def val(record: Mapping[str, Any], i: int) -> float | None:
+        values = record.get("val_acc")
+        value = values[i] if isinstance(values, Sequence) and i < len(values) else None
+        return float(value) if isinstance(value, Real) and math.isfinite(value) else None
+
+    pairs = [(val(history[-2], i), val(history[-1], i)) for i in range(num_seeds)]
+    return [None if a is None or b is None else round(b - a, 6) + 0.0 for a, b in pairs]
 
 
 def exploded(loss: Any, max_loss: float | None = None) -> np.ndarray:

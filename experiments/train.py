@@ -25,7 +25,7 @@ from cnn_jax.experiment import run
 from cnn_jax.loggers import make_writer
 from cnn_jax.results import records
 from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
-from cnn_jax.results.rundir import RunDirTaken, finished, held, should_resume
+from cnn_jax.results.rundir import RunDirInUse, RunDirTaken, finished, held, should_resume
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
 
@@ -44,20 +44,30 @@ def main(dcfg: DictConfig) -> float:
     run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
     multirun = hc.mode == RunMode.MULTIRUN
     metric = dcfg.get("optimized_metric", "val_acc")
+    group = str(hc.sweep.dir) if multirun else None  # a sweep's jobs, in the loggers
+    try:
+        with held(run_dir):  # first: nothing, a failure record neither, goes into a dir in use
+            return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group)
+    except RunDirInUse as err:
+        return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
+
+
+def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: Any,
+                multirun: bool, group: str | None) -> float:
+    """The run (or a skip of a finished one) in run_dir, which this process holds; a failure is
+    recorded there (except another config's run: left as it is) and printed in one line."""
     try:
         check_metric(metric)
         cfg = from_dictconfig(dcfg)
-        with held(run_dir):  # refused before a logger starts, as another config's run dir is
-            done = finished(run_dir, to_dict(cfg)) if cfg.train.resume is not False else None
-            if done:
-                print(f"skip (already {done['status']}): {run_dir}")
-                return objective(done, metric)
-            should_resume(run_dir, to_dict(cfg), cfg.train.resume)
-            enable_compile_cache(cfg.train.compile_cache)
-            writer = make_writer(logger_options(dcfg), run_dir,
-                                 group=str(hc.sweep.dir) if multirun else None)
-            metrics = run(cfg, run_dir, overrides, writer=writer)
-    except RunDirTaken as err:  # another run's dir, or in use: its records stay as they are
+        done = finished(run_dir, to_dict(cfg)) if cfg.train.resume is not False else None
+        if done:
+            print(f"skip (already {done['status']}): {run_dir}")
+            return objective(done, metric)
+        should_resume(run_dir, to_dict(cfg), cfg.train.resume)  # refused before a logger starts
+        enable_compile_cache(cfg.train.compile_cache)
+        writer = make_writer(logger_options(dcfg), run_dir, group=group)
+        metrics = run(cfg, run_dir, overrides, writer=writer)
+    except RunDirTaken as err:  # another run's dir: its records stay as they are
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
     except (ConfigError, DataError) as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2)

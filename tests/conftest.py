@@ -48,8 +48,8 @@ def tiny_splits(mnist_dir):
 
 @pytest.fixture
 def other_process_holding():
-    """A context manager: `with other_process_holding(run_dir):` another process holds run_dir
-    (`cnn_jax.results.rundir.held`) until the block ends, when that process is SIGKILLed."""
+    """A context manager: `with other_process_holding(run_dir) as pid:` another process (pid)
+    holds run_dir (`cnn_jax.results.rundir.held`) until the block ends, when it is SIGKILLed."""
     import contextlib
     import subprocess
     import sys
@@ -63,7 +63,7 @@ def other_process_holding():
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert proc.stdout.readline() == "held\n"
-            yield
+            yield proc.pid
         finally:
             proc.kill()
             proc.wait(timeout=60)

@@ -1,9 +1,17 @@
 """Nielsen's protocol: seeds, best-validation selection, per-seed and per-run summaries."""
 
 import numpy as np
+import pytest
 
 from cnn_jax.config import Config, TrainConfig
-from cnn_jax.protocol import best_val_so_far, improved, per_seed_summary, run_summary, seeds_of
+from cnn_jax.protocol import (
+    best_val_so_far,
+    improved,
+    last_epoch_val_change,
+    per_seed_summary,
+    run_summary,
+    seeds_of,
+)
 
 
 def test_best_validation_protocol_takes_test_at_first_best_val_epoch():
@@ -46,3 +54,13 @@ def test_diverged_seeds_are_those_with_a_missing_or_non_finite_validation_accura
     assert diverged_seeds(history, 3).tolist() == [False, True, True]
     assert diverged_seeds(history[:1], 3).tolist() == [False, False, False]
     assert diverged_seeds([], 2).tolist() == [False, False]
+
+
+def test_last_epoch_val_change_per_seed_from_the_last_two_epochs():
+    history = [{"val_acc": [0.1, 0.1, 0.1]}, {"val_acc": [0.90, 0.95, 0.9]},
+               {"val_acc": [0.92, None, np.float32(0.9) - np.float32(1e-9)]}]
+    change = last_epoch_val_change(history, 3)
+    assert change[0] == pytest.approx(0.02) and change[1] is None
+    assert change[2] == 0.0 and str(change[2]) == "0.0"  # float32 noise, never "-0.0"
+    assert last_epoch_val_change(history[:1], 2) == [None, None]
+    assert last_epoch_val_change([{"val_acc": [0.5]}, {"val_acc": [float("nan")]}], 1) == [None]

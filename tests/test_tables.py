@@ -52,7 +52,7 @@ def make_sweep(root: Path) -> Path:
         _job(sweep, str(i), ["pooling=max", "activation=sigmoid", f"seed={i}"], [_seed(i, acc)])
     _job(sweep, "3", ["pooling=l2", "activation=relu", "train.seeds=3",
                              "train.resume=true"],
-         [_seed(0, 0.985, best_val_epoch=2), _seed(1, None, "diverged"), _seed(2, 0.987)],
+         [_seed(0, 0.985, best_val_epoch=4), _seed(1, None, "diverged"), _seed(2, 0.987)],
          [[0.5, 0.5, 0.5], [0.97, 0.9, 0.95], [0.96, None, 0.97], [0.98, None, 0.97]], epochs=4)
     _job(sweep, "4", ["pooling=max", "activation=relu", "seed=0"], None)
     _job(sweep, "10", ["pooling=l2", "activation=sigmoid", "seed=0", "hydra.verbose=true"],
@@ -80,6 +80,8 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     assert list(multi["status"]) == ["ok", "diverged", "ok"]
     assert multi["error"].iloc[1] == "loss is nan at epoch 2"
     assert multi["seconds"].iloc[0] == 18.0 and multi["seconds_per_seed"].iloc[0] == 6.0
+    gains = list(multi["val_gain_last"])  # each seed's own, in per_seed's order
+    assert gains[0] == pytest.approx(0.02) and gains[2] == 0.0 and pd.isna(gains[1])
 
 
 def test_summarize_hand_computed_numbers(sweep: Path) -> None:
@@ -93,9 +95,9 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     relu = summary.loc["activation=relu, pooling=l2"]
     assert relu["n"] == 2 and relu["n_runs"] == 3 and relu["diverged_seeds"] == ["1"]
     assert relu["test_mean"] == pytest.approx(98.6)
-    # convergence over the ok seeds 0 and 2: best-val epochs 2 and 3 of 4; last-epoch val
+    # convergence over the ok seeds 0 and 2: best-val epochs 4 and 3 of 4; last-epoch val
     # changes +2.0 and 0.0 pp (the diverged seed's missing value is no part of it)
-    assert relu["best_val_epoch_mean"] == 2.5 and relu["epochs"] == 4
+    assert relu["best_val_epoch_mean"] == 3.5 and relu["epochs"] == 4
     assert relu["val_gain_last_mean"] == pytest.approx(1.0)
     assert math.isnan(row["val_gain_last_mean"]) and pd.isna(row["epochs"])  # no history
     one = summary.loc["activation=sigmoid, pooling=l2"]
@@ -115,7 +117,7 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "loss is nan at epoch 2" in md and "no metrics.json" in md
     assert "diverged: seed 1" in md and "failed: seed 0" in md
     relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
-    assert "| 2.5/4 " in relu and "| +1.00 " in relu
+    assert "| 3.5/4 " in relu and "| +1.00 " in relu
 
 
 def test_csv_and_latex(sweep: Path) -> None:

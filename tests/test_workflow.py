@@ -4,6 +4,7 @@ submitit preemption, and a config mismatch in a run dir (the Optuna search: test
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,14 +82,15 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
 
 def test_a_run_dir_another_process_trains_in_is_one_line_and_left_alone(
         tmp_path, mnist_dir, other_process_holding):
-    with other_process_holding(tmp_path):
+    # a bad value too: the dir is checked first, so not even a failure record goes there
+    with other_process_holding(tmp_path) as pid:
         busy = train(*TINY, "train.epochs=1", "data.train_limit=500", f"data.dir={mnist_dir}",
-                     f"hydra.run.dir={tmp_path}", "logger=csv")
+                     f"hydra.run.dir={tmp_path}", "logger=csv", "optimizer.lr=-1")
     assert busy.returncode == 2, busy.stderr[-2000:]
     (line,) = busy.stderr.strip().splitlines()[-1:]
-    assert line == f"error: {tmp_path}: another process is training in this run dir; wait for it " \
-                   "to end, or choose another run dir"
-    written = {p.name for p in tmp_path.iterdir()} - {".hydra", "train.log"}  # Hydra's own
+    assert line == (f"error: {tmp_path}: pid {pid} on {socket.gethostname()} is training in this "
+                    "run dir; wait for it to end, or choose another run dir")
+    written = {p.name for p in tmp_path.iterdir()} - {".hydra", "train.log", ".lock"}
     assert written == set()  # no record, config, checkpoint or logger files
 
 

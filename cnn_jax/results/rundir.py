@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,26 +20,39 @@ from cnn_jax.config import ConfigError
 from cnn_jax.results.records import CONFIG, FINISHED, METRICS, RUNTIME_KEYS, read_metrics
 
 CHECKPOINTS = "checkpoints"
+log = logging.getLogger(__name__)
 
 
 class RunDirTaken(ConfigError):
-    """The run dir holds a checkpoint or finished run of another config: the run writes nothing
-    there (its records, checkpoints and logger files stay as they are)."""
+    """The run dir holds a checkpoint or finished run of another config: the run leaves its
+    records, checkpoints and logger files as they are."""
 
 
 class RunDirInUse(RunDirTaken):
     """Another process is training in the run dir now (two launches of one sweep, say)."""
 
 
+LOCK = ".lock"  # in the run dir: the file the lock is taken on, naming its holder
 _HELD: set[Path] = set()  # the run dirs this process holds
+
+
+def _holder(lock_file: Path) -> str:
+    try:
+        return lock_file.read_text().strip() or "another process"
+    except OSError:
+        return "another process"
 
 
 @contextlib.contextmanager
 def held(run_dir: str | Path) -> Iterator[None]:
     """Hold the existing dir run_dir for this process while the block runs; held by another
-    process, a one-line RunDirInUse. Holding it again inside the block is free. The lock is the
-    OS's advisory lock on the directory itself: nothing is written there, and it ends with its
-    process, however that ends (a killed run's dir is free for its resume)."""
+    process, a one-line RunDirInUse naming it. Holding it again inside the block is free.
+
+    The lock is the OS's advisory lock (flock) on run_dir/.lock, which names its holder (pid and
+    host): it ends with its process, however that ends, so a killed run's dir is free for its
+    resume; over NFS it holds across machines. Where the file system has no locks (ENOLCK,
+    ENOSYS, a read-only dir), a warning, and the block runs unlocked.
+    """
     path = Path(run_dir).resolve()
     try:
         import fcntl
@@ -46,14 +61,27 @@ def held(run_dir: str | Path) -> Iterator[None]:
     if path in _HELD or fcntl is None:
         yield
         return
-    fd = os.open(path, os.O_RDONLY)
+    lock_file = path / LOCK
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
-            raise RunDirInUse(f"{run_dir}: another process is training in this run dir; wait "
-                              "for it to end, or choose another run dir") from None
-        _HELD.add(path)
+            raise RunDirInUse(f"{run_dir}: {_holder(lock_file)} is training in this run dir; "
+                              "wait for it to end, or choose another run dir") from None
+        except OSError as exc:  # ENOLCK, ENOSYS, ...: this file system has no flock
+            log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
+            locked = False
+        if locked:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+            _HELD.add(path)
         try:
             yield
         finally:

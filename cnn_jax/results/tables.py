@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from cnn_jax.protocol import last_epoch_val_change
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
 from cnn_jax.results.significance import (
     BEST,
@@ -115,22 +116,13 @@ def _seed_override(overrides: list[str]) -> int | None:
 
 
 def last_epoch_val_gains(job_dir: Path, n_seeds: int) -> list[float | None]:
-    """Per seed (in per_seed's order), its validation accuracy's change over the last epoch of
-    metrics.jsonl (None: fewer than 2 epochs, or a missing or non-finite value)."""
+    """Per seed (in per_seed's order), the change of validation accuracy over the last epoch of
+    the job's metrics.jsonl (`protocol.last_epoch_val_change`; None where there is none)."""
     try:
-        history = read_epochs(job_dir)[-2:]
+        history = read_epochs(job_dir)
     except (OSError, ValueError):
         history = []
-    if len(history) < 2:
-        return [None] * n_seeds
-
-    def val(record: dict[str, Any], i: int) -> float | None:
-        values = record.get("val_acc")
-        value = values[i] if isinstance(values, list) and i < len(values) else None
-        return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-    pairs = [(val(history[0], i), val(history[1], i)) for i in range(n_seeds)]
-    return [None if a is None or b is None else b - a for a, b in pairs]
+    return last_epoch_val_change(history, n_seeds)
 
 
 def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
