@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from cnn_jax.results.rundir import has_checkpoint
+from cnn_jax.results.rundir import LOCK, has_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model=nielsen_conv1", "optimizer=sgd", "activation=sigmoid", "train.batch_size=50",
@@ -90,7 +90,7 @@ def test_a_run_dir_another_process_trains_in_is_one_line_and_left_alone(
     (line,) = busy.stderr.strip().splitlines()[-1:]
     assert line == (f"error: {tmp_path}: pid {pid} on {socket.gethostname()} is training in this "
                     "run dir; wait for it to end, or choose another run dir")
-    written = {p.name for p in tmp_path.iterdir()} - {".hydra", "train.log", ".lock"}
+    written = {p.name for p in tmp_path.iterdir()} - {".hydra", "train.log", LOCK}
     assert written == set()  # no record, config, checkpoint or logger files
 
 

@@ -43,6 +43,31 @@ def _holder(lock_file: Path) -> str:
         return "another process"
 
 
+def _lock(lock_file: Path, run_dir: str | Path) -> int | None:
+    """The descriptor of lock_file, flocked and naming this process; None (with a warning) where
+    the file system has no locks (ENOLCK, ENOSYS, a read-only dir); RunDirInUse when held."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunDirInUse(f"{run_dir}: {_holder(lock_file)} is training in this run dir; "
+                          "wait for it to end, or choose another run dir") from None
+    except OSError as exc:
+        os.close(fd)
+        log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd
+
+
 @contextlib.contextmanager
 def held(run_dir: str | Path) -> Iterator[None]:
     """Hold the existing dir run_dir for this process while the block runs; held by another
@@ -51,42 +76,19 @@ def held(run_dir: str | Path) -> Iterator[None]:
     The lock is the OS's advisory lock (flock) on run_dir/.lock, which names its holder (pid and
     host): it ends with its process, however that ends, so a killed run's dir is free for its
     resume; over NFS it holds across machines. Where the file system has no locks (ENOLCK,
-    ENOSYS, a read-only dir), a warning, and the block runs unlocked.
+    ENOSYS, a read-only dir), a warning, and the block runs unlocked; on Windows (no flock), no
+    lock.
     """
     path = Path(run_dir).resolve()
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): no lock
-        fcntl = None
-    if path in _HELD or fcntl is None:
+    fd = None if path in _HELD or os.name == "nt" else _lock(path / LOCK, run_dir)
+    if fd is None:
         yield
         return
-    lock_file = path / LOCK
+    _HELD.add(path)
     try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
         yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            locked = True
-        except BlockingIOError:
-            raise RunDirInUse(f"{run_dir}: {_holder(lock_file)} is training in this run dir; "
-                              "wait for it to end, or choose another run dir") from None
-        except OSError as exc:  # ENOLCK, ENOSYS, ...: this file system has no flock
-            log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
-            locked = False
-        if locked:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
-            _HELD.add(path)
-        try:
-            yield
-        finally:
-            _HELD.discard(path)
     finally:
+        _HELD.discard(path)
         os.close(fd)  # closing the last descriptor releases the lock
 
 
