@@ -15,18 +15,38 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 
+def chosen(value: object) -> list[object]:
+    """What a parsed override value chooses: itself, a list's items, a choice sweep's items;
+    nothing for null, '', a glob or a range (Hydra expands or rejects those itself)."""
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    if isinstance(value, ChoiceSweep):
+        return list(value.list)
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, str) and value else []
+
+
 def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
-    """The one-line error for the first override choosing a missing group option, else None."""
+    """The one-line error for the first override choosing a missing group option, else None.
+    Overrides are read by Hydra's own parser: `pooling=max,l2`, `choice(max,l2)`,
+    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
     for arg in argv:
-        if "=" not in arg or arg.startswith(("+", "~", "hydra")):
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except HydraException:
+            continue  # composing reports what Hydra cannot parse
+        group = override.key_or_group
+        if override.is_delete() or group.startswith("hydra") or not (conf_dir / group).is_dir():
             continue
-        key, value = arg.split("=", 1)
-        if not (conf_dir / key).is_dir() or "(" in value or value in ("null", "", "[]"):
-            continue
-        options = group_options(key, conf_dir)
-        for choice in value.strip("[]").split(","):  # a sweep a,b or a list [a,b]
-            if choice.strip() not in options:
-                return f"{key}={choice.strip()!r} is not one of {', '.join(options)}"
+        options = group_options(group, conf_dir)
+        for choice in chosen(override.value()):
+            if str(choice) not in options:
+                return f"{group}={str(choice)!r} is not one of {', '.join(options)}"
     return None
 
 

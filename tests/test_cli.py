@@ -31,6 +31,13 @@ def test_bad_group_choice_message():
     assert bad_group_choice(["logger=[tensorboard,csv]", "logger=[]"]) is None
     assert bad_group_choice(["logger=[csv,neptune]"]) == (
         "logger='neptune' is not one of csv, mlflow, none, tensorboard, wandb")
+    # read as Hydra reads them: sweeps, choice(), lists, packages; globs, ranges, deletes skipped
+    assert bad_group_choice(["pooling=choice(max,foo)"]) == bad_group_choice(["pooling=foo"])
+    assert bad_group_choice(["pooling=max, foo"]) == bad_group_choice(["pooling=foo"])
+    assert bad_group_choice(["pooling@conv=foo"]) == bad_group_choice(["pooling=foo"])
+    assert bad_group_choice(["+logger=neptune"]) == bad_group_choice(["logger=[neptune]"])
+    assert bad_group_choice(["pooling=glob(*)", "~pooling", "pooling=null", "seed=range(3)",
+                             "data.name='a,b'", "pooling=(("]) is None
 
 
 def train(tmp_path, *overrides):
