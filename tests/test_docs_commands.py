@@ -123,3 +123,20 @@ def test_docs_inspect_names_every_option_of_the_command(capsys):
     options = re.findall(r"(--[\w-]+)", capsys.readouterr().out)
     text = (ROOT / "docs" / "inspect.md").read_text()
     assert {o for o in options if o != "--help"} <= set(re.findall(r"`(--[\w-]+)", text))
+
+
+@pytest.mark.parametrize("readme", sorted((ROOT / "docs" / "results").glob("*/README.md")),
+                         ids=lambda p: p.parent.name)
+def test_results_readme_runs_line_is_what_reproduce_runs(readme):
+    """A results README's `# runs:` comment is the command its `reproduce` line runs today."""
+    from experiments import reproduce
+
+    text = readme.read_text()
+    runs_line = re.search(r"^# runs: (.*)$", text, flags=re.M)
+    if runs_line is None:
+        pytest.skip(f"{readme.parent.name}: no `# runs:` line")
+    headline = re.search(r"experiments\.reproduce (\S+) --runs RUNS(.*)$", text, flags=re.M)
+    assert headline, f"{readme}: no reproduce command"
+    target, extra = headline.group(1), tuple(headline.group(2).split())
+    ((_, (step,)),) = reproduce.steps_of(target)
+    assert runs_line.group(1) == " ".join(reproduce.train_command(step, Path("RUNS"), extra))

@@ -26,8 +26,13 @@ def test_nielsen_commands_resume_into_the_runs_dir_and_row9_loops_its_seeds(tmp_
                     "train.seed_batching=loop", "train.resume=auto", "x=1",
                     f"hydra.run.dir={tmp_path}/nielsen/row9"]
     row6 = reproduce.train_command(steps[5], tmp_path, ())
-    assert row6[3:6] == ["-m", "experiment=nielsen/row6", "width=300,1000"]
+    # rows 6 and 7 as published: one seed per width; one more override asks for three
+    assert row6[3:7] == ["-m", "experiment=nielsen/row6", "width=300,1000", "train.seeds=1"]
     assert row6[-1] == f"hydra.sweep.dir={tmp_path}/nielsen/row6"
+    for step in steps[5:7]:
+        assert "train.seeds=1" in step.overrides
+        assert reproduce.expected_seconds(step, ("train.seeds=3",)) == pytest.approx(
+            3 * reproduce.expected_seconds(step, ()))
     assert [n for n, _ in reproduce.steps_of("all")] == list(reproduce.TARGETS[:-1])
 
 

@@ -2,9 +2,9 @@
 
 Each seed s owns the key PRNGKey(s): fold_in(key, 0) initialises its parameters and
 fold_in(fold_in(key, 1), epoch) drives that epoch's shuffle and dropout. The epoch is one
-`lax.scan` over the minibatches; the seeds are a vmapped axis, or a loop over one compiled
-one-seed program (`train.seed_batching`), one seed per core at once (`train.concurrent_seeds`);
-minibatches are optionally sharded over devices.
+compiled `lax.fori_loop` over the minibatches, run in equal chunks; the seeds are a vmapped
+axis, or a loop over one compiled one-seed program (`train.seed_batching`), one seed per core at
+once (`train.concurrent_seeds`); minibatches are optionally sharded over devices.
 """
 
 from __future__ import annotations
