@@ -2,7 +2,9 @@
 
 compose_dictconfig(*overrides) -> the composed DictConfig (unvalidated);
 compose_config(*overrides) -> the validated `cnn_jax.config.Config`;
-not_sweeps(overrides) -> those that set one value (Hydra's own parser decides). Used by the summary,
+not_sweeps(overrides) -> those that set one value (Hydra's own parser decides);
+sweep_jobs(*overrides) -> each job's overrides, in job-number order, as `-m` launches them. Used by
+the summary,
 the reproduce planner, the benchmarks and the tests, so each reads the nets and budgets from
 the same `conf/` files a run does.
 """
@@ -51,3 +53,20 @@ def not_sweeps(overrides: tuple[str, ...] | list[str]) -> list[str]:
         if not parsed.is_sweep_override():
             kept.append(override)
     return kept
+
+
+def sweep_jobs(*overrides: str) -> list[list[str]]:
+    """The overrides of each job `python -m experiments.train -m *overrides` launches, job 0
+    first: the experiment's `hydra.sweeper.params` and then the command line, split by Hydra's
+    basic sweeper (a later value of a key replaces an earlier one; no sweep: one job)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=not_sweeps(overrides),
+                      return_hydra_config=True)
+    params = [f"{key}={value}" for key, value in (cfg.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides([*params, *overrides])
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    return jobs

@@ -15,6 +15,9 @@ written into `--out`: by default docs/results with the full budget, DIR/results 
 2 CPU cores is printed, from the measured figures in COSTS.
 
   --dry-run        print the commands and expected times; run and write nothing
+  --status         print where each run of the target stands in DIR (training, and by which
+                   process; finished; stopped at E of N epochs; not started; holding another
+                   config) and the expected time left; run and write nothing
   --budget tiny    a few images, one epoch (a smoke test of the whole pipeline; docs go to
                    DIR/results unless --out is given)
   --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
@@ -46,7 +49,7 @@ from cnn_jax.errors import first_line
 from cnn_jax.results import rundir
 from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
-from experiments.compose import compose_dictconfig, not_sweeps
+from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"
@@ -290,6 +293,47 @@ def step_error(step: Step, exc: Exception) -> RuntimeError:
     return RuntimeError(f"{step.experiment} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
+def step_runs(step: Step, runs: Path, extra: tuple[str, ...]) -> list[tuple[str, Path, dict]]:
+    """(label, run dir, resolved config) of each run the step's command trains: its one run, or
+    every job of its sweep as Hydra numbers them, labelled by the values the sweep varies."""
+    if not step.sweep:
+        return [("", runs / step.run_dir, step_config(step, extra))]
+    jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
+    keys = [o.split("=", 1)[0] for o in jobs[0]]
+    varying = {k for i, k in enumerate(keys) if len({job[i] for job in jobs}) > 1}
+    return [(" ".join(o for o in job if o.split("=", 1)[0] in varying),
+             runs / step.run_dir / str(num), _validated(_compose(*job), f"job {num}"))
+            for num, job in enumerate(jobs)]
+
+
+def left_share(state: rundir.RunState) -> float:
+    """The share of a run still to train: none once finished, all of one holding another
+    config's run (it trains elsewhere or over it), else its epochs not done."""
+    if state.state in ("finished", "diverged"):
+        return 0.0
+    if state.state == "another config" or not state.epochs_planned:
+        return 1.0
+    return 1.0 - min(state.epochs_done, state.epochs_planned) / state.epochs_planned
+
+
+def status_lines(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
+    """Where each run of the step stands, after a head line with the expected time left."""
+    lines, left = [], 0.0
+    found = step_runs(step, runs, extra)
+    for label, run_dir, config in found:
+        state = rundir.state_of(run_dir, config)
+        left += left_share(state) / len(found)
+        name = f"{run_dir.name} {label}" if step.sweep else str(run_dir)
+        detail = f" ({state.detail})" if state.detail else ""
+        lines.append(f"   {name}: {state.state}{detail}, {state.epochs_done}/"
+                     f"{state.epochs_planned} epochs")
+    where = f"{runs / step.run_dir}, {len(found)} jobs" if step.sweep else "1 run"
+    todo = (f"expected {duration(left * expected_seconds(step, extra))} left on 2 CPU cores"
+            if left else "nothing left to train")
+    head = f"== {step.experiment} ({where}): {todo}"
+    return [head, *lines]
+
+
 def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
     """Rewrite the result's tables and figure (ablation) or Nielsen's table."""
     if name == "nielsen":
@@ -393,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                              "RUNS/results with any other budget)")
     parser.add_argument("--budget", default="full", help=f"one of {', '.join(BUDGETS)}")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--status", action="store_true",
+                        help="print where each run stands in RUNS and the time left; run nothing")
     parser.add_argument("--lanes", type=int, default=1,
                         help="one-core processes side by side, each pinned to a core (default 1)")
     args = parser.parse_intermixed_args(argv)
@@ -405,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
                              f"{usable_cores()} CPU cores this process may use "
                              "(more than 1 needs os.sched_setaffinity, Linux)")
         extra = (*BUDGETS[args.budget], *args.overrides)
+        if args.status:
+            for _, steps in steps_of(args.target):
+                for step in steps:
+                    print("\n".join(status_lines(step, args.runs.absolute(), extra)), flush=True)
+            return 0
         out = args.out
         if out is None and args.budget != "full":
             out = args.runs / "results"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from experiments import reproduce
-from experiments.compose import not_sweeps
+from experiments.compose import not_sweeps, sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,6 +102,19 @@ def test_a_single_run_is_checked_against_its_one_valued_overrides_however_they_a
     assert config["seed"] == reproduce.step_config(_row(1), ())["seed"] != 4
     assert not_sweeps(["x=[1,2]", "m=a,b", "s=range(3)", "c='a,b'", "d={a:1,b:2}", "y=1"]) == [
         "x=[1,2]", "c='a,b'", "d={a:1,b:2}", "y=1"]
+
+
+def test_sweep_jobs_are_the_experiments_sweep_then_the_command_line_in_hydras_order():
+    jobs = sweep_jobs("experiment=ablation_dropout")  # its file sweeps dropout x data.expand
+    assert len(jobs) == 10
+    assert jobs[1] == ["dropout=0.0", "data.expand=True", "experiment=ablation_dropout"]
+    assert jobs[9][:2] == ["dropout=0.7", "data.expand=True"]
+    # a command-line value replaces the file's sweep of that key; a new sweep multiplies
+    jobs = sweep_jobs("experiment=ablation_dropout", "dropout=0.5", "seed=range(2)")
+    assert [j[:2] + j[3:] for j in jobs] == [
+        ["dropout=0.5", f"data.expand={expand}", f"seed={seed}"]
+        for expand in (False, True) for seed in (0, 1)]
+    assert sweep_jobs("experiment=nielsen/row5") == [["experiment=nielsen/row5"]]
 
 
 def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
@@ -346,7 +359,7 @@ def _reproduce(runs: Path, out: Path, mnist_dir: Path, *extra: str) -> subproces
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def test_tiny_ablation_end_to_end(tmp_path, mnist_dir):
+def test_tiny_ablation_end_to_end(tmp_path, mnist_dir, capsys):
     runs, out = tmp_path / "runs", tmp_path / "out"
     first = _reproduce(runs, out, mnist_dir)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -359,6 +372,16 @@ def test_tiny_ablation_end_to_end(tmp_path, mnist_dir):
     (log,) = (runs / reproduce.LOG).read_text().splitlines()
     assert json.loads(log)["exit"] == 0 and json.loads(log)["step"] == "cnn_vs_fc"
     assert len(list((runs / "cnn_vs_fc").rglob("metrics.json"))) == 2
+    # --status finds each job Hydra launched, under its number, with the config it ran
+    args = ["cnn_vs_fc", "--runs", str(runs), "--budget", "tiny", "model=fc30,nielsen_fc",
+            "train.seeds=2", "train.checkpoint=false", f"data.dir={mnist_dir}", "--status"]
+    assert reproduce.main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"== cnn_vs_fc ({runs / 'cnn_vs_fc'}, 2 jobs): nothing left to train",
+        "   0 model=fc30: finished, 1/1 epochs", "   1 model=nielsen_fc: finished, 1/1 epochs"]
+    assert reproduce.main([*args, "train.seeds=3"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "   0 model=fc30: another config (train.seeds: 2 -> 3), 1/1 epochs")
 
 
 @pytest.mark.slow

@@ -9,10 +9,13 @@ from cnn_jax.config import ConfigError
 from cnn_jax.results.rundir import (
     LOCK,
     RunDirInUse,
+    RunState,
     differences,
     finished,
     held,
+    holder,
     should_resume,
+    state_of,
 )
 
 CFG = {"optimizer": {"lr": 0.1, "schedule": "constant"},
@@ -128,3 +131,49 @@ def test_a_run_into_a_dir_another_process_trains_in_writes_nothing(
     with other_process_holding(tmp_path), pytest.raises(RunDirInUse):
         run(cfg, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [LOCK]
+
+
+def test_state_of_reads_each_state_from_the_lock_and_the_records(tmp_path,
+                                                                  other_process_holding):
+    def epochs(run_dir, n):
+        lines = [json.dumps({"epoch": e}) + "\n" for e in range(n)]
+        (run_dir / "metrics.jsonl").write_text("".join(lines))
+        return run_dir
+
+    assert state_of(tmp_path / "none", CFG) == RunState("not started", 0, 3)
+    assert state_of(lay(tmp_path / "ckpt"), CFG) == RunState("stopped", 0, 3)
+    assert state_of(epochs(lay(tmp_path / "two"), 2), CFG) == RunState("stopped", 2, 3)
+    ok = epochs(lay(tmp_path / "ok", status="ok"), 3)
+    assert state_of(ok, with_(CFG, "train", progress=False)) == RunState("finished", 3, 3)
+    assert state_of(lay(tmp_path / "div", status="diverged"), CFG).state == "diverged"
+    failed = lay(tmp_path / "bad", checkpoint=False)
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
+    assert state_of(failed, CFG) == RunState("failed", 0, 3, "boom")
+    assert state_of(ok, with_(CFG, "optimizer", lr=0.2)) == RunState(
+        "another config", 3, 3, "optimizer.lr: 0.1 -> 0.2")
+    assert state_of(ok) == RunState("finished", 3, 3)  # without a config: its own state
+    assert holder(ok) is None
+    with held(ok):  # this process
+        assert state_of(ok, CFG).state == "training"
+    with other_process_holding(ok) as pid:
+        assert holder(ok).startswith(f"pid {pid} on ")
+        assert state_of(ok, CFG) == RunState("training", 3, 3, holder(ok))
+    assert holder(ok) is None  # the probe held nothing
+
+
+def test_taking_the_lock_waits_out_a_probe(tmp_path, monkeypatch):
+    """`holder` holds the lock shared for a moment: a run starting then retries, not refuses."""
+    import fcntl
+
+    real, calls = fcntl.flock, []
+
+    def probed_once(fd, op):
+        calls.append(op)
+        if len(calls) == 1:
+            raise BlockingIOError("held shared by a probe")
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", probed_once)
+    with held(tmp_path):
+        pass
+    assert len(calls) >= 2  # refused once, then taken (and released)

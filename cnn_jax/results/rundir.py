@@ -12,12 +12,21 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cnn_jax.config import ConfigError
-from cnn_jax.results.records import CONFIG, FINISHED, METRICS, RUNTIME_KEYS, read_metrics
+from cnn_jax.results.records import (
+    CONFIG,
+    FINISHED,
+    METRICS,
+    RUNTIME_KEYS,
+    read_epochs,
+    read_metrics,
+)
 
 CHECKPOINTS = "checkpoints"
 log = logging.getLogger(__name__)
@@ -34,6 +43,7 @@ class RunDirInUse(RunDirTaken):
 
 LOCK = ".lock"  # in the run dir: the file the lock is taken on, naming its holder
 _HELD: set[Path] = set()  # the run dirs this process holds
+LOCK_RETRIES = (0.0, 0.05, 0.25)  # seconds before each try to take a run dir's lock
 
 
 def _holder(lock_file: Path) -> str:
@@ -53,16 +63,21 @@ def _lock(lock_file: Path, run_dir: str | Path) -> int | None:
     except OSError as exc:
         log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    for wait in LOCK_RETRIES:  # a `holder` probe holds the lock shared for a moment
+        time.sleep(wait)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            os.close(fd)
+            log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
+            return None
+    else:
         os.close(fd)
         raise RunDirInUse(f"{run_dir}: {_holder(lock_file)} is training in this run dir; "
-                          "wait for it to end, or choose another run dir") from None
-    except OSError as exc:
-        os.close(fd)
-        log.warning("%s: no run dir lock (%s); running without one", run_dir, exc)
-        return None
+                          "wait for it to end, or choose another run dir")
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
     return fd
@@ -90,6 +105,71 @@ def held(run_dir: str | Path) -> Iterator[None]:
     finally:
         _HELD.discard(path)
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+def holder(run_dir: str | Path) -> str | None:
+    """Who trains in run_dir now ("pid N on HOST"), None when no process holds its lock (or
+    where there are no locks). Probing takes the lock shared for a moment, never blocking."""
+    path = Path(run_dir).resolve()
+    if path in _HELD:
+        return f"pid {os.getpid()} on {socket.gethostname()}"
+    if os.name == "nt" or not (path / LOCK).is_file():
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(path / LOCK)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # releases the shared lock, if taken
+    return None
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run dir stands: `state` is one of STATES; epochs done of those planned."""
+
+    state: str
+    epochs_done: int
+    epochs_planned: int | None
+    detail: str = ""  # the holder of a training run, a failure's error, another config's key
+
+
+STATES = ("training", "finished", "diverged", "failed", "another config", "stopped",
+          "not started")
+
+
+def state_of(run_dir: str | Path, config: Mapping[str, Any] | None = None) -> RunState:
+    """run_dir's state, read from its lock and records only; with `config`, a run dir holding a
+    run of another config (runtime keys aside) says so instead of its own state."""
+    run_dir = Path(run_dir)
+    saved = saved_config(run_dir)
+    planned = (saved or config or {}).get("train", {}).get("epochs")
+    try:
+        metrics, done = read_metrics(run_dir), len(read_epochs(run_dir))
+    except (OSError, ValueError):
+        metrics, done = None, 0
+    who = holder(run_dir)
+    if who:
+        return RunState("training", done, planned, who)
+    diff = differences(saved, config) if saved is not None and config is not None else []
+    if diff:
+        return RunState("another config", done, planned, diff[0])
+    status = (metrics or {}).get("status")
+    if status in FINISHED:
+        return RunState(status if status != "ok" else "finished", metrics.get("epochs", done),
+                        planned)
+    if status == "failed":
+        return RunState("failed", done, planned, str(metrics.get("error", "")))
+    return RunState("stopped" if done or has_checkpoint(run_dir) else "not started", done,
+                    planned)
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
