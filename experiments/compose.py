@@ -3,8 +3,8 @@
 compose_dictconfig(*overrides) -> the composed DictConfig (unvalidated);
 compose_config(*overrides) -> the validated `cnn_jax.config.Config`;
 not_sweeps(overrides) -> those that set one value (Hydra's own parser decides);
-sweep_jobs(*overrides) -> each job's overrides, in job-number order, as `-m` launches them. Used by
-the summary,
+sweep_jobs(*overrides) -> each job's overrides, in job-number order, as `-m` launches them.
+Used by the summary,
 the reproduce planner, the benchmarks and the tests, so each reads the nets and budgets from
 the same `conf/` files a run does.
 """
@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from cnn_jax.config import Config
 
 
-def compose_dictconfig(*overrides: str) -> DictConfig:
-    """`conf/config.yaml` with `overrides` (e.g. "experiment=fast", "train.seeds=2")."""
+def compose_dictconfig(*overrides: str, with_hydra: bool = False) -> DictConfig:
+    """`conf/config.yaml` with `overrides` (e.g. "experiment=fast", "train.seeds=2"); with_hydra
+    keeps the `hydra` node (sweeper, sweep dir), unresolved run-time fields and all."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=list(overrides),
+                       return_hydra_config=with_hydra)
 
 
 def compose_config(*overrides: str) -> Config:
@@ -56,17 +58,30 @@ def not_sweeps(overrides: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def sweep_jobs(*overrides: str) -> list[list[str]]:
-    """The overrides of each job `python -m experiments.train -m *overrides` launches, job 0
-    first: the experiment's `hydra.sweeper.params` and then the command line, split by Hydra's
-    basic sweeper (a later value of a key replaces an earlier one; no sweep: one job)."""
-    from hydra import compose, initialize_config_dir
+    """The task overrides of each job `python -m experiments.train -m *overrides` launches, job
+    0 first, in the dirs SWEEP_DIR/0, /1, ...: the experiment's `hydra.sweeper.params`, then the
+    command line, split by Hydra's basic sweeper itself (its `split_arguments`: a later value of
+    a key replaces an earlier one; no sweep: one job). ValueError for what it cannot list: another
+    sweeper (Optuna's trials are chosen as it runs), glob sweeps, job dirs not named by number."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+    from omegaconf import OmegaConf
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=not_sweeps(overrides),
-                      return_hydra_config=True)
-    params = [f"{key}={value}" for key, value in (cfg.hydra.sweeper.get("params") or {}).items()]
-    parsed = OverridesParser.create().parse_overrides([*params, *overrides])
+    task = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    hydra = compose_dictconfig(*not_sweeps(overrides), with_hydra=True).hydra
+    sweeper = str(hydra.sweeper.get("_target_", ""))
+    if not sweeper.endswith(".BasicSweeper"):
+        raise ValueError(f"hydra.sweeper {sweeper!r}: only the basic sweeper's jobs are known "
+                         "before they run")
+    subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir")
+    if subdir != "${hydra.job.num}":
+        raise ValueError(f"hydra.sweep.subdir={subdir!r}: job dirs are found by number "
+                         "(${hydra.job.num})")
+    params = [f"{key}={value}" for key, value in (hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides([*params, *task])
+    globbed = [o.input_line for o in parsed if o.value_type == ValueType.GLOB_CHOICE_SWEEP]
+    if globbed:
+        raise ValueError(f"{globbed[0]}: glob sweeps are not listed; name the choices")
     (jobs,) = BasicSweeper.split_arguments(parsed, None)
     return jobs

@@ -17,14 +17,14 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
 
 def chosen(value: object) -> list[object]:
     """What a parsed override value chooses: itself, a list's items, a choice sweep's items;
-    nothing for null, '', a glob or a range (Hydra expands or rejects those itself)."""
-    from hydra.core.override_parser.types import ChoiceSweep
+    nothing for null, '', a glob, a range or an interval (Hydra expands or rejects those)."""
+    from hydra.core.override_parser.types import ChoiceSweep, Glob, Sweep
 
     if isinstance(value, ChoiceSweep):
         return list(value.list)
     if isinstance(value, list):
         return value
-    return [value] if isinstance(value, str) and value else []
+    return [] if value is None or value == "" or isinstance(value, (Sweep, Glob)) else [value]
 
 
 def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:

@@ -15,9 +15,10 @@ written into `--out`: by default docs/results with the full budget, DIR/results 
 2 CPU cores is printed, from the measured figures in COSTS.
 
   --dry-run        print the commands and expected times; run and write nothing
-  --status         print where each run of the target stands in DIR (training, and by which
-                   process; finished; stopped at E of N epochs; not started; holding another
-                   config) and the expected time left; run and write nothing
+  --status         print where each run of the target (each sweep job, by number) stands in
+                   DIR: training (and which process), finished, diverged, holding another
+                   config's run, stopped after E of N epochs, failed, not started; and the
+                   expected time left; run and write nothing
   --budget tiny    a few images, one epoch (a smoke test of the whole pipeline; docs go to
                    DIR/results unless --out is given)
   --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
@@ -32,6 +33,7 @@ Run it at low priority on a shared machine: `nice -n 10 python -m experiments.re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,17 +148,21 @@ def is_finished(step: Step, runs: Path, extra: tuple[str, ...]) -> bool:
 COMPOSE_LOCK = threading.Lock()  # Hydra's compose API is one global state: a lane at a time
 
 
-def _compose(*overrides: str):
+@contextlib.contextmanager
+def composing(what: str) -> Iterator[None]:
+    """Compose under COMPOSE_LOCK; any error (Hydra's and OmegaConf's for a bad override, the
+    composer's own) leaves as a one-line ValueError, `what: ` before it."""
     with COMPOSE_LOCK:
-        return compose_dictconfig(*overrides)
+        try:
+            yield
+        except Exception as exc:
+            raise ValueError(f"{what}: {first_line(exc)}" if what else first_line(exc)) from None
 
 
 def _composed(step: Step, extra: tuple[str, ...]):
     single = not_sweeps((*step.overrides, *extra))
-    try:
-        return _compose(f"experiment={step.experiment}", *single)
-    except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
-        raise ValueError(f"overrides {' '.join(single)!r}: {first_line(exc)}") from None
+    with composing(f"overrides {' '.join(single)!r}"):
+        return compose_dictconfig(f"experiment={step.experiment}", *single)
 
 
 def _validated(dcfg: object, what: str) -> dict:
@@ -181,10 +188,8 @@ def job_config(job_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     overrides = [str(o) for o in yaml.safe_load(path.read_text()) or []]
-    try:
-        dcfg = _compose(*overrides)
-    except Exception as exc:  # Hydra's and OmegaConf's errors for a bad override
-        raise ValueError(first_line(exc)) from None
+    with composing(""):
+        dcfg = compose_dictconfig(*overrides)
     return _validated(dcfg, str(job_dir))
 
 
@@ -198,10 +203,9 @@ def stale_jobs(step: Step, runs: Path) -> list[str]:
         except ValueError as exc:  # e.g. a job dir left from a sweep over a removed option
             stale.append(f"{job} ({exc})")
             continue
-        saved = rundir.saved_config(job)
-        diff = rundir.differences(saved, config) if config and saved else []
-        if diff:  # a failed job of this config is not stale: the table lists its failure
-            stale.append(f"{job} ({diff[0]})")
+        state = rundir.state_of(job, config) if config else None
+        if state and state.state == "another config":  # a failed job of this config is not
+            stale.append(f"{job} ({state.detail})")     # stale: the table lists its failure
     return stale
 
 
@@ -295,15 +299,30 @@ def step_error(step: Step, exc: Exception) -> RuntimeError:
 
 def step_runs(step: Step, runs: Path, extra: tuple[str, ...]) -> list[tuple[str, Path, dict]]:
     """(label, run dir, resolved config) of each run the step's command trains: its one run, or
-    every job of its sweep as Hydra numbers them, labelled by the values the sweep varies."""
+    every job of its sweep as Hydra numbers them, labelled by the values the sweep varies;
+    ValueError (one line) for overrides that do not compose."""
     if not step.sweep:
         return [("", runs / step.run_dir, step_config(step, extra))]
-    jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
+    with composing(step.experiment):
+        jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
     keys = [o.split("=", 1)[0] for o in jobs[0]]
     varying = {k for i, k in enumerate(keys) if len({job[i] for job in jobs}) > 1}
-    return [(" ".join(o for o in job if o.split("=", 1)[0] in varying),
-             runs / step.run_dir / str(num), _validated(_compose(*job), f"job {num}"))
-            for num, job in enumerate(jobs)]
+    found = []
+    for num, job in enumerate(jobs):
+        what = f"{step.experiment} job {num}"
+        with composing(what):
+            dcfg = compose_dictconfig(*job)
+        label = " ".join(o for o in job if o.split("=", 1)[0] in varying)
+        found.append((label, runs / step.run_dir / str(num), _validated(dcfg, what)))
+    return found
+
+
+def images_trained(config: dict) -> float:
+    """Images a run trains on, seeds x epochs x training images (expanded: 5x): the weight of
+    a sweep's job in its time left (the net's own cost is not weighed)."""
+    data, train = config["data"], config["train"]
+    images = min(data.get("train_limit") or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    return train["seeds"] * train["epochs"] * images * (5 if data.get("expand") else 1)
 
 
 def left_share(state: rundir.RunState) -> float:
@@ -317,21 +336,22 @@ def left_share(state: rundir.RunState) -> float:
 
 
 def status_lines(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
-    """Where each run of the step stands, after a head line with the expected time left."""
-    lines, left = [], 0.0
+    """Where each run of the step stands, after a head line with the expected time left (a
+    sweep's jobs weighted by the images they train)."""
     found = step_runs(step, runs, extra)
-    for label, run_dir, config in found:
+    weights = [images_trained(config) for _, _, config in found]
+    lines, left = [], 0.0
+    for (label, run_dir, config), weight in zip(found, weights, strict=True):
         state = rundir.state_of(run_dir, config)
-        left += left_share(state) / len(found)
-        name = f"{run_dir.name} {label}" if step.sweep else str(run_dir)
+        left += left_share(state) * weight / sum(weights)
+        name = " ".join(filter(None, (run_dir.name, label))) if step.sweep else str(run_dir)
         detail = f" ({state.detail})" if state.detail else ""
         lines.append(f"   {name}: {state.state}{detail}, {state.epochs_done}/"
                      f"{state.epochs_planned} epochs")
     where = f"{runs / step.run_dir}, {len(found)} jobs" if step.sweep else "1 run"
     todo = (f"expected {duration(left * expected_seconds(step, extra))} left on 2 CPU cores"
             if left else "nothing left to train")
-    head = f"== {step.experiment} ({where}): {todo}"
-    return [head, *lines]
+    return [f"== {step.experiment} ({where}): {todo}", *lines]
 
 
 def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:

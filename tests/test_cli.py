@@ -36,6 +36,8 @@ def test_bad_group_choice_message():
     assert bad_group_choice(["pooling=max, foo"]) == bad_group_choice(["pooling=foo"])
     assert bad_group_choice(["pooling@conv=foo"]) == bad_group_choice(["pooling=foo"])
     assert bad_group_choice(["+logger=neptune"]) == bad_group_choice(["logger=[neptune]"])
+    assert bad_group_choice(["pooling=5"]) == bad_group_choice(["pooling='5'"]) == (
+        "pooling='5' is not one of avg, l2, lp, max, max_overlap, none, strided")
     assert bad_group_choice(["pooling=glob(*)", "~pooling", "pooling=null", "seed=range(3)",
                              "data.name='a,b'", "pooling=(("]) is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +115,14 @@ def test_sweep_jobs_are_the_experiments_sweep_then_the_command_line_in_hydras_or
     assert [j[:2] + j[3:] for j in jobs] == [
         ["dropout=0.5", f"data.expand={expand}", f"seed={seed}"]
         for expand in (False, True) for seed in (0, 1)]
-    assert sweep_jobs("experiment=nielsen/row5") == [["experiment=nielsen/row5"]]
+    assert sweep_jobs("experiment=nielsen/row5", "hydra.sweep.dir=/x") == [
+        ["experiment=nielsen/row5"]]  # hydra.* overrides are no job's
+    for overrides, needle in [
+            (("pooling=glob(*)",), "pooling=glob(*): glob sweeps are not listed"),
+            (("hparams_search=mnist_optuna",), "OptunaSweeper': only the basic sweeper's"),
+            (("hydra.sweep.subdir=a",), "hydra.sweep.subdir='a': job dirs are found by number")]:
+        with pytest.raises(ValueError, match=re.escape(needle)):
+            sweep_jobs(*overrides)
 
 
 def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():

@@ -133,25 +133,43 @@ def test_a_run_into_a_dir_another_process_trains_in_writes_nothing(
     assert [p.name for p in tmp_path.iterdir()] == [LOCK]
 
 
-def test_state_of_reads_each_state_from_the_lock_and_the_records(tmp_path,
-                                                                  other_process_holding):
-    def epochs(run_dir, n):
+def test_state_of_is_what_a_run_of_the_config_meets_there(tmp_path, other_process_holding):
+    def epochs(run_dir, n, tail=""):
         lines = [json.dumps({"epoch": e}) + "\n" for e in range(n)]
-        (run_dir / "metrics.jsonl").write_text("".join(lines))
+        (run_dir / "metrics.jsonl").write_text("".join(lines) + tail)
         return run_dir
 
     assert state_of(tmp_path / "none", CFG) == RunState("not started", 0, 3)
     assert state_of(lay(tmp_path / "ckpt"), CFG) == RunState("stopped", 0, 3)
-    assert state_of(epochs(lay(tmp_path / "two"), 2), CFG) == RunState("stopped", 2, 3)
+    # a last line cut short by a kill is not an epoch
+    two = epochs(lay(tmp_path / "two"), 2, tail='{"epo')
+    assert state_of(two, CFG) == RunState("stopped", 2, 3)
+    no_ckpt = with_(CFG, "train", checkpoint=False)  # a run without checkpoints starts over
+    plain = epochs(lay(tmp_path / "plain", config=no_ckpt), 2)
+    assert state_of(plain, no_ckpt) == RunState("not started", 0, 3, "starts over")
     ok = epochs(lay(tmp_path / "ok", status="ok"), 3)
     assert state_of(ok, with_(CFG, "train", progress=False)) == RunState("finished", 3, 3)
+    assert state_of(ok) == RunState("finished", 3, 3)  # without a config: its own
+    assert state_of(ok, with_(CFG, "train", resume=False)) == RunState(
+        "not started", 0, 3, "starts over")
     assert state_of(lay(tmp_path / "div", status="diverged"), CFG).state == "diverged"
-    failed = lay(tmp_path / "bad", checkpoint=False)
-    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
-    assert state_of(failed, CFG) == RunState("failed", 0, 3, "boom")
     assert state_of(ok, with_(CFG, "optimizer", lr=0.2)) == RunState(
         "another config", 3, 3, "optimizer.lr: 0.1 -> 0.2")
-    assert state_of(ok) == RunState("finished", 3, 3)  # without a config: its own state
+    # more epochs under a constant schedule continue the run, as should_resume decides
+    grown = epochs(lay(tmp_path / "grown"), 3)
+    assert state_of(grown, with_(CFG, "train", epochs=5)) == RunState("stopped", 3, 5)
+    # a finished record without its config.json is no run of this config: it trains again
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    assert state_of(tmp_path / "bare", CFG) == RunState("not started", 0, 3, "starts over")
+    # a failure without a checkpoint starts over (another config's too); with one, continues
+    failed = lay(tmp_path / "bad", config=with_(CFG, "optimizer", lr=0.2), checkpoint=False)
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
+    assert state_of(failed, CFG) == RunState("failed", 0, 3, "boom")
+    lay(failed, config=CFG)
+    assert state_of(epochs(failed, 1), CFG) == RunState("stopped", 1, 3, "boom")
+    (failed / "metrics.json").write_text("{not json")
+    assert state_of(failed, CFG) == RunState("stopped", 1, 3)
     assert holder(ok) is None
     with held(ok):  # this process
         assert state_of(ok, CFG).state == "training"

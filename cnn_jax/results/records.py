@@ -14,6 +14,7 @@ Accuracies are fractions in [0, 1]. Every whole-file write is atomic
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -72,11 +73,16 @@ def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The run's per-epoch records from metrics.jsonl (empty when absent)."""
+    """The run's per-epoch records from metrics.jsonl (empty when absent); a last line cut short
+    (a run killed while appending it) is left out, a bad line before it is a ValueError."""
     path = Path(run_dir) / EPOCHS
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines[:-1]]
+    with contextlib.suppress(ValueError):
+        records += [json.loads(line) for line in lines[-1:]]
+    return records
 
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from cnn_jax.config import ConfigError
 from cnn_jax.results.records import (
     CONFIG,
+    EPOCHS,
     FINISHED,
     METRICS,
     RUNTIME_KEYS,
@@ -46,7 +47,7 @@ _HELD: set[Path] = set()  # the run dirs this process holds
 LOCK_RETRIES = (0.0, 0.05, 0.25)  # seconds before each try to take a run dir's lock
 
 
-def _holder(lock_file: Path) -> str:
+def _lock_text(lock_file: Path) -> str:
     try:
         return lock_file.read_text().strip() or "another process"
     except OSError:
@@ -76,7 +77,7 @@ def _lock(lock_file: Path, run_dir: str | Path) -> int | None:
             return None
     else:
         os.close(fd)
-        raise RunDirInUse(f"{run_dir}: {_holder(lock_file)} is training in this run dir; "
+        raise RunDirInUse(f"{run_dir}: {_lock_text(lock_file)} is training in this run dir; "
                           "wait for it to end, or choose another run dir")
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
@@ -124,7 +125,7 @@ def holder(run_dir: str | Path) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _holder(path / LOCK)
+        return _lock_text(path / LOCK)
     except OSError:
         return None
     finally:
@@ -134,42 +135,71 @@ def holder(run_dir: str | Path) -> str | None:
 
 @dataclass(frozen=True)
 class RunState:
-    """Where a run dir stands: `state` is one of STATES; epochs done of those planned."""
+    """Where a run dir stands for a config: `state` is one of STATES; the epochs a run of the
+    config continues after (0 where it trains from its first), of those planned."""
 
     state: str
     epochs_done: int
     epochs_planned: int | None
-    detail: str = ""  # the holder of a training run, a failure's error, another config's key
+    detail: str = ""  # a training run's holder, a failure's error, another config's first key
 
 
-STATES = ("training", "finished", "diverged", "failed", "another config", "stopped",
+STATES = ("training", "finished", "diverged", "another config", "stopped", "failed",
           "not started")
 
 
 def state_of(run_dir: str | Path, config: Mapping[str, Any] | None = None) -> RunState:
-    """run_dir's state, read from its lock and records only; with `config`, a run dir holding a
-    run of another config (runtime keys aside) says so instead of its own state."""
+    """What a run of `config` launched into run_dir meets, read from its lock and records alone:
+    another process training there; a finished (or diverged) run it skips; another config's run
+    that refuses it; a stopped run it continues; a failed or no run, where it trains from its
+    first epoch. The same rules as the run (`finished`, `should_resume`); without `config`, the
+    run's own config.json stands for it."""
     run_dir = Path(run_dir)
     saved = saved_config(run_dir)
-    planned = (saved or config or {}).get("train", {}).get("epochs")
-    try:
-        metrics, done = read_metrics(run_dir), len(read_epochs(run_dir))
-    except (OSError, ValueError):
-        metrics, done = None, 0
+    config = config if config is not None else (saved or {})
+    train = config.get("train", {})
+    planned = train.get("epochs")
     who = holder(run_dir)
     if who:
-        return RunState("training", done, planned, who)
-    diff = differences(saved, config) if saved is not None and config is not None else []
-    if diff:
-        return RunState("another config", done, planned, diff[0])
-    status = (metrics or {}).get("status")
-    if status in FINISHED:
-        return RunState(status if status != "ok" else "finished", metrics.get("epochs", done),
-                        planned)
-    if status == "failed":
-        return RunState("failed", done, planned, str(metrics.get("error", "")))
-    return RunState("stopped" if done or has_checkpoint(run_dir) else "not started", done,
-                    planned)
+        return RunState("training", _epochs_done(run_dir), planned, who)
+    done = finished(run_dir, config) if train.get("resume", "auto") is not False else None
+    if done:
+        state = "finished" if done["status"] == "ok" else done["status"]
+        return RunState(state, done.get("epochs", planned), planned)
+    try:
+        resumes = should_resume(run_dir, config, train.get("resume", "auto"))
+    except RunDirTaken:
+        return RunState("another config", _epochs_done(run_dir), planned,
+                        differences(saved, config)[0])
+    error = _failure(run_dir)
+    if resumes and train.get("checkpoint", True):
+        return RunState("stopped", _epochs_done(run_dir), planned, error or "")
+    if error is not None:
+        return RunState("failed", 0, planned, error)
+    leftover = any((run_dir / name).exists() for name in (CONFIG, METRICS, EPOCHS))
+    return RunState("not started", 0, planned, "starts over" if leftover else "")
+
+
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return len(read_epochs(run_dir))
+    except (OSError, ValueError):
+        return 0
+
+
+def _failure(run_dir: Path) -> str | None:
+    """The error of a failed run's record in run_dir, else None."""
+    metrics = _record(run_dir) or {}
+    return str(metrics.get("error") or "failed") if metrics.get("status") == "failed" else None
+
+
+def _record(run_dir: str | Path) -> dict[str, Any] | None:
+    """run_dir's metrics.json; None where there is none or it cannot be read (no run of any
+    config finished there)."""
+    try:
+        return read_metrics(run_dir)
+    except (OSError, ValueError):
+        return None
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -208,10 +238,7 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 
 def finished(run_dir: str | Path, config: Mapping[str, Any]) -> dict[str, Any] | None:
     """The metrics.json of a run of this same config that finished (ok or diverged), else None."""
-    try:
-        metrics = read_metrics(run_dir)
-    except (OSError, ValueError):
-        return None
+    metrics = _record(run_dir)
     saved = saved_config(run_dir)
     if not metrics or metrics.get("status") not in FINISHED or saved is None:
         return None
@@ -231,7 +258,7 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
     saved, checkpoint = saved_config(run_dir), has_checkpoint(run_dir)
     if resume is True or saved is None:
         return checkpoint
-    metrics = read_metrics(run_dir) if (Path(run_dir) / METRICS).is_file() else None
+    metrics = _record(run_dir)
     if not checkpoint and (metrics or {}).get("status") not in FINISHED:
         return False  # nothing worth keeping: a failed or never-started run
     constant = config.get("optimizer", {}).get("schedule") == "constant"
