@@ -75,7 +75,8 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     assert "resume" not in " ".join(runs["group"])  # run control does not define a configuration
     assert runs["group"].iloc[0] == MAX_SIG
     crash = runs[runs["job"] == "4"].iloc[0]
-    assert (crash["status"], crash["error"], crash["seed"]) == ("failed", "no metrics.json", 0)
+    assert (crash["status"], crash["seed"]) == ("unfinished", 0)  # no metrics.json: no failure
+    assert crash["error"] == "no record yet: not started, or killed before its first epoch"
     multi = runs[runs["job"] == "3"]
     assert list(multi["status"]) == ["ok", "diverged", "ok"]
     assert multi["error"].iloc[1] == "loss is nan at epoch 2"
@@ -103,7 +104,8 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     one = summary.loc["activation=sigmoid, pooling=l2"]
     assert one["n"] == 1 and one["test_std"] == 0.0 and math.isnan(one["test_ci95"])
     crashed = summary.loc["activation=relu, pooling=max"]
-    assert crashed["n"] == 0 and crashed["failed_seeds"] == ["0"]
+    assert crashed["n"] == 0 and crashed["unfinished_seeds"] == ["0"]
+    assert crashed["failed_seeds"] == [] and relu["unfinished_seeds"] == []
     assert tables.grid_keys(summary.reset_index()) == ("pooling", "activation")
 
 
@@ -114,8 +116,9 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "**99.00 ± 1.00**" in md and "[96.52, 101.48]" in md
     assert md.count("**99.00") == 2  # main table and pivot
     assert "### pooling × activation" in md and "pooling \\ activation" in md
-    assert "loss is nan at epoch 2" in md and "no metrics.json" in md
-    assert "diverged: seed 1" in md and "failed: seed 0" in md
+    assert "loss is nan at epoch 2" in md and "no record yet" in md
+    assert "diverged: seed 1" in md and "unfinished: seed 0" in md
+    assert "### Diverged, failed and unfinished runs" in md
     relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
     assert "| 3.5/4 " in relu and "| +1.00 " in relu
 
@@ -127,7 +130,7 @@ def test_csv_and_latex(sweep: Path) -> None:
     assert back["test_mean"].iloc[0] == pytest.approx(99.0) and len(back) == 4
     tex = tables.to_latex(summary, runs, "under_score")
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\caption{under\_score}" in tex
-    assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no metrics.json" in tex
+    assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no record yet" in tex
     assert tables.latex_escape("a_b & 5% #x") == r"a\_b \& 5\% \#x"
 
 
@@ -160,7 +163,7 @@ def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> 
             assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line
             assert re.search(r"(?<!\\)[_%#]", line) is None, line
     assert r"conv\_stride=1, pooling=max\_overlap & 2/2 &" in tex
-    assert r"failed: job extra\_runs/0" in tex and r"\caption{stride\_ablation}" in tex
+    assert r"unfinished: job extra\_runs/0" in tex and r"\caption{stride\_ablation}" in tex
     one = tables.summarize(tables.collect_runs(sweep / "extra_runs"))  # one group: its label
     assert r"conv\_stride=2, pooling=max\_overlap &" in tables.to_latex(one)
 
@@ -241,6 +244,24 @@ def test_failure_record_and_unreadable_metrics(tmp_path: Path) -> None:
     assert list(summary["n"]) == [0, 0]
     assert "ValueError: bad pooling" in tables.to_markdown(summary, runs)
     assert ablation_figure.y_limits(summary) == (0.0, 100.0)
+
+
+def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
+        tmp_path: Path, other_process_holding) -> None:
+    sweep = tmp_path / "s"
+    _job(sweep, "0", ["pooling=max"], None, [[0.9], [0.95]])
+    (sweep / "0" / "config.json").write_text(json.dumps({"train": {"epochs": 8}}))
+    (sweep / "0" / "checkpoints" / "2").mkdir(parents=True)  # what a rerun continues from
+    _job(sweep, "1", ["pooling=l2"], [_seed(0, 0.99)])
+    runs = tables.collect_runs(sweep)
+    assert list(runs["status"]) == ["unfinished", "ok"]
+    assert runs["error"][0] == "stopped after 2 of 8 epochs (resumable)"
+    with other_process_holding(sweep / "0") as pid:
+        (error,) = tables.collect_runs(sweep)["error"][:1]
+    assert error.startswith(f"training (pid {pid} on ") and error.endswith("), 2/8 epochs")
+    summary = tables.summarize(runs)
+    assert list(summary["unfinished_seeds"]) == [["job 0"], []]  # no seed override: its job
+    assert "unfinished_seeds" in tables.to_csv(summary).splitlines()[0]
 
 
 def test_atomic_write_of_text_and_bytes_leaves_only_the_file(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """Sweep dir -> one row per (job, seed) -> one row per group -> Markdown / CSV / LaTeX tables.
 
 A group is a job's overrides minus the seed ones; its statistics (percent) are over the seeds that
-finished ok. Diverged and failed runs are listed with their error, never dropped. Two columns say
+finished ok. Diverged, failed and unfinished runs (no metrics.json yet: training, stopped, not
+started, as `rundir.state_of` reads them) are listed with their error or state, never dropped.
+Two columns say
 whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean change
 of validation accuracy over the last epoch (still rising: positive).
 """
@@ -20,6 +22,7 @@ import yaml
 
 from cnn_jax.protocol import last_epoch_val_change
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
+from cnn_jax.results.rundir import state_of
 from cnn_jax.results.significance import (
     BEST,
     SIG_COLUMNS,
@@ -40,7 +43,8 @@ RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "epochs", "val_gai
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "best_val_epoch_mean",
                    "epochs", "val_gain_last_mean", "params", "flops_per_image", "seconds_per_seed",
-                   "failed_seeds", "diverged_seeds", *SIG_COLUMNS)
+                   "failed_seeds", "diverged_seeds", "unfinished_seeds", *SIG_COLUMNS)
+NOT_OK = ("diverged", "failed", "unfinished")  # the statuses of a (job, seed) listed as not ok
 TIED = " †"  # marks a mean not separated from the best at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
@@ -125,6 +129,17 @@ def last_epoch_val_gains(job_dir: Path, n_seeds: int) -> list[float | None]:
     return last_epoch_val_change(history, n_seeds)
 
 
+def unfinished_state(job_dir: Path) -> str:
+    """Where a job without a metrics.json stands: training (by whom), stopped after E of N
+    epochs, or no record yet."""
+    state = state_of(job_dir)
+    if state.state == "training":
+        return f"training ({state.detail}), {state.epochs_done}/{state.epochs_planned} epochs"
+    if state.state == "stopped":
+        return f"stopped after {state.epochs_done} of {state.epochs_planned} epochs (resumable)"
+    return "no record yet: not started, or killed before its first epoch"
+
+
 def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     try:
         metrics, problem = read_metrics(job_dir), "no metrics.json"
@@ -135,7 +150,10 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     base = {"job": name, "group": group_label(overrides)}
     base |= {(f"{k} (override)" if k in _RESERVED else k): v for k, v in kept}  # ...is renamed
     if metrics is None:
-        return [{**base, "seed": _seed_override(overrides), "status": "failed", "error": problem}]
+        unfinished = problem == "no metrics.json"
+        return [{**base, "seed": _seed_override(overrides),
+                 "status": "unfinished" if unfinished else "failed",
+                 "error": unfinished_state(job_dir) if unfinished else problem}]
     per_seed = metrics.get("per_seed") or []
     secs = metrics.get("seconds")
     base |= {"params": metrics.get("params"), "flops_per_image": metrics.get("flops_per_image"),
@@ -197,8 +215,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                      "val_gain_last_mean": ok["val_gain_last"].astype(float).mean() * 100,
                      "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
-                     "failed_seeds": _seed_list(g, "failed"),
-                     "diverged_seeds": _seed_list(g, "diverged")})
+                     **{f"{status}_seeds": _seed_list(g, status) for status in NOT_OK}})
     columns = ["group", *override_keys(runs), *SUMMARY_COLUMNS[1:-len(SIG_COLUMNS)]]
     summary = pd.DataFrame(rows, columns=columns)
     ints = {"epochs": "Int64", "params": "Int64", "flops_per_image": "Int64"}
@@ -267,7 +284,7 @@ def _epochs_cell(row: pd.Series) -> str:
 
 def _not_ok_cell(row: pd.Series) -> str:
     named = {s: [i if i.startswith("job") else f"seed {i}" for i in row[f"{s}_seeds"]]
-             for s in ("diverged", "failed")}
+             for s in NOT_OK}
     parts = [f"{s}: {', '.join(items)}" for s, items in named.items() if items]
     return "; ".join(parts) or "—"
 
@@ -299,7 +316,7 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:
-    """The diverged and failed (job, seed) rows with their error."""
+    """The (job, seed) rows not ok (diverged, failed, unfinished) with their error or state."""
     bad = runs[runs["status"] != "ok"]
     return bad[["job", "group", "seed", "status", "error"]].astype(str).replace("<NA>", "—")
 
@@ -342,7 +359,7 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
         parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys)]
     if runs is not None:
         bad = failures(runs)
-        parts += ["### Diverged and failed runs",
+        parts += ["### Diverged, failed and unfinished runs",
                   _md(bad) if len(bad) else f"None: all {len(runs)} runs finished ok."]
     return "\n\n".join(parts) + "\n"
 
@@ -350,7 +367,7 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
 def to_csv(summary: pd.DataFrame) -> str:
     """CSV of the summary: numbers unformatted (accuracies in percent), seed lists joined by ';'."""
     out = summary.copy()
-    for col in ("failed_seeds", "diverged_seeds"):
+    for col in (f"{status}_seeds" for status in NOT_OK):
         out[col] = out[col].map(";".join)
     return out.to_csv(index=False, float_format="%.4f")
 
@@ -388,6 +405,6 @@ def to_latex(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
     lines += _tabular(frame)
     lines += [r"\par\smallskip $^\dagger$ not separated from the best at 5\% (Welch, Holm)."]
     if runs is not None and len(bad := failures(runs)):
-        lines += [r"\par\medskip", r"Diverged and failed runs:\par"]
+        lines += [r"\par\medskip", r"Diverged, failed and unfinished runs:\par"]
         lines += _tabular(bad.map(latex_escape))
     return "\n".join([*lines, r"\end{table}"]) + "\n"
