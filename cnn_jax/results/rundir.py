@@ -158,16 +158,16 @@ def state_of(run_dir: str | Path, config: Mapping[str, Any] | None = None) -> Ru
     saved = saved_config(run_dir)
     config = config if config is not None else (saved or {})
     train = config.get("train", {})
-    planned = train.get("epochs")
+    planned, resume = train.get("epochs"), train.get("resume", "auto")
     who = holder(run_dir)
     if who:
         return RunState("training", _epochs_done(run_dir), planned, who)
-    done = finished(run_dir, config) if train.get("resume", "auto") is not False else None
+    done = finished(run_dir, config) if resume is not False else None
     if done:
         state = "finished" if done["status"] == "ok" else done["status"]
         return RunState(state, done.get("epochs", planned), planned)
     try:
-        resumes = should_resume(run_dir, config, train.get("resume", "auto"))
+        resumes = should_resume(run_dir, config, resume)
     except RunDirTaken:
         return RunState("another config", _epochs_done(run_dir), planned,
                         differences(saved, config)[0])
