@@ -71,9 +71,10 @@ COSTS: dict[str, tuple[float, str]] = {
     "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
     "ablation_stride": (1800 / 40, "~30 min for 5 seeds x 8 epochs (quiet epochs), 2026-12-02"),
     "ablation_pooling": (5300 / 40, "~1 h 28 min for 5 seeds x 8 epochs (quiet jobs), 2026-12-02"),
-    # dropout: one core of the 2 (a lane), 5 seeds x 3 epochs per job, 2026-12-02: 394 s per job
-    # on the 50k images, ~1,440 s on the 250k expanded ones (quiet epochs); an upper bound
-    "ablation_dropout": (5 * (394 + 1440) / 15, "~2 h 33 min for 5 seeds x 3 epochs, one core"),
+    # dropout: one core of the 2 (a lane), 5 seeds x 8 epochs per job, 2026-12-02: ~1,000 s per
+    # job on the 50k images, ~4,300 s on the 250k expanded ones (quiet epochs); an upper bound
+    "ablation_dropout": (5 * (1000 + 4300) / 40,
+                         "~7 h 20 min for 5 seeds x 8 epochs on one core, 2026-12-02"),
     "nielsen/row1": (600 / 180, "10 min for 3 seeds x 60 epochs"),
     "nielsen/row2": (4200 / 96, "70 min for 3 seeds x 32 epochs"),
     "nielsen/row3": (7620 / 93, "127 min for 3 seeds x 31 epochs"),
