@@ -106,6 +106,7 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     crashed = summary.loc["activation=relu, pooling=max"]
     assert crashed["n"] == 0 and crashed["unfinished_seeds"] == ["0"]
     assert crashed["failed_seeds"] == [] and relu["unfinished_seeds"] == []
+    assert ablation_figure.cell_label(crashed) == "unfinished"
     assert tables.grid_keys(summary.reset_index()) == ("pooling", "activation")
 
 
@@ -244,6 +245,7 @@ def test_failure_record_and_unreadable_metrics(tmp_path: Path) -> None:
     assert list(summary["n"]) == [0, 0]
     assert "ValueError: bad pooling" in tables.to_markdown(summary, runs)
     assert ablation_figure.y_limits(summary) == (0.0, 100.0)
+    assert [ablation_figure.cell_label(r) for _, r in summary.iterrows()] == ["no ok\nseeds"] * 2
 
 
 def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
@@ -261,6 +263,8 @@ def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
     assert error.startswith(f"training (pid {pid} on ") and error.endswith("), 2/8 epochs")
     summary = tables.summarize(runs)
     assert list(summary["unfinished_seeds"]) == [["job 0"], []]  # no seed override: its job
+    assert [ablation_figure.cell_label(r) for _, r in summary.iterrows()] == [
+        "unfinished", "99.00\nn=1"]
     assert "unfinished_seeds" in tables.to_csv(summary).splitlines()[0]
 
 

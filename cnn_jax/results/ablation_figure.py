@@ -18,8 +18,6 @@ from matplotlib.figure import Figure
 from cnn_jax.atomic import write_atomic
 from cnn_jax.results.tables import grid_keys, varying_keys
 
-_NO_DATA = "no ok\nseeds"
-
 
 def save_figure_atomic(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     """Save a figure as PNG, atomically."""
@@ -69,6 +67,15 @@ def _layout(summary: pd.DataFrame) -> tuple[np.ndarray, float, list, list[str], 
     return x, width, list(range(len(rows))), [str(r) for r in rows], rk, series
 
 
+def cell_label(row: pd.Series) -> str:
+    """The text on a cell's bar: its mean and seeds; without a finished seed, whether its runs
+    are all unfinished (a sweep still running) or none finished ok."""
+    if row["n"]:
+        return f"{row['test_mean']:.2f}\nn={row['n']}"
+    bad = [list(row.get(f"{s}_seeds") or []) for s in ("failed", "diverged", "unfinished")]
+    return "unfinished" if bad[2] and not (bad[0] or bad[1]) else "no ok\nseeds"
+
+
 def ablation_bars(summary: pd.DataFrame, path: str | os.PathLike, title: str | None = None,
                   runs: pd.DataFrame | None = None) -> Path:
     """PNG bar chart of mean test accuracy per group, 95% CI error bars; grouped for 2 keys."""
@@ -84,12 +91,9 @@ def ablation_bars(summary: pd.DataFrame, path: str | os.PathLike, title: str | N
         ax.bar(x[m], mean[m] - lo, width * 0.95, bottom=lo, yerr=err[m], capsize=4,
                label=label, edgecolor="black", linewidth=0.6, error_kw={"elinewidth": 1.2})
     for xi, (_, r) in zip(x, summary.iterrows(), strict=True):
-        if r["n"] == 0:
-            ax.text(xi, lo + 0.02 * (hi - lo), _NO_DATA, ha="center", va="bottom", fontsize=8,
-                    color="crimson")
-        else:
-            ax.text(xi, lo + 0.02 * (hi - lo), f"{r['test_mean']:.2f}\nn={r['n']}",
-                    ha="center", va="bottom", fontsize=8, color="white", fontweight="bold")
+        style = ({"color": "white", "fontweight": "bold"} if r["n"] else {"color": "crimson"})
+        ax.text(xi, lo + 0.02 * (hi - lo), cell_label(r), ha="center", va="bottom", fontsize=8,
+                **style)
     if runs is not None:
         _scatter_seeds(ax, summary, runs, x)
     ax.set_ylim(lo, hi)
