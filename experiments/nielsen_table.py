@@ -21,7 +21,7 @@ import numpy as np
 
 from cnn_jax.atomic import write_atomic
 from cnn_jax.protocol import per_seed_summary, seeds_of
-from cnn_jax.results import records
+from cnn_jax.results import records, rundir
 
 # (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
 ROWS = (("row1", "row1", None, 97.80), ("row2", "row2", None, 98.78),
@@ -61,6 +61,7 @@ def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
     return {"accs": accs, "diverged": len(per_seed) - len(accs), "epochs": len(history),
             "planned": config["train"]["epochs"], "seconds": sum(h["seconds"] for h in history),
             "finished": metrics.get("status") in records.FINISHED,
+            "training": rundir.holder(run_dir) is not None,
             "vote": None if max_seeds else metrics.get("vote_test_acc"),
             "seeds": seeds}
 
@@ -128,7 +129,8 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
         ours, gap = _vote_cells(r, book)
     else:
         ours, gap = mean_std(accs), f"{accs.max() - book:+.2f}"
-    epochs = f"{r['epochs']}/{r['planned']}" + ("" if r["finished"] else " (stopped)")
+    state = "" if r["finished"] else " (training)" if r["training"] else " (stopped)"
+    epochs = f"{r['epochs']}/{r['planned']}{state}"
     seeds = f"{len(accs)}" + (f" (seeds {r['seeds'][0]}-{r['seeds'][-1]} of {borrowed})"
                               if borrowed else "") + diverged
     time = f"in {borrowed}" if borrowed else f"{r['seconds'] / 60:.0f} min"

@@ -47,6 +47,12 @@ def test_rows_report_best_validation_test_accuracy_mean_std_best_and_gap(runs):
     assert got["row2"][1] == "not yet run" and len(got) == 12
 
 
+def test_a_row_another_process_trains_reads_training(runs, other_process_holding):
+    with other_process_holding(runs / "row3"):
+        assert rows(nielsen_table.table(runs))["row3"][5] == "1/60 (training)"
+    assert rows(nielsen_table.table(runs))["row3"][5] == "1/60 (stopped)"
+
+
 def test_a_crashed_run_is_stopped_and_a_diverged_seed_left_out(tmp_path, capsys):
     # row 1 crashed after 1 of 2 epochs (metrics.json: failed); in row 4 seed 1 diverged at epoch 2
     fake_row(tmp_path / "row1", val=[[0.97, 0.98]], test=[[0.970, 0.979]], planned=2,
