@@ -6,6 +6,7 @@ import io
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,8 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     assert runs["group"].iloc[0] == MAX_SIG
     crash = runs[runs["job"] == "4"].iloc[0]
     assert (crash["status"], crash["seed"]) == ("unfinished", 0)  # no metrics.json: no failure
-    assert crash["error"] == "no record yet: not started, or killed before its first epoch"
+    assert crash["error"] == (
+        "no epoch recorded yet: not started, in its first epoch, or killed before it")
     multi = runs[runs["job"] == "3"]
     assert list(multi["status"]) == ["ok", "diverged", "ok"]
     assert multi["error"].iloc[1] == "loss is nan at epoch 2"
@@ -117,7 +119,7 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "**99.00 ± 1.00**" in md and "[96.52, 101.48]" in md
     assert md.count("**99.00") == 2  # main table and pivot
     assert "### pooling × activation" in md and "pooling \\ activation" in md
-    assert "loss is nan at epoch 2" in md and "no record yet" in md
+    assert "loss is nan at epoch 2" in md and "no epoch recorded yet" in md
     assert "diverged: seed 1" in md and "unfinished: seed 0" in md
     assert "### Diverged, failed and unfinished runs" in md
     relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
@@ -131,7 +133,7 @@ def test_csv_and_latex(sweep: Path) -> None:
     assert back["test_mean"].iloc[0] == pytest.approx(99.0) and len(back) == 4
     tex = tables.to_latex(summary, runs, "under_score")
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\caption{under\_score}" in tex
-    assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no record yet" in tex
+    assert r"\textbf{99.00 $\pm$ 1.00}" in tex and "no epoch recorded yet" in tex
     assert tables.latex_escape("a_b & 5% #x") == r"a\_b \& 5\% \#x"
 
 
@@ -258,6 +260,11 @@ def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
     runs = tables.collect_runs(sweep)
     assert list(runs["status"]) == ["unfinished", "ok"]
     assert runs["error"][0] == "stopped after 2 of 8 epochs (resumable)"
+    shutil.rmtree(sweep / "0" / "checkpoints")  # nothing to continue from: its epochs still show
+    (error,) = tables.collect_runs(sweep)["error"][:1]
+    assert error == "stopped after 2 of 8 epochs (a rerun starts over)"
+    assert tables.failures(runs)["seed"].tolist() == ["—"]  # a job's row has no seed: no "nan"
+    (sweep / "0" / "checkpoints" / "2").mkdir(parents=True)
     with other_process_holding(sweep / "0") as pid:
         (error,) = tables.collect_runs(sweep)["error"][:1]
     assert error.startswith(f"training (pid {pid} on ") and error.endswith("), 2/8 epochs")

@@ -135,9 +135,14 @@ def unfinished_state(job_dir: Path) -> str:
     state = state_of(job_dir)
     if state.state == "training":
         return f"training ({state.detail}), {state.epochs_done}/{state.epochs_planned} epochs"
-    if state.state == "stopped":
-        return f"stopped after {state.epochs_done} of {state.epochs_planned} epochs (resumable)"
-    return "no record yet: not started, or killed before its first epoch"
+    try:
+        done = len(read_epochs(job_dir))
+    except (OSError, ValueError):
+        done = 0
+    if done:
+        rerun = "resumable" if state.state == "stopped" else "a rerun starts over"
+        return f"stopped after {done} of {state.epochs_planned} epochs ({rerun})"
+    return "no epoch recorded yet: not started, in its first epoch, or killed before it"
 
 
 def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
@@ -318,7 +323,8 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:
     """The (job, seed) rows not ok (diverged, failed, unfinished) with their error or state."""
     bad = runs[runs["status"] != "ok"]
-    return bad[["job", "group", "seed", "status", "error"]].astype(str).replace("<NA>", "—")
+    cells = bad[["job", "group", "seed", "status", "error"]].astype(object)
+    return cells.where(cells.notna(), "—").astype(str)
 
 
 def _md(frame: pd.DataFrame) -> str:
