@@ -341,10 +341,11 @@ def status_lines(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
     sweep's jobs weighted by the images they train)."""
     found = step_runs(step, runs, extra)
     weights = [images_trained(config) for _, _, config in found]
+    total = sum(weights)
     lines, left = [], 0.0
     for (label, run_dir, config), weight in zip(found, weights, strict=True):
         state = rundir.state_of(run_dir, config)
-        left += left_share(state) * weight / sum(weights)
+        left += left_share(state) * weight / total
         name = " ".join(filter(None, (run_dir.name, label))) if step.sweep else str(run_dir)
         detail = f" ({state.detail})" if state.detail else ""
         lines.append(f"   {name}: {state.state}{detail}, {state.epochs_done}/"

@@ -47,6 +47,11 @@ _HELD: set[Path] = set()  # the run dirs this process holds
 LOCK_RETRIES = (0.0, 0.05, 0.25)  # seconds before each try to take a run dir's lock
 
 
+def _this_process() -> str:
+    """How a lock names its holder: "pid N on HOST"."""
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
 def _lock_text(lock_file: Path) -> str:
     try:
         return lock_file.read_text().strip() or "another process"
@@ -80,7 +85,7 @@ def _lock(lock_file: Path, run_dir: str | Path) -> int | None:
         raise RunDirInUse(f"{run_dir}: {_lock_text(lock_file)} is training in this run dir; "
                           "wait for it to end, or choose another run dir")
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    os.write(fd, f"{_this_process()}\n".encode())
     return fd
 
 
@@ -113,7 +118,7 @@ def holder(run_dir: str | Path) -> str | None:
     where there are no locks). Probing takes the lock shared for a moment, never blocking."""
     path = Path(run_dir).resolve()
     if path in _HELD:
-        return f"pid {os.getpid()} on {socket.gethostname()}"
+        return _this_process()
     if os.name == "nt" or not (path / LOCK).is_file():
         return None
     import fcntl
@@ -161,7 +166,7 @@ def state_of(run_dir: str | Path, config: Mapping[str, Any] | None = None) -> Ru
     planned, resume = train.get("epochs"), train.get("resume", "auto")
     who = holder(run_dir)
     if who:
-        return RunState("training", _epochs_done(run_dir), planned, who)
+        return RunState("training", epochs_recorded(run_dir), planned, who)
     done = finished(run_dir, config) if resume is not False else None
     if done:
         state = "finished" if done["status"] == "ok" else done["status"]
@@ -169,18 +174,19 @@ def state_of(run_dir: str | Path, config: Mapping[str, Any] | None = None) -> Ru
     try:
         resumes = should_resume(run_dir, config, resume)
     except RunDirTaken:
-        return RunState("another config", _epochs_done(run_dir), planned,
+        return RunState("another config", epochs_recorded(run_dir), planned,
                         differences(saved, config)[0])
     error = _failure(run_dir)
     if resumes and train.get("checkpoint", True):
-        return RunState("stopped", _epochs_done(run_dir), planned, error or "")
+        return RunState("stopped", epochs_recorded(run_dir), planned, error or "")
     if error is not None:
         return RunState("failed", 0, planned, error)
     leftover = any((run_dir / name).exists() for name in (CONFIG, METRICS, EPOCHS))
     return RunState("not started", 0, planned, "starts over" if leftover else "")
 
 
-def _epochs_done(run_dir: Path) -> int:
+def epochs_recorded(run_dir: str | Path) -> int:
+    """How many epochs run_dir's metrics.jsonl records (0 where it has none or is unreadable)."""
     try:
         return len(read_epochs(run_dir))
     except (OSError, ValueError):

@@ -22,7 +22,7 @@ import yaml
 
 from cnn_jax.protocol import last_epoch_val_change
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
-from cnn_jax.results.rundir import state_of
+from cnn_jax.results.rundir import epochs_recorded, state_of
 from cnn_jax.results.significance import (
     BEST,
     SIG_COLUMNS,
@@ -135,10 +135,7 @@ def unfinished_state(job_dir: Path) -> str:
     state = state_of(job_dir)
     if state.state == "training":
         return f"training ({state.detail}), {state.epochs_done}/{state.epochs_planned} epochs"
-    try:
-        done = len(read_epochs(job_dir))
-    except (OSError, ValueError):
-        done = 0
+    done = epochs_recorded(job_dir)
     if done:
         rerun = "resumable" if state.state == "stopped" else "a rerun starts over"
         return f"stopped after {done} of {state.epochs_planned} epochs ({rerun})"
