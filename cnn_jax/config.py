@@ -213,6 +213,9 @@ class TrainConfig:
     """Epochs, minibatch size, seeds trained together, shuffling, evaluation batch size.
 
     vote: also report the plurality vote of the seeds' best-validation nets on the test set.
+    test_errors: also write test_errors.json, the test images each seed's best-validation net
+    gets wrong ([index, label, predicted]): what a vote of nets from several runs is computed
+    from (`cnn_jax.train.ensemble.vote_errors`).
     devices: data parallel over this many JAX devices (each minibatch sharded along its batch
     axis, parameters replicated); 1 = a single device.
     seed_batching: how the seeds are trained: "vmap" (one batched program), "loop" (one
@@ -237,6 +240,7 @@ class TrainConfig:
     checkpoint: bool = True
     progress: bool = True
     vote: bool = False
+    test_errors: bool = False
     devices: int = 1
     seed_batching: str = "auto"
     concurrent_seeds: int | None = None

@@ -24,7 +24,7 @@ from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
 from cnn_jax.results.rundir import CHECKPOINTS, RunDirInUse, RunDirTaken, held, should_resume
 from cnn_jax.train import checkpoint
-from cnn_jax.train.ensemble import vote_accuracy
+from cnn_jax.train.ensemble import errors_of, plurality_vote, seed_predictions
 from cnn_jax.train.loop import FitResult, run_epochs
 from cnn_jax.train.program import build, resolve_seed_batching
 from cnn_jax.train.state import Progress
@@ -91,6 +91,19 @@ def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
             cfg.optimizer.schedule)
 
 
+def _ensemble_records(cfg: Config, model: Any, result: FitResult, splits: Any, run_dir: Path,
+                      metrics: dict[str, Any]) -> None:
+    """From each seed's best-validation net's test predictions: the vote's accuracy into
+    `metrics` (train.vote), the nets' errors into test_errors.json (train.test_errors)."""
+    predictions = seed_predictions(model, result.progress.best_params, splits.test_x)
+    if cfg.train.vote:
+        votes = plurality_vote(predictions, cfg.model.num_classes)
+        metrics["vote_test_acc"] = float((votes == splits.test_y).mean())
+    if cfg.train.test_errors:
+        records.write_test_errors(run_dir, seeds_of(cfg), len(splits.test_y),
+                                  errors_of(predictions, splits.test_y))
+
+
 def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
         writer: Writer | None = None) -> dict[str, Any]:
     """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir.
@@ -123,7 +136,7 @@ def _run_held(cfg: Config, run_dir: Path, overrides: list[str], writer: Writer, 
         resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
         resume = resume and cfg.train.checkpoint  # without checkpoints: fresh, old ones removed
         if not resume:
-            for name in (records.METRICS, records.EPOCHS):
+            for name in (records.METRICS, records.EPOCHS, records.TEST_ERRORS):
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
             records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
@@ -139,7 +152,8 @@ def _run_held(cfg: Config, run_dir: Path, overrides: list[str], writer: Writer, 
         saved = _restore(manager, program, run_dir) if resume else None
         if resume:  # the dir is this run's from here on
             _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
-            (run_dir / records.METRICS).unlink(missing_ok=True)
+            for name in (records.METRICS, records.TEST_ERRORS):  # the finished run's, if any
+                (run_dir / name).unlink(missing_ok=True)
             records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
             writer.config(to_dict(cfg))
         # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
@@ -151,9 +165,8 @@ def _run_held(cfg: Config, run_dir: Path, overrides: list[str], writer: Writer, 
                                  overrides)
         metrics["resumed_from"] = saved.next_epoch if saved else None
         metrics["provenance"] = origin
-        if cfg.train.vote:
-            metrics["vote_test_acc"] = vote_accuracy(program.model, result.progress.best_params,
-                                                     splits.test_x, splits.test_y)
+        if cfg.train.vote or cfg.train.test_errors:
+            _ensemble_records(cfg, program.model, result, splits, run_dir, metrics)
         records.write_json_atomic(run_dir / records.METRICS, metrics)
         writer.summary(metrics)
     finally:

@@ -1,13 +1,17 @@
 """python -m experiments.nielsen_table RUNS_DIR [--out FILE]: Nielsen's ch.6 table from row runs.
 
-RUNS_DIR holds one run dir per row (row1, row2, ...), each made by
-`python -m experiments.train experiment=nielsen/rowN hydra.run.dir=RUNS_DIR/rowN`; rows 6 and 7
-are sweeps over `width` (`-m ... width=300,1000 hydra.sweep.dir=RUNS_DIR/row6`), one line per
-width. Without a row8 dir, row 8 is read from the first 3 seeds of row 9's run (5 row-8 nets).
-A run stopped early is read from its metrics.jsonl: the best-validation protocol over the epochs
-it finished. `--out FILE` replaces the table inside FILE when it already holds one (the prose
-around it is kept), and writes the table alone otherwise; a row with no run dir under RUNS_DIR
-keeps its measured line from FILE, so a runs dir holding only some rows updates those rows.
+RUNS_DIR holds one run dir per row (row1, row2, ...), each made by `python -m experiments.train
+experiment=nielsen/rowN hydra.run.dir=RUNS_DIR/rowN`, or a sweep there whose jobs' nets make the
+row together (`-m ... seed=0,1,2,3,4 train.seeds=1`: one net per job); rows 6 and 7 are sweeps
+over `width` (`-m ... width=300,1000 hydra.sweep.dir=RUNS_DIR/row6`), one line per width. Row 8
+is its first 3 seeds; without a row8 dir, the first 3 of row 9's run. Row 9 is the plurality
+vote of 5 row-8 nets: row 9's run, or without one, row 8's first 5 nets, the vote recomputed
+from their test_errors.json (`train.test_errors`, set by experiment nielsen/row8) once every one
+has finished. A run stopped early is read from its metrics.jsonl: the best-validation protocol
+over the epochs it finished. `--out FILE` replaces the table inside FILE when it already holds
+one (the prose around it is kept), and writes the table alone otherwise; a row with no run dir
+under RUNS_DIR keeps its measured line from FILE, so a runs dir holding only some rows updates
+those rows.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import numpy as np
 from cnn_jax.atomic import write_atomic
 from cnn_jax.protocol import per_seed_summary, seeds_of
 from cnn_jax.results import records, rundir
+from cnn_jax.results.tables import natural_key
+from cnn_jax.train.ensemble import vote_errors
 
 # (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
 ROWS = (("row1", "row1", None, 97.80), ("row2", "row2", None, 98.78),
@@ -33,37 +39,68 @@ ROWS = (("row1", "row1", None, 97.80), ("row2", "row2", None, 98.78),
         ("row8", "row8", None, 99.60), ("row9", "row9", None, 99.67))
 BOOK_ROW9_ERRORS = 33
 TEST_IMAGES = 10_000  # MNIST's t10k, every row's test set
-ROW8_SEEDS_IN_ROW9 = 3  # row 8 = the first 3 of row 9's 5 row-8 nets when it has no run of its own
+ROW8_SEEDS = 3  # row 8: its first 3 nets (of row 9's run when it has none of its own)
+ROW9_NETS = 5  # row 9: the vote of 5 row-8 nets (row 8's first 5 when it has no run of its own)
+BORROWS = {"row8": "row9", "row9": "row8"}  # a row without runs of its own reads the other's nets
 
 
-def row_dir(runs_dir: Path, name: str, widths: tuple[int, ...] | None) -> Path | None:
-    """The run dir of a line: RUNS_DIR/name, or the job of its width sweep with these FC widths."""
+def row_runs(runs_dir: Path, name: str, widths: tuple[int, ...] | None) -> list[Path]:
+    """The run dirs of a line: RUNS_DIR/name, or the jobs of a sweep there (those with these FC
+    widths when given), in job order; none when there is no run."""
+    top = runs_dir / name
+    if (top / records.CONFIG).is_file():
+        dirs = [top]
+    else:
+        dirs = sorted((c.parent for c in top.glob(f"**/{records.CONFIG}")),
+                      key=lambda d: natural_key(d.relative_to(top)))
     if widths is None:
-        return runs_dir / name if (runs_dir / name / records.CONFIG).is_file() else None
-    for config in sorted((runs_dir / name).glob(f"**/{records.CONFIG}")):
-        units = tuple(d["units"] for d in json.loads(config.read_text())["model"]["dense"])
-        if units == widths:
-            return config.parent
-    return None
+        return dirs
+    return [d for d in dirs if tuple(layer["units"] for layer in json.loads(
+        (d / records.CONFIG).read_text())["model"]["dense"]) == widths]
 
 
-def row_result(run_dir: Path, max_seeds: int | None = None) -> dict | None:
-    """Per-seed best-val test accuracies, epochs done and planned, wall seconds of one row run
-    (its first `max_seeds` seeds when given; the vote then belongs to the whole run, not them)."""
-    history = records.read_epochs(run_dir)
-    if not history:
+def row_result(run_dirs: list[Path], max_seeds: int | None = None,
+               vote_nets: int | None = None) -> dict | None:
+    """Per-seed best-val test accuracies, epochs done (the fewest of the runs) and planned, wall
+    seconds of a line's runs, over their first `max_seeds` nets by seed when given; with
+    `vote_nets`, the vote of the first that many nets: the run's own vote_test_acc, or from the
+    nets' test_errors.json once every run has finished (None before, or with fewer nets)."""
+    nets, used = [], {}  # (seed, summary, run dir) of every net; each run's history and config
+    for run_dir in run_dirs:
+        history = records.read_epochs(run_dir)
+        if history:
+            config = json.loads((run_dir / records.CONFIG).read_text())
+            used[run_dir] = history, config
+            seeds = seeds_of(config)
+            nets += [(seed, s, run_dir) for seed, s in zip(seeds, per_seed_summary(history, seeds),
+                                                           strict=True)]
+    nets = sorted(nets, key=lambda n: n[0])[: max_seeds or vote_nets]
+    if not nets:
         return None
-    config = json.loads((run_dir / records.CONFIG).read_text())
-    seeds = seeds_of(config)[:max_seeds]
-    per_seed = per_seed_summary(history, seeds)
-    metrics = records.read_metrics(run_dir) or {}
-    accs = [100 * s["test_acc"] for s in per_seed if s["status"] == "ok"]  # as the tables do
-    return {"accs": accs, "diverged": len(per_seed) - len(accs), "epochs": len(history),
-            "planned": config["train"]["epochs"], "seconds": sum(h["seconds"] for h in history),
-            "finished": metrics.get("status") in records.FINISHED,
-            "training": rundir.holder(run_dir) is not None,
-            "vote": None if max_seeds else metrics.get("vote_test_acc"),
-            "seeds": seeds}
+    used = {d: used[d] for d in dict.fromkeys(d for _, _, d in nets)}
+    metrics = {d: records.read_metrics(d) or {} for d in used}
+    finished = all(m.get("status") in records.FINISHED for m in metrics.values())
+    accs = [100 * s["test_acc"] for _, s, _ in nets if s["status"] == "ok"]  # as the tables do
+    return {"accs": accs, "diverged": len(nets) - len(accs),
+            "epochs": min(len(h) for h, _ in used.values()),
+            "planned": max(c["train"]["epochs"] for _, c in used.values()),
+            "seconds": sum(h_["seconds"] for h, _ in used.values() for h_ in h),
+            "finished": finished, "training": any(rundir.holder(d) for d in used),
+            "vote": _vote(used, metrics, vote_nets) if vote_nets and finished else None,
+            "seeds": [seed for seed, _, _ in nets]}
+
+
+def _vote(used: dict[Path, tuple], metrics: dict[Path, dict], nets: int) -> float | None:
+    """Test accuracy of the plurality vote of `nets` finished nets in these runs: one run's own
+    vote_test_acc, else recomputed from every run's test_errors.json (None when one lacks it)."""
+    if len(used) == 1 and "vote_test_acc" in (only := next(iter(metrics.values()))):
+        return only["vote_test_acc"]
+    saved = [records.read_test_errors(d) for d in used]
+    errors = [net for s in saved if s for net in s["errors"]]
+    if not all(saved) or len(errors) != nets:
+        return None
+    num_classes = next(iter(used.values()))[1]["model"]["num_classes"]
+    return 1 - len(vote_errors(errors, num_classes)) / saved[0]["images"]
 
 
 NOT_RUN, NO_EPOCH = "not yet run", "started, no epoch finished"  # a row's unmeasured states
@@ -143,15 +180,17 @@ def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:
     with no run dir under `runs_dir` takes its line from `published` when that has one."""
     lines = [HEADER, "|" + "---|" * COLUMNS]
     for label, name, widths, book in ROWS:
-        run_dir, max_seeds, borrowed = row_dir(runs_dir, name, widths), None, None
-        if name == "row8" and run_dir is None and (run_dir := row_dir(runs_dir, "row9", None)):
-            max_seeds, borrowed = ROW8_SEEDS_IN_ROW9, "row9's run"
-        if run_dir is None and label in (published or {}):
+        run_dirs, borrowed = row_runs(runs_dir, name, widths), None
+        if not run_dirs and name in BORROWS and (run_dirs := row_runs(runs_dir, BORROWS[name],
+                                                                       None)):
+            borrowed = f"{BORROWS[name]}'s " + ("run" if len(run_dirs) == 1 else "runs")
+        if not run_dirs and label in (published or {}):
             lines.append(published[label])
             continue
-        r = row_result(run_dir, max_seeds) if run_dir is not None else None
+        r = row_result(run_dirs, ROW8_SEEDS if name == "row8" else None,
+                       ROW9_NETS if name == "row9" else None)
         if r is None:
-            state = NOT_RUN if run_dir is None else NO_EPOCH
+            state = NO_EPOCH if run_dirs else NOT_RUN
             lines.append(f"| {label} | {book:.2f}% | {state} |" + " |" * (COLUMNS - 3))
             continue
         lines.append(_line(label, book, r, borrowed))

@@ -1,18 +1,18 @@
 """python -m experiments.reproduce TARGET --runs DIR: rerun a published result and rewrite its docs.
 
 TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all, or one
-Nielsen row, nielsen/row1 .. nielsen/row9 (row 8 is part of row 9's run; nielsen/row8 runs it). Each
-step runs its documented training command (`python -m experiments.train ...`) as a subprocess
-into DIR, always with `train.resume=auto`: a run that finished with the config the step runs now
-(config.json; runtime keys aside) is skipped, an unfinished run of that config continues from its
-last checkpoint, and a run dir holding another config's run (an edited experiment file, another
---budget) is refused with a one-line error: add the override `train.resume=false` to start it
-over, or choose another DIR. A sweep relaunched into the same sweep dir skips its finished jobs
-of the same config; a job dir left holding another config's run fails the step. Then the tables
-and figures (`experiments/table.py`) or Nielsen's table (`experiments/nielsen_table.py`) are
-written into `--out`: by default docs/results with the full budget, DIR/results with any other
-(a smoke test never overwrites the published tables). Before each step the expected wall time on
-2 CPU cores is printed, from the measured figures in COSTS.
+Nielsen row, nielsen/row1 .. nielsen/row9 (rows 8 and 9 are one step: five row-8 nets, one per job;
+row 9 is their vote). Each step runs its documented training command (`python -m experiments.train
+...`) as a subprocess into DIR, always with `train.resume=auto`: a run that finished with the
+config the step runs now (config.json; runtime keys aside) is skipped, an unfinished run of that
+config continues from its last checkpoint, and a run dir holding another config's run (an edited
+experiment file, another --budget) is refused with a one-line error: add the override
+`train.resume=false` to start it over, or choose another DIR. A sweep relaunched into the same
+sweep dir skips its finished jobs of the same config; a job dir left holding another config's run
+fails the step. Then the tables and figures (`experiments/table.py`) or Nielsen's table
+(`experiments/nielsen_table.py`) are written into `--out`: by default docs/results with the full
+budget, DIR/results with any other (a smoke test never overwrites the published tables). Before
+each step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS.
 
   --dry-run        print the commands and expected times; run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
@@ -89,7 +89,7 @@ COSTS: dict[str, tuple[float, str]] = {
     "nielsen/row6": (ROW5_EPOCH_S + 1227 / 5, "row-5 rate for width 300, row-8 for 1000"),
     "nielsen/row7": (2 * ROW5_EPOCH_S + 1227 / 5,
                      "row-5 rate for widths 100 and 300, row-8 for 1000"),
-    "nielsen/row9": (1227 / 5, "20 min 27 s per epoch for the 5 row-8 nets, 2026-12-01"),
+    "nielsen/row8": (1227, "20 min 27 s per epoch for the 5 row-8 nets, 2026-12-01"),
 }
 
 
@@ -108,14 +108,15 @@ NIELSEN = (
     # rows 6 and 7: one seed per width, as published (`train.seeds=3` after the target for 3)
     Step("nielsen/row6", "nielsen/row6", ("width=300,1000", "train.seeds=1"), sweep=True),
     Step("nielsen/row7", "nielsen/row7", ("width=100,300,1000", "train.seeds=1"), sweep=True),
-    # row 8 is reported from seeds 0-2 of this run (5 row-8 nets, looped on the CPU)
-    Step("nielsen/row9", "nielsen/row9", ("train.seed_batching=loop",)),
+    # rows 8 and 9: five row-8 nets, one per job (each finishes on its own; `--lanes` or a
+    # cluster trains them side by side); row 8 is seeds 0-2, row 9 the vote of all five
+    Step("nielsen/row8", "nielsen/row8", ("seed=0,1,2,3,4", "train.seeds=1"), sweep=True),
 )
 STEPS = {"nielsen": NIELSEN} | {a: (Step(a, a, sweep=True),) for a in ABLATIONS}
 
 
-# one Nielsen row: its step (row 8 is read from row 9's run)
-ROW_TARGETS = {s.experiment: (s,) for s in NIELSEN} | {"nielsen/row8": (NIELSEN[-1],)}
+# one Nielsen row: its step (row 9 is the vote of row 8's nets)
+ROW_TARGETS = {s.experiment: (s,) for s in NIELSEN} | {"nielsen/row9": (NIELSEN[-1],)}
 
 
 def steps_of(target: str) -> list[tuple[str, tuple[Step, ...]]]:

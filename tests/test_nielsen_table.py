@@ -9,10 +9,15 @@ from experiments import nielsen_table
 
 
 def fake_row(run_dir: Path, val: list[list[float]], test: list[list[float]], planned: int,
-             finished: bool, widths: tuple[int, ...] = (100,), vote: float | None = None) -> None:
+             finished: bool, widths: tuple[int, ...] = (100,), vote: float | None = None,
+             seed: int = 0, errors: list | None = None) -> None:
     run_dir.mkdir(parents=True)
-    config = {"seed": 0, "train": {"seeds": len(val[0]), "epochs": planned},
-              "model": {"dense": [{"units": w, "dropout": None} for w in widths]}}
+    config = {"seed": seed, "train": {"seeds": len(val[0]), "epochs": planned},
+              "model": {"dense": [{"units": w, "dropout": None} for w in widths],
+                        "num_classes": 10}}
+    if errors is not None:
+        (run_dir / "test_errors.json").write_text(json.dumps(
+            {"images": 10_000, "seeds": [seed], "errors": [errors]}))
     (run_dir / "config.json").write_text(json.dumps(config))
     lines = [json.dumps({"epoch": e + 1, "train_loss": [0.1] * len(v), "val_acc": v,
                          "test_acc": t, "seconds": 60.0})
@@ -126,6 +131,52 @@ def test_a_row8_run_of_its_own_wins_and_an_unfinished_row9_has_no_vote(tmp_path)
     assert got["row8"][1] == "99.50% (1 seed)" and got["row8"][4] == "1"
     assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished" and got["row9"][3] == ""
     assert got["row5"][1] == "started, no epoch finished"
+
+
+# the test errors of 5 nets; the vote: image 1 (label 3) 5,5,8,5,3 -> 5, wrong; image 2 (label 7)
+# 1,7,1,1,7 -> 1, wrong; images 5 and 9: one net wrong each, the vote right -> 2 errors, 99.98%
+NET_ERRORS = [[[1, 3, 5], [2, 7, 1]], [[1, 3, 5], [9, 4, 9]], [[1, 3, 8], [2, 7, 1]],
+              [[1, 3, 5], [2, 7, 1], [5, 0, 6]], []]
+NET_TESTS = [0.995, 0.996, 0.997, 0.990, 0.991]
+
+
+def row8_sweep(runs: Path, finished=(True,) * 5, errors=True) -> None:
+    """Row 8 as a sweep of 5 one-net jobs, job i training seed 4 - i (the seeds out of order)."""
+    for job in range(5):
+        seed = 4 - job
+        fake_row(runs / "row8" / str(job), val=[[0.99]], test=[[NET_TESTS[seed]]], planned=40,
+                 finished=finished[job], widths=(1000, 1000), seed=seed,
+                 errors=NET_ERRORS[seed] if errors else None)
+
+
+def test_row8_is_its_first_three_nets_by_seed_and_row9_their_vote_from_the_test_errors(tmp_path):
+    row8_sweep(tmp_path)
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row8"] == ["99.60%", "99.60% ± 0.10", "99.70%", "+0.10", "3", "1/40", "3 min"]
+    assert got["row9"] == ["99.67%", "vote 99.98% (2 errors; book 33); nets 99.38% ± 0.31",
+                           "99.70%", "+0.31 (vote)", "5 (seeds 0-4 of row8's runs)", "1/40",
+                           "in row8's runs"]
+
+
+@pytest.mark.parametrize("finished, errors", [((False, True, True, True, True), True),
+                                              ((True,) * 5, False)])
+def test_row9_from_row8_runs_votes_only_when_every_net_finished_with_its_errors(
+        tmp_path, finished, errors):
+    row8_sweep(tmp_path, finished, errors)
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished"
+    # row 8's nets (seeds 0-2: jobs 4, 3, 2) all finished (seed 4, job 0, is not)
+    assert got["row8"][5] == "1/40"
+
+
+def test_row9_needs_five_nets_for_its_vote(tmp_path):
+    row8_sweep(tmp_path)
+    for job in ("3", "4"):  # seeds 1 and 0 never started
+        for name in ("metrics.jsonl", "metrics.json", "test_errors.json"):
+            (tmp_path / "row8" / job / name).unlink()
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row9"][1] == "nets 99.27% ± 0.38; vote when finished"
+    assert got["row9"][4] == "3 (seeds 2-4 of row8's runs)"
 
 
 def test_rows_without_a_run_dir_keep_their_published_line(runs, tmp_path):

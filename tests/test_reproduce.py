@@ -14,18 +14,22 @@ import pandas as pd
 import pytest
 
 from experiments import reproduce
-from experiments.compose import not_sweeps, sweep_jobs
+from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_nielsen_commands_resume_into_the_runs_dir_and_row9_loops_its_seeds(tmp_path):
+def test_nielsen_commands_resume_into_the_runs_dir_and_row8_trains_a_net_per_job(tmp_path):
     steps = dict(reproduce.steps_of("nielsen"))["nielsen"]
-    assert [s.experiment for s in steps] == [f"nielsen/row{n}" for n in (1, 2, 3, 4, 5, 6, 7, 9)]
-    row9 = reproduce.train_command(steps[-1], tmp_path, ("x=1",))
-    assert row9 == ["python", "-m", "experiments.train", "experiment=nielsen/row9",
-                    "train.seed_batching=loop", "train.resume=auto", "x=1",
-                    f"hydra.run.dir={tmp_path}/nielsen/row9"]
+    assert [s.experiment for s in steps] == [f"nielsen/row{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8)]
+    row8 = reproduce.train_command(steps[-1], tmp_path, ("x=1",))
+    assert row8 == ["python", "-m", "experiments.train", "-m", "experiment=nielsen/row8",
+                    "seed=0,1,2,3,4", "train.seeds=1", "train.resume=auto", "x=1",
+                    f"hydra.sweep.dir={tmp_path}/nielsen/row8"]
+    # five one-net jobs, each recording its test errors for row 9's vote
+    jobs = [compose_dictconfig(*job) for job in sweep_jobs(*row8[4:-2])]
+    assert [job.seed for job in jobs] == [0, 1, 2, 3, 4]
+    assert all(job.train.seeds == 1 and job.train.test_errors for job in jobs)
     row6 = reproduce.train_command(steps[5], tmp_path, ())
     # rows 6 and 7 as published: one seed per width; one more override asks for three
     assert row6[3:7] == ["-m", "experiment=nielsen/row6", "width=300,1000", "train.seeds=1"]
@@ -337,14 +341,15 @@ def test_in_lanes_a_failed_step_skips_only_its_results_docs(tmp_path, monkeypatc
     assert written == [t for t in reproduce.TARGETS[:-1] if t != "ablation_stride"]
 
 
-@pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row9"),
-                                             ("9", "nielsen/row9"), ("6", "nielsen/row6")])
+@pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row8"),
+                                             ("9", "nielsen/row8"), ("6", "nielsen/row6")])
 def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_path, capsys):
     assert reproduce.main([f"nielsen/row{row}", "--runs", str(tmp_path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     commands = [ln.strip() for ln in text.splitlines() if "experiments.train" in ln]
     assert len(commands) == 1 and f"experiment={experiment} " in commands[0]
-    assert f"hydra.{'sweep' if row == '6' else 'run'}.dir={tmp_path}/{experiment}" in commands[0]
+    sweep = row in ("6", "8", "9")
+    assert f"hydra.{'sweep' if sweep else 'run'}.dir={tmp_path}/{experiment}" in commands[0]
     assert "python -m experiments.nielsen_table" in text
 
 

@@ -7,7 +7,9 @@ last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, p
 flops_per_image, seconds (this process's wall time plus the seconds of the epochs a resumed
 run restored from its checkpoint), train_seconds, compile_seconds, images_per_sec (these three of
 this process), device, resumed_from (the epoch a resumed run continued from, else None),
-provenance (`provenance.provenance`).
+provenance (`provenance.provenance`), vote_test_acc (with train.vote).
+test_errors.json (with train.test_errors) holds images (the test set's size), seeds, and errors:
+per seed, the [index, label, predicted] of each test image its best-validation net gets wrong.
 Accuracies are fractions in [0, 1]. Every whole-file write is atomic
 (`cnn_jax.atomic.write_atomic`).
 """
@@ -28,6 +30,7 @@ from cnn_jax.errors import first_line
 METRICS = "metrics.json"
 EPOCHS = "metrics.jsonl"
 CONFIG = "config.json"
+TEST_ERRORS = "test_errors.json"
 FINISHED = ("ok", "diverged")  # the statuses of a run that trained to its end
 # config keys that change how a run goes, not what it computes: no part of a run's identity
 RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume", "train.concurrent_seeds")
@@ -83,6 +86,21 @@ def read_epochs(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     with contextlib.suppress(ValueError):
         records += [json.loads(line) for line in lines[-1:]]
     return records
+
+
+def write_test_errors(run_dir: str | os.PathLike, seeds: list[int], images: int,
+                      errors: list[list[list[int]]]) -> Path:
+    """test_errors.json: one line per seed's errors, so the file reads (and diffs) by seed."""
+    nets = ",\n".join(json.dumps(net) for net in errors)
+    return write_atomic(Path(run_dir) / TEST_ERRORS,
+                        f'{{"images": {images}, "seeds": {json.dumps(seeds)}, "errors": [\n'
+                        f"{nets}\n]}}\n")
+
+
+def read_test_errors(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The run's test_errors.json, or None when it has none."""
+    path = Path(run_dir) / TEST_ERRORS
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def failure_record(error: str, overrides: list[str] | None = None) -> dict[str, Any]:

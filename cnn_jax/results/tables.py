@@ -85,7 +85,7 @@ def group_label(overrides: Iterable[str]) -> str:
     return ", ".join(sorted(o for o in overrides if is_group_override(o))) or "default"
 
 
-def _natural_key(path: Path) -> list[Any]:
+def natural_key(path: Path) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.as_posix())]
 
 
@@ -99,7 +99,7 @@ def find_job_dirs(sweep_dir: str | os.PathLike) -> list[Path]:
             dirs.clear()
         else:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
-    return sorted(jobs, key=lambda p: _natural_key(p.relative_to(sweep_dir)))
+    return sorted(jobs, key=lambda p: natural_key(p.relative_to(sweep_dir)))
 
 
 def _read_overrides(job_dir: Path, metrics: dict[str, Any] | None) -> list[str]:

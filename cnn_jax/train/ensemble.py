@@ -1,4 +1,6 @@
-"""Plurality vote of several networks (a leading seed axis of parameters)."""
+"""Plurality vote of several networks (a leading seed axis of parameters), and each net's test
+errors: the [index, label, predicted] of every image it gets wrong, from which the vote of nets
+trained in separate runs is recomputed without the data (`vote_errors`)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,22 @@ def plurality_vote(predictions: np.ndarray, num_classes: int) -> np.ndarray:
     return counts.argmax(0)
 
 
-def vote_accuracy(model: nn.Module, stacked_params: Any, x: Any, y: Any) -> float:
-    """Test accuracy of the plurality vote of all seeds' networks."""
-    votes = plurality_vote(seed_predictions(model, stacked_params, jnp.asarray(x)),
-                           model.cfg.num_classes)
-    return float((votes == np.asarray(y)).mean())
+def errors_of(predictions: np.ndarray, labels: np.ndarray) -> list[list[list[int]]]:
+    """Per row of [nets, n] predictions: [index, label, predicted] of each image it gets wrong."""
+    labels = np.asarray(labels)
+    return [[[int(i), int(labels[i]), int(row[i])] for i in np.flatnonzero(row != labels)]
+            for row in np.asarray(predictions)]
+
+
+def vote_errors(errors: list[list[list[int]]], num_classes: int) -> list[list[int]]:
+    """[index, label, voted] of each image the plurality vote of these nets gets wrong, from the
+    nets' errors alone (`errors_of`): a net votes the label on every image it does not list."""
+    wrong = [{i: p for i, _, p in net} for net in errors]
+    labels = {i: label for net in errors for i, label, _ in net}
+    out = []
+    for i in sorted(labels):
+        votes = np.array([[net.get(i, labels[i])] for net in wrong])
+        voted = int(plurality_vote(votes, num_classes)[0])
+        if voted != labels[i]:
+            out.append([i, labels[i], voted])
+    return out
