@@ -12,7 +12,11 @@ sweep dir skips its finished jobs of the same config; a job dir left holding ano
 fails the step. Then the tables and figures (`experiments/table.py`) or Nielsen's table
 (`experiments/nielsen_table.py`) are written into `--out`: by default docs/results with the full
 budget, DIR/results with any other (a smoke test never overwrites the published tables). Before
-each step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS.
+each step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS. The
+records of every finished run (config, metrics, per-epoch lines, test errors; no checkpoints) are
+kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed with the tables,
+which regenerate from it), and restored from there into a DIR that lacks them before anything
+trains: a finished run is not trained again, on this machine or on another.
 
   --dry-run        print the commands and expected times; run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
@@ -22,6 +26,8 @@ each step the expected wall time on 2 CPU cores is printed, from the measured fi
   --budget tiny    a few images, one epoch (a smoke test of the whole pipeline; docs go to
                    DIR/results unless --out is given)
   --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
+  --keep           copy the records of the target's finished runs in DIR to OUT/runs now (while
+                   others still train, say); run nothing
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
                    CPU core (longest steps first, each to the least loaded lane); on a small
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
@@ -49,7 +55,7 @@ from pathlib import Path
 
 from cnn_jax.config import ConfigError, from_dictconfig, to_dict
 from cnn_jax.errors import first_line
-from cnn_jax.results import rundir
+from cnn_jax.results import archive, rundir
 from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
@@ -62,6 +68,7 @@ BUDGETS = {"full": (), "tiny": ("data.train_limit=100", "train.epochs=1", "train
                                 "train.progress=false")}
 FULL_TRAIN_IMAGES = 50_000
 LOG = "reproduce.jsonl"
+KEPT_RUNS = "runs"  # OUT/runs: the finished runs' records (cnn_jax.results.archive), by run dir
 
 # Measured wall seconds per (seed x epoch) of each step on the project's 2-core CPU at the full
 # 50k training images, compile and data load included, niced background work sharing the CPU.
@@ -240,9 +247,9 @@ LOG_LOCK = threading.Lock()  # lanes append to the one reproduce.jsonl
 
 
 def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
-             core: int | None = None) -> None:
-    """Print the step and its expected time; unless dry, run it (pinned to `core` when given)
-    and log its wall time."""
+             core: int | None = None, kept: Path | None = None) -> None:
+    """Print the step and its expected time; unless dry, run it (pinned to `core` when given),
+    log its wall time and keep its finished runs' records under `kept` (when given)."""
     argv = train_command(step, runs, extra)
     cost = COSTS[step.experiment]
     lane = "" if core is None else f"[core {core}] "
@@ -258,6 +265,8 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
     wall = time.perf_counter() - start
     print(f"   {lane}{step.experiment}: exit {code} after {duration(wall)}", flush=True)
+    if kept is not None:
+        keep_step(step, runs, kept)
     with LOG_LOCK, open(runs / LOG, "a") as log:
         log.write(json.dumps({"step": step.experiment, "command": shlex.join(argv), "exit": code,
                               "started": started, "wall_seconds": round(wall, 1),
@@ -272,6 +281,24 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
                            "--runs dir")
 
 
+def keep_step(step: Step, runs: Path, kept: Path) -> list[Path]:
+    """Copy the records of the step's finished runs under `kept` (`cnn_jax.results.archive`)."""
+    done = archive.keep(runs / step.run_dir, kept / step.run_dir)
+    if done:
+        print(f"   kept the records of {len(done)} finished run(s) in {kept / step.run_dir}",
+              flush=True)
+    return done
+
+
+def restore_step(step: Step, runs: Path, kept: Path) -> list[Path]:
+    """Copy the step's finished runs kept under `kept` into `runs` where it has none."""
+    back = archive.restore(kept / step.run_dir, runs / step.run_dir)
+    if back:
+        print(f"   {step.experiment}: {len(back)} finished run(s) restored from "
+              f"{kept / step.run_dir} (skipped, not trained again)", flush=True)
+    return back
+
+
 def pinned(command: list[str], core: int) -> list[str]:
     """`command` run by a Python trampoline that pins itself to `core`, then execs it (the
     affinity is kept across exec): no preexec_fn, which is unsafe in a threaded program."""
@@ -281,10 +308,10 @@ def pinned(command: list[str], core: int) -> list[str]:
 
 
 def run_step_or_raise(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
-                      core: int | None = None) -> None:
+                      kept: Path | None = None) -> None:
     """run_step, any exception of it raised as the step's one-line RuntimeError."""
     try:
-        run_step(step, runs, extra, dry_run, core)
+        run_step(step, runs, extra, dry_run, kept=kept)
     except Exception as exc:  # OSError, subprocess.SubprocessError, ValueError, ...
         error = step_error(step, exc)
         if error is exc:
@@ -393,7 +420,7 @@ def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> lis
 
 
 def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
-              dry_run: bool) -> dict[Step, RuntimeError]:
+              dry_run: bool, kept: Path | None = None) -> dict[Step, RuntimeError]:
     """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`), a lane stopping
     at its first failed step; returns the failures once every lane has stopped."""
     cores = lane_cores(lanes)
@@ -408,7 +435,7 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
     def run_lane(core: int, lane: list[Step]) -> None:
         for step in lane:
             try:
-                run_step(step, runs, extra, dry_run, core)
+                run_step(step, runs, extra, dry_run, core, kept)
             except Exception as exc:  # any: a dead thread must not read as a success
                 failed[step] = step_error(step, exc)
                 return
@@ -426,7 +453,8 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
               lanes: int = 1) -> None:
     """Every step of `target`, each result's docs after its steps (with lanes > 1: the steps
     in that many one-core processes side by side, then the docs of every result whose steps
-    all succeeded, then the first failure is raised)."""
+    all succeeded, then the first failure is raised). The finished runs kept in OUT/runs are
+    restored into `runs` first (where it has none) and each step's are kept there after it."""
     plan = steps_of(target)
     total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
     for _, steps in plan:  # a single run's config is checked before anything trains
@@ -435,14 +463,18 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
                 step_config(step, extra)
     print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
           f"results into {out}", flush=True)
+    kept = out / KEPT_RUNS
     if not dry_run:
         runs.mkdir(parents=True, exist_ok=True)
-    failed = (run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run)
-              if lanes > 1 else {})
+        for _, steps in plan:
+            for step in steps:
+                restore_step(step, runs, kept)
+    failed = (run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run,
+                        kept) if lanes > 1 else {})
     for name, steps in plan:
         if lanes == 1:
             for step in steps:
-                run_step_or_raise(step, runs, extra, dry_run)
+                run_step_or_raise(step, runs, extra, dry_run, kept)
         if not failed.keys() & set(steps):
             write_docs(name, runs, out, dry_run)
     if failed:
@@ -462,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     parser.add_argument("--status", action="store_true",
                         help="print where each run stands in RUNS and the time left; run nothing")
+    parser.add_argument("--keep", action="store_true",
+                        help="copy the records of the finished runs in RUNS to OUT/runs now; "
+                             "run nothing")
     parser.add_argument("--lanes", type=int, default=1,
                         help="one-core processes side by side, each pinned to a core (default 1)")
     args = parser.parse_intermixed_args(argv)
@@ -484,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
             out = args.runs / "results"
             print(f"--budget {args.budget}: the docs go to {out.absolute()}, not {DOCS} "
                   "(--out sets where)", flush=True)
+        if args.keep:
+            for _, steps in steps_of(args.target):
+                for step in steps:
+                    keep_step(step, args.runs.absolute(), (out or DOCS).absolute() / KEPT_RUNS)
+            return 0
         reproduce(args.target, args.runs.absolute(), (out or DOCS).absolute(), extra,
                   args.dry_run, args.lanes)
     except (OSError, ValueError, RuntimeError) as exc:

@@ -19,6 +19,12 @@ from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def docs_elsewhere(tmp_path, monkeypatch):
+    """reproduce's default results dir (tables, kept runs) in the test's own dir, never docs/."""
+    monkeypatch.setattr(reproduce, "DOCS", tmp_path / "docs_results")
+
+
 def test_nielsen_commands_resume_into_the_runs_dir_and_row8_trains_a_net_per_job(tmp_path):
     steps = dict(reproduce.steps_of("nielsen"))["nielsen"]
     assert [s.experiment for s in steps] == [f"nielsen/row{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8)]
@@ -299,6 +305,32 @@ def test_a_sweep_job_left_holding_another_configs_run_fails_the_step(
     assert written == ["cnn_vs_fc", "cnn_vs_fc"]
 
 
+def test_finished_runs_are_kept_under_out_and_restored_into_a_new_runs_dir(
+        tmp_path, monkeypatch, capsys):
+    written, calls = [], []
+    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    fake = _fake_sweep(("train.progress=false",))
+    monkeypatch.setattr(reproduce.subprocess, "call",
+                        lambda argv, cwd, **kw: calls.append(argv) or fake(argv, cwd, **kw))
+    out = tmp_path / "out"
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
+    kept = out / "runs" / "cnn_vs_fc" / "0"
+    assert sorted(p.name for p in kept.rglob("*")) == ["config.json", "metrics.json"]
+    assert "kept the records of 1 finished run(s)" in capsys.readouterr().out
+    # a single run kept there is restored into another runs dir and not trained again
+    _finished_run(out / "runs" / "nielsen" / "row1", reproduce.step_config(_row(1), ()))
+    runs = tmp_path / "b"
+    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "nielsen/row1: 1 finished run(s) restored from" in text
+    assert f"finished already: {runs / 'nielsen' / 'row1'}" in text and len(calls) == 1
+    # --keep copies what finished in a runs dir now, training nothing
+    _finished_run(runs / "nielsen" / "row2", {"seed": 0, "train": {"epochs": 1}})
+    assert reproduce.main(["nielsen", "--runs", str(runs), "--out", str(out), "--keep"]) == 0
+    assert (out / "runs" / "nielsen" / "row2" / "config.json").is_file() and len(calls) == 1
+    assert written == ["cnn_vs_fc", "nielsen"]
+
+
 def test_train_resume_false_runs_a_finished_single_run_again(tmp_path):
     config = json.loads(json.dumps(reproduce.step_config(_row(1), ())))
     _finished_run(tmp_path / "nielsen" / "row1", config)
@@ -316,14 +348,15 @@ def test_a_nielsen_table_that_cannot_be_written_fails_the_docs(tmp_path):
 
 
 @pytest.mark.parametrize("args, where", [
-    (["--budget", "tiny"], "runs/results"), ([], str(reproduce.DOCS)),
+    (["--budget", "tiny"], "runs/results"), ([], "DOCS"),
     (["--budget", "tiny", "--out", "OUT"], "OUT")])
 def test_docs_of_a_smaller_budget_go_under_the_runs_dir_unless_out_is_given(
         args, where, tmp_path, capsys):
     argv = ["all", "--runs", str(tmp_path / "runs"), "--dry-run",
             *[str(tmp_path / a) if a == "OUT" else a for a in args]]
     assert reproduce.main(argv) == 0
-    out = where if where.startswith("/") else f"{tmp_path}/{where}"
+    out = reproduce.DOCS if where == "DOCS" else where if where.startswith("/") else (
+        f"{tmp_path}/{where}")
     text = capsys.readouterr().out
     assert f"results into {out}\n" in text and f"--out {out}/nielsen_ch6.md" in text
     assert f"--out {out}/cnn_vs_fc " in text and f"--out {out}/ablation_dropout " in text
@@ -385,6 +418,15 @@ def test_tiny_ablation_end_to_end(tmp_path, mnist_dir, capsys):
     (log,) = (runs / reproduce.LOG).read_text().splitlines()
     assert json.loads(log)["exit"] == 0 and json.loads(log)["step"] == "cnn_vs_fc"
     assert len(list((runs / "cnn_vs_fc").rglob("metrics.json"))) == 2
+    for job in ("0", "1"):  # each finished job's records kept beside the tables
+        assert (out / "runs" / "cnn_vs_fc" / job / "metrics.jsonl").read_text() == (
+            runs / "cnn_vs_fc" / job / "metrics.jsonl").read_text()
+    # ... from which the same table regenerates
+    from experiments.table import write_outputs
+
+    write_outputs(out / "runs" / "cnn_vs_fc", tmp_path / "again", "Ablation: cnn_vs_fc")
+    assert (tmp_path / "again" / "table.csv").read_text() == (
+        out / "cnn_vs_fc" / "table.csv").read_text()
     # --status finds each job Hydra launched, under its number, with the config it ran
     args = ["cnn_vs_fc", "--runs", str(runs), "--budget", "tiny", "model=fc30,nielsen_fc",
             "train.seeds=2", "train.checkpoint=false", f"data.dir={mnist_dir}", "--status"]

@@ -1,0 +1,67 @@
+"""Finished runs' records without their checkpoints: kept beside the published results, so the
+tables regenerate from the repository, and restored into a new runs dir, where each run then
+counts as finished (`rundir.finished`) and is skipped instead of trained again.
+
+An archive mirrors a runs dir: ARCHIVE/<path of the run dir under RUNS>/ holds the KEPT files
+of every run dir under RUNS whose metrics.json says it trained to its end (ok or diverged).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cnn_jax.atomic import write_atomic
+from cnn_jax.results import records
+from cnn_jax.results.rundir import CHECKPOINTS
+
+# what a finished run is read from: its config, records (metrics.json holds its overrides) and
+# test errors (for a vote); not .hydra/, which a later launch refused for another config rewrites
+KEPT = (records.CONFIG, records.METRICS, records.EPOCHS, records.TEST_ERRORS)
+
+
+def finished_runs(root: str | os.PathLike) -> list[Path]:
+    """The run dirs under `root` (itself included) that trained to their end, in path order."""
+    root = Path(root)
+    found = [m.parent for m in root.rglob(records.METRICS) if ".hydra" not in m.parts]
+    return sorted(d for d in found
+                  if (records.read_metrics(d) or {}).get("status") in records.FINISHED)
+
+
+def _copy_records(src: Path, dst: Path) -> None:
+    """The KEPT files of run dir `src` into `dst`, each atomically; one already there with the
+    same text is left as it is."""
+    for name in KEPT:
+        if (src / name).is_file():
+            text = (src / name).read_text()
+            if not (dst / name).is_file() or (dst / name).read_text() != text:
+                write_atomic(dst / name, text)
+
+
+def keep(runs: str | os.PathLike, archive: str | os.PathLike) -> list[Path]:
+    """Copy the KEPT files of every finished run under `runs` to the same place under
+    `archive` (a copy kept earlier is replaced); the run dirs kept, relative to `runs`."""
+    runs, archive = Path(runs), Path(archive)
+    kept = []
+    for run_dir in finished_runs(runs):
+        where = run_dir.relative_to(runs)
+        _copy_records(run_dir, archive / where)
+        kept.append(where)
+    return kept
+
+
+def restore(archive: str | os.PathLike, runs: str | os.PathLike) -> list[Path]:
+    """Copy every finished run kept under `archive` to the same place under `runs`, where no
+    run is (no config.json, metrics.json or checkpoint): a run there is never replaced; the run
+    dirs restored, relative to `runs`."""
+    archive, runs = Path(archive), Path(runs)
+    restored = []
+    for kept in finished_runs(archive) if archive.is_dir() else []:
+        where = kept.relative_to(archive)
+        target = runs / where
+        if any((target / name).exists() for name in (records.CONFIG, records.METRICS,
+                                                      CHECKPOINTS)):
+            continue
+        _copy_records(kept, target)
+        restored.append(where)
+    return restored
