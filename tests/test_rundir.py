@@ -45,6 +45,16 @@ def test_differences_ignore_runtime_keys_and_name_the_changed_ones():
     assert differences(CFG, {**CFG, "model": {"conv": ({"features": 20},)}}) == []  # tuple=list
 
 
+def test_a_key_one_side_lacks_stands_for_its_default():
+    # a run made before train.test_errors existed is the same run as one with its default
+    assert "test_errors" not in CFG["train"]
+    assert differences(CFG, with_(CFG, "train", test_errors=False)) == []
+    assert differences(with_(CFG, "train", test_errors=False), CFG) == []
+    assert differences(CFG, with_(CFG, "train", test_errors=True)) == [
+        "train.test_errors: False -> True"]
+    assert differences(CFG, {**CFG, "new_key": 1}) == ["new_key: None -> 1"]  # no default
+
+
 def test_auto_resumes_a_checkpoint_of_the_same_config(tmp_path):
     assert should_resume(lay(tmp_path), CFG, "auto") is True
     assert should_resume(tmp_path / "empty", CFG, "auto") is False

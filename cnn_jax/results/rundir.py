@@ -8,6 +8,7 @@ One process at a time trains in a run dir (`held`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -218,13 +219,24 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _schema_defaults() -> dict[str, Any]:
+    """Every config key's default, flat ('train.vote': False)."""
+    from cnn_jax.config import Config, to_dict
+
+    return _flat(json.loads(json.dumps(to_dict(Config()), default=str)))
+
+
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
                 ignore: tuple[str, ...] = RUNTIME_KEYS) -> list[str]:
-    """'optimizer.lr: 0.1 -> 0.2' for every key whose value differs (JSON-normalised)."""
+    """'optimizer.lr: 0.1 -> 0.2' for every key whose value differs (JSON-normalised); a key
+    one side lacks stands for its schema default there (a key added since a run was made
+    leaves that run's identity as it was, unless the other side sets it otherwise)."""
     a = _flat(json.loads(json.dumps(saved, default=str)))
     b = _flat(json.loads(json.dumps(current, default=str)))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
-            if k not in ignore and a.get(k) != b.get(k)]
+    defaults = _schema_defaults()
+    a, b = ({k: side.get(k, defaults.get(k)) for k in a.keys() | b.keys()} for side in (a, b))
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if k not in ignore and a[k] != b[k]]
 
 
 def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
