@@ -29,7 +29,8 @@ trains: a finished run is not trained again, on this machine or on another.
   --keep           copy the records of the target's finished runs in DIR to OUT/runs now (while
                    others still train, say); run nothing
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
-                   CPU core (longest steps first, each to the least loaded lane); on a small
+                   CPU core (a sweep's jobs each a run of its own; longest first, each to the
+                   least loaded lane; each job's records kept as it finishes); on a small
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
                    one two-core process (docs/benchmarks.md). The docs are written at the end.
   OVERRIDE ...     extra Hydra overrides for every training command
@@ -102,12 +103,22 @@ COSTS: dict[str, tuple[float, str]] = {
 
 @dataclass(frozen=True)
 class Step:
-    """One documented training command: an experiment file, its overrides, its dir under DIR."""
+    """One documented training command: an experiment file, its overrides, its dir under DIR.
+
+    A step with `job` set is one job of a sweep step, run as a single run into the job's dir:
+    its overrides are the job's own (the command line's included), its `share` the job's part
+    of the sweep's cost."""
 
     experiment: str
     run_dir: str
     overrides: tuple[str, ...] = ()
     sweep: bool = False
+    job: int | None = None
+    share: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return self.experiment if self.job is None else f"{self.experiment} job {self.job}"
 
 
 NIELSEN = (
@@ -140,9 +151,24 @@ def steps_of(target: str) -> list[tuple[str, tuple[Step, ...]]]:
 def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
     """The `python -m experiments.train` argv of a step, resuming into its dir under `runs`."""
     where = "sweep" if step.sweep else "run"
+    overrides = ("train.resume=auto", *step.overrides) if step.job is not None else (
+        *step.overrides, "train.resume=auto", *extra)  # a job's own train.resume wins
     return ["python", "-m", "experiments.train", *(["-m"] if step.sweep else []),
-            f"experiment={step.experiment}", *step.overrides, "train.resume=auto", *extra,
-            f"hydra.{where}.dir={runs / step.run_dir}"]
+            f"experiment={step.experiment}", *overrides, f"hydra.{where}.dir={runs / step.run_dir}"]
+
+
+def job_steps(step: Step, extra: tuple[str, ...]) -> list[Step]:
+    """A sweep step as one single-run step per job, in the job dirs Hydra would number (each
+    with its job's overrides, `extra` included: run them with no extra), each with its share
+    of the sweep's cost by the images it trains; a single-run step as itself."""
+    if not step.sweep:
+        return [step]
+    with composing(step.experiment):
+        jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
+    own = [tuple(o for o in job if not o.startswith("experiment=")) for job in jobs]
+    weights = [images_trained(step_config(Step(step.experiment, "", o), ())) for o in own]
+    return [Step(step.experiment, f"{step.run_dir}/{num}", o, job=num, share=w / sum(weights))
+            for num, (o, w) in enumerate(zip(own, weights, strict=True))]
 
 
 def is_finished(step: Step, runs: Path, extra: tuple[str, ...]) -> bool:
@@ -223,7 +249,7 @@ def expected_seconds(step: Step, extra: tuple[str, ...]) -> float:
     """COSTS x seeds x epochs x the share of the 50k training images this budget uses."""
     cfg = _composed(step, extra)
     share = min(cfg.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES) / FULL_TRAIN_IMAGES
-    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share
+    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share * step.share
 
 
 def duration(seconds: float) -> str:
@@ -253,7 +279,7 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     argv = train_command(step, runs, extra)
     cost = COSTS[step.experiment]
     lane = "" if core is None else f"[core {core}] "
-    print(f"== {lane}{step.experiment}: expected {duration(expected_seconds(step, extra))} on 2 "
+    print(f"== {lane}{step.name}: expected {duration(expected_seconds(step, extra))} on 2 "
           f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
     if is_finished(step, runs, extra):
         print(f"   finished already: {runs / step.run_dir}", flush=True)
@@ -264,15 +290,15 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     command = [sys.executable, *argv[1:]]
     code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
     wall = time.perf_counter() - start
-    print(f"   {lane}{step.experiment}: exit {code} after {duration(wall)}", flush=True)
+    print(f"   {lane}{step.name}: exit {code} after {duration(wall)}", flush=True)
     if kept is not None:
         keep_step(step, runs, kept)
     with LOG_LOCK, open(runs / LOG, "a") as log:
-        log.write(json.dumps({"step": step.experiment, "command": shlex.join(argv), "exit": code,
+        log.write(json.dumps({"step": step.name, "command": shlex.join(argv), "exit": code,
                               "started": started, "wall_seconds": round(wall, 1),
                               "cpu": cpu_model(), "core": core}) + "\n")
     if code != 0:
-        raise RuntimeError(f"{step.experiment} failed with exit code {code}: {shlex.join(argv)}")
+        raise RuntimeError(f"{step.name} failed with exit code {code}: {shlex.join(argv)}")
     stale = stale_jobs(step, runs) if step.sweep else []
     if stale:
         raise RuntimeError(f"{step.experiment}: {len(stale)} job dir(s) hold a run of another "
@@ -323,7 +349,7 @@ def step_error(step: Step, exc: Exception) -> RuntimeError:
     """A step's failure as a one-line RuntimeError (a RuntimeError stays as it is)."""
     if isinstance(exc, RuntimeError):
         return exc
-    return RuntimeError(f"{step.experiment} failed: {type(exc).__name__}: {first_line(exc)}")
+    return RuntimeError(f"{step.name} failed: {type(exc).__name__}: {first_line(exc)}")
 
 
 def step_runs(step: Step, runs: Path, extra: tuple[str, ...]) -> list[tuple[str, Path, dict]]:
@@ -421,23 +447,30 @@ def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> lis
 
 def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
               dry_run: bool, kept: Path | None = None) -> dict[Step, RuntimeError]:
-    """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`), a lane stopping
-    at its first failed step; returns the failures once every lane has stopped."""
+    """Run `steps` in `lanes` one-core processes side by side (`plan_lanes`), a sweep's jobs as
+    runs of their own (`job_steps`: its jobs share the lanes, and each job's records are kept
+    as it finishes), a lane stopping at its first failure; returns the failures by step once
+    every lane has stopped."""
     cores = lane_cores(lanes)
-    seconds = {s: expected_seconds(s, extra) for s in steps}
-    plan = plan_lanes(steps, lanes, seconds)
+    parent = {unit: step for step in steps for unit in job_steps(step, extra)}
+
+    def extra_of(unit: Step) -> tuple[str, ...]:
+        return () if unit.job is not None else extra
+
+    seconds = {u: expected_seconds(u, extra_of(u)) for u in parent}
+    plan = plan_lanes(list(parent), lanes, seconds)
     for core, lane in zip(cores, plan, strict=True):
-        print(f"lane on core {core}: {', '.join(s.experiment for s in lane) or 'nothing'}; "
+        print(f"lane on core {core}: {', '.join(s.name for s in lane) or 'nothing'}; "
               f"expected {duration(sum(seconds[s] for s in lane))} at the 2-core rate",
               flush=True)
     failed: dict[Step, RuntimeError] = {}
 
     def run_lane(core: int, lane: list[Step]) -> None:
-        for step in lane:
+        for unit in lane:
             try:
-                run_step(step, runs, extra, dry_run, core, kept)
+                run_step(unit, runs, extra_of(unit), dry_run, core, kept)
             except Exception as exc:  # any: a dead thread must not read as a success
-                failed[step] = step_error(step, exc)
+                failed.setdefault(parent[unit], step_error(unit, exc))
                 return
 
     threads = [threading.Thread(target=run_lane, args=pair) for pair in zip(cores, plan,

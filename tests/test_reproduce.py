@@ -158,15 +158,50 @@ def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsy
     monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
     assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "2"]) == 0
     text = capsys.readouterr().out
-    experiments = {s.experiment for _, st in reproduce.steps_of("all") for s in st}
-    for experiment in experiments:
+    units = [u for _, st in reproduce.steps_of("all") for s in st
+             for u in reproduce.job_steps(s, ())]  # a sweep's jobs each a run of its own
+    assert len(units) > len([s for _, st in reproduce.steps_of("all") for s in st])
+    for unit in units:
         assert len([ln for ln in text.splitlines()
-                    if ln.startswith("== [core ") and f"] {experiment}:" in ln]) == 1, experiment
+                    if ln.startswith("== [core ") and f"] {unit.name}:" in ln]) == 1, unit.name
     assert text.count("lane on core 0:") == 1 and text.count("lane on core 1:") == 1
     assert not tmp_path.joinpath("reproduce.jsonl").exists()
     assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--lanes 3 must be between 1 and the 2 CPU cores" in err
+
+
+def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_path):
+    row8 = _row(8)
+    jobs = reproduce.job_steps(row8, ("train.resume=false",))
+    assert [j.run_dir for j in jobs] == [f"nielsen/row8/{n}" for n in range(5)]
+    assert [j.name for j in jobs] == [f"nielsen/row8 job {n}" for n in range(5)]
+    assert reproduce.train_command(jobs[3], tmp_path, ()) == [
+        "python", "-m", "experiments.train", "experiment=nielsen/row8", "train.resume=auto",
+        "seed=3", "train.seeds=1", "train.resume=False",  # the command line's resume wins
+        f"hydra.run.dir={tmp_path}/nielsen/row8/3"]
+    assert reproduce.step_config(jobs[3], ())["seed"] == 3
+    # the jobs share the sweep's expected time, by the images each trains
+    assert sum(reproduce.expected_seconds(j, ()) for j in jobs) == pytest.approx(
+        reproduce.expected_seconds(row8, ()))
+    assert reproduce.job_steps(_row(5), ()) == [_row(5)]
+
+
+def test_lanes_run_each_job_and_a_failed_job_fails_its_sweep_step(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(argv, cwd):
+        calls.append(argv[argv.index("experiments.train") + 1:])
+        return 1 if "seed=2" in argv else 0
+
+    monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 0][:lanes])
+    monkeypatch.setattr(reproduce, "pinned", lambda command, core: command)
+    failed = reproduce.run_lanes([_row(8), _row(1)], 2, tmp_path, (), dry_run=False)
+    assert list(failed) == [_row(8)] and "nielsen/row8 job 2 failed" in str(failed[_row(8)])
+    assert all(c[-1].startswith(f"hydra.run.dir={tmp_path}/nielsen/row") for c in calls)
+    # the lane that met job 2 stopped there; the other lane ran its jobs and row 1
+    assert any("experiment=nielsen/row1" in c for c in calls) and len(calls) < 6
 
 
 PRINT_CORES = "import os; print(sorted(os.sched_getaffinity(0)))"
