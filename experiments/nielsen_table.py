@@ -74,33 +74,44 @@ def row_result(run_dirs: list[Path], max_seeds: int | None = None,
             seeds = seeds_of(config)
             nets += [(seed, s, run_dir) for seed, s in zip(seeds, per_seed_summary(history, seeds),
                                                            strict=True)]
-    nets = sorted(nets, key=lambda n: n[0])[: max_seeds or vote_nets]
-    if not nets:
+    chosen = sorted(nets, key=lambda n: n[0])[: max_seeds or vote_nets]
+    if not chosen:
         return None
-    used = {d: used[d] for d in dict.fromkeys(d for _, _, d in nets)}
+    used = {d: used[d] for d in dict.fromkeys(d for _, _, d in chosen)}
     metrics = {d: records.read_metrics(d) or {} for d in used}
     finished = all(m.get("status") in records.FINISHED for m in metrics.values())
-    accs = [100 * s["test_acc"] for _, s, _ in nets if s["status"] == "ok"]  # as the tables do
-    return {"accs": accs, "diverged": len(nets) - len(accs),
+    accs = [100 * s["test_acc"] for _, s, _ in chosen if s["status"] == "ok"]  # as the tables do
+    whole = len(chosen) == sum(len(seeds_of(c)) for _, c in used.values())  # every net of its runs
+    vote = (_vote(chosen, used, metrics, whole)
+            if vote_nets and finished and len(chosen) == vote_nets else None)
+    return {"accs": accs, "diverged": len(chosen) - len(accs),
             "epochs": min(len(h) for h, _ in used.values()),
             "planned": max(c["train"]["epochs"] for _, c in used.values()),
-            "seconds": sum(h_["seconds"] for h, _ in used.values() for h_ in h),
+            "seconds": sum(h_["seconds"] for h, _ in used.values() for h_ in h), "whole": whole,
             "finished": finished, "training": any(rundir.holder(d) for d in used),
-            "vote": _vote(used, metrics, vote_nets) if vote_nets and finished else None,
-            "seeds": [seed for seed, _, _ in nets]}
+            "vote": vote, "seeds": [seed for seed, _, _ in chosen]}
 
 
-def _vote(used: dict[Path, tuple], metrics: dict[Path, dict], nets: int) -> float | None:
-    """Test accuracy of the plurality vote of `nets` finished nets in these runs: one run's own
-    vote_test_acc, else recomputed from every run's test_errors.json (None when one lacks it)."""
-    if len(used) == 1 and "vote_test_acc" in (only := next(iter(metrics.values()))):
+def _vote(chosen: list[tuple], used: dict[Path, tuple], metrics: dict[Path, dict],
+          whole: bool) -> float | None:
+    """Test accuracy of the plurality vote of the chosen finished nets: a run's own
+    vote_test_acc when they are all of its nets, else recomputed from each net's errors in its
+    run's test_errors.json (None when one has none)."""
+    if len(used) == 1 and whole and "vote_test_acc" in (only := next(iter(metrics.values()))):
         return only["vote_test_acc"]
-    saved = [records.read_test_errors(d) for d in used]
-    errors = [net for s in saved if s for net in s["errors"]]
-    if not all(saved) or len(errors) != nets:
+    saved = {d: records.read_test_errors(d) for d in used}
+    if not all(saved.values()) or any(seed not in saved[d]["seeds"] for seed, _, d in chosen):
         return None
+    errors = [saved[d]["errors"][saved[d]["seeds"].index(seed)] for seed, _, d in chosen]
     num_classes = next(iter(used.values()))[1]["model"]["num_classes"]
-    return 1 - len(vote_errors(errors, num_classes)) / saved[0]["images"]
+    return 1 - len(vote_errors(errors, num_classes)) / next(iter(saved.values()))["images"]
+
+
+def seeds_span(seeds: list[int]) -> str:
+    """'0-2' for consecutive seeds, '0, 1, 3' otherwise."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
+    return ", ".join(map(str, seeds))
 
 
 NOT_RUN, NO_EPOCH = "not yet run", "started, no epoch finished"  # a row's unmeasured states
@@ -168,9 +179,12 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
         ours, gap = mean_std(accs), f"{accs.max() - book:+.2f}"
     state = "" if r["finished"] else " (training)" if r["training"] else " (stopped)"
     epochs = f"{r['epochs']}/{r['planned']}{state}"
-    seeds = f"{len(accs)}" + (f" (seeds {r['seeds'][0]}-{r['seeds'][-1]} of {borrowed})"
-                              if borrowed else "") + diverged
-    time = f"in {borrowed}" if borrowed else f"{r['seconds'] / 60:.0f} min"
+    seeds = r["seeds"]
+    span = (f" (seeds {seeds_span(seeds)} of {borrowed})" if borrowed else
+            "" if seeds == list(range(len(seeds))) else f" (seeds {seeds_span(seeds)})")
+    seeds = f"{len(accs)}{span}{diverged}"
+    # a line of some of its runs' nets (row 8 of row 9's run) has no time of its own
+    time = f"in {borrowed}" if borrowed and not r["whole"] else f"{r['seconds'] / 60:.0f} min"
     return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "
             f"{time} |")
 

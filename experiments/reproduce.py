@@ -16,7 +16,8 @@ each step the expected wall time on 2 CPU cores is printed, from the measured fi
 records of every finished run (config, metrics, per-epoch lines, test errors; no checkpoints) are
 kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed with the tables,
 which regenerate from it), and restored from there into a DIR that lacks them before anything
-trains: a finished run is not trained again, on this machine or on another.
+trains, each that finished with the config the step runs there now: a finished run is not
+trained again, on this machine or on another.
 
   --dry-run        print the commands and expected times; run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
@@ -27,10 +28,11 @@ trains: a finished run is not trained again, on this machine or on another.
                    DIR/results unless --out is given)
   --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
   --keep           copy the records of the target's finished runs in DIR to OUT/runs now (while
-                   others still train, say); run nothing
+                   others still train, say); run nothing (not with --dry-run or --status)
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
-                   CPU core (a sweep's jobs each a run of its own; longest first, each to the
-                   least loaded lane; each job's records kept as it finishes); on a small
+                   CPU core (a sweep's jobs each a run of its own, with the command line's
+                   hydra.* settings, without the loggers' sweep group; longest first, each to
+                   the least loaded lane; each job's records kept as it finishes); on a small
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
                    one two-core process (docs/benchmarks.md). The docs are written at the end.
   OVERRIDE ...     extra Hydra overrides for every training command
@@ -57,6 +59,7 @@ from pathlib import Path
 from cnn_jax.config import ConfigError, from_dictconfig, to_dict
 from cnn_jax.errors import first_line
 from cnn_jax.results import archive, rundir
+from cnn_jax.results.records import read_metrics
 from cnn_jax.results.tables import find_job_dirs
 from cnn_jax.train.program import usable_core_ids, usable_cores
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
@@ -106,15 +109,15 @@ class Step:
     """One documented training command: an experiment file, its overrides, its dir under DIR.
 
     A step with `job` set is one job of a sweep step, run as a single run into the job's dir:
-    its overrides are the job's own (the command line's included), its `share` the job's part
-    of the sweep's cost."""
+    its overrides are the job's own (the command line's included), `seconds` its part of the
+    sweep's expected time."""
 
     experiment: str
     run_dir: str
     overrides: tuple[str, ...] = ()
     sweep: bool = False
     job: int | None = None
-    share: float = 1.0
+    seconds: float | None = None  # a job's part of its sweep's expected time
 
     @property
     def name(self) -> str:
@@ -165,9 +168,13 @@ def job_steps(step: Step, extra: tuple[str, ...]) -> list[Step]:
         return [step]
     with composing(step.experiment):
         jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
-    own = [tuple(o for o in job if not o.startswith("experiment=")) for job in jobs]
+    own = [(*(o for o in job if not o.startswith("experiment=")),
+            *(o for o in extra if o.startswith("hydra.") and not o.startswith("hydra.sweep.")))
+           for job in jobs]  # sweep_jobs leaves Hydra's own settings out: each job keeps them
     weights = [images_trained(step_config(Step(step.experiment, "", o), ())) for o in own]
-    return [Step(step.experiment, f"{step.run_dir}/{num}", o, job=num, share=w / sum(weights))
+    total = expected_seconds(step, extra)
+    return [Step(step.experiment, f"{step.run_dir}/{num}", o, job=num,
+                 seconds=total * w / sum(weights))
             for num, (o, w) in enumerate(zip(own, weights, strict=True))]
 
 
@@ -246,10 +253,13 @@ def stale_jobs(step: Step, runs: Path) -> list[str]:
 
 @functools.cache
 def expected_seconds(step: Step, extra: tuple[str, ...]) -> float:
-    """COSTS x seeds x epochs x the share of the 50k training images this budget uses."""
+    """COSTS x seeds x epochs x the share of the 50k training images this budget uses (a job
+    of a sweep: its part of the sweep's)."""
+    if step.seconds is not None:
+        return step.seconds
     cfg = _composed(step, extra)
     share = min(cfg.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES) / FULL_TRAIN_IMAGES
-    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share * step.share
+    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share
 
 
 def duration(seconds: float) -> str:
@@ -283,6 +293,8 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
           f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
     if is_finished(step, runs, extra):
         print(f"   finished already: {runs / step.run_dir}", flush=True)
+        if kept is not None and not dry_run:
+            keep_step(step, runs, kept)
         return
     if dry_run:
         return
@@ -291,12 +303,14 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
     wall = time.perf_counter() - start
     print(f"   {lane}{step.name}: exit {code} after {duration(wall)}", flush=True)
-    if kept is not None:
-        keep_step(step, runs, kept)
     with LOG_LOCK, open(runs / LOG, "a") as log:
         log.write(json.dumps({"step": step.name, "command": shlex.join(argv), "exit": code,
                               "started": started, "wall_seconds": round(wall, 1),
                               "cpu": cpu_model(), "core": core}) + "\n")
+    if kept is not None:
+        keep_step(step, runs, kept)
+    if code != 0 and step.job is not None and failed_in_training(step, runs):
+        return  # as in its sweep, which records a job's failure and goes on: the table lists it
     if code != 0:
         raise RuntimeError(f"{step.name} failed with exit code {code}: {shlex.join(argv)}")
     stale = stale_jobs(step, runs) if step.sweep else []
@@ -307,18 +321,41 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
                            "--runs dir")
 
 
+def failed_in_training(step: Step, runs: Path) -> bool:
+    """Whether a job's run failed in itself: its failure record beside its own config (not a
+    refusal, say of another config's run, which records nothing)."""
+    run_dir = runs / step.run_dir
+    saved = rundir.saved_config(run_dir)
+    try:
+        status = (read_metrics(run_dir) or {}).get("status")
+    except ValueError:  # an unreadable metrics.json
+        return False
+    return (status == "failed" and saved is not None
+            and not rundir.differences(saved, step_config(step, ())))
+
+
 def keep_step(step: Step, runs: Path, kept: Path) -> list[Path]:
-    """Copy the records of the step's finished runs under `kept` (`cnn_jax.results.archive`)."""
-    done = archive.keep(runs / step.run_dir, kept / step.run_dir)
+    """Copy the records of the step's finished runs under `kept` (`cnn_jax.results.archive`);
+    an error doing so is printed, not raised: the training it follows went well."""
+    try:
+        done = archive.keep(runs / step.run_dir, kept / step.run_dir)
+    except (OSError, ValueError) as exc:
+        print(f"   warning: {step.name}: records not kept in {kept / step.run_dir}: "
+              f"{type(exc).__name__}: {first_line(exc)}", flush=True)
+        return []
     if done:
         print(f"   kept the records of {len(done)} finished run(s) in {kept / step.run_dir}",
               flush=True)
     return done
 
 
-def restore_step(step: Step, runs: Path, kept: Path) -> list[Path]:
-    """Copy the step's finished runs kept under `kept` into `runs` where it has none."""
-    back = archive.restore(kept / step.run_dir, runs / step.run_dir)
+def restore_step(step: Step, runs: Path, kept: Path, extra: tuple[str, ...]) -> list[Path]:
+    """Copy the step's runs kept under `kept` into `runs` where it has none, each that finished
+    with the config the step runs there now."""
+    top = runs / step.run_dir
+    configs = {run_dir.relative_to(top): config for _, run_dir, config
+               in step_runs(step, runs, extra)}
+    back = archive.restore(kept / step.run_dir, top, configs)
     if back:
         print(f"   {step.experiment}: {len(back)} finished run(s) restored from "
               f"{kept / step.run_dir} (skipped, not trained again)", flush=True)
@@ -501,7 +538,7 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
         runs.mkdir(parents=True, exist_ok=True)
         for _, steps in plan:
             for step in steps:
-                restore_step(step, runs, kept)
+                restore_step(step, runs, kept, extra)
     failed = (run_lanes([s for _, steps in plan for s in steps], lanes, runs, extra, dry_run,
                         kept) if lanes > 1 else {})
     for name, steps in plan:
@@ -541,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--lanes {args.lanes} must be between 1 and the "
                              f"{usable_cores()} CPU cores this process may use "
                              "(more than 1 needs os.sched_setaffinity, Linux)")
+        if args.keep and (args.dry_run or args.status):
+            raise ValueError("--keep copies records: use it without --dry-run and --status")
         extra = (*BUDGETS[args.budget], *args.overrides)
         if args.status:
             for _, steps in steps_of(args.target):

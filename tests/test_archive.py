@@ -44,28 +44,34 @@ def test_keep_copies_the_records_of_finished_runs_only_without_checkpoints(tmp_p
     assert files(kept) == sorted(f"{d}/{f}" for d in ("single", "sweep/0", "sweep/1")
                                  for f in record)
     assert (kept / "sweep/0/metrics.jsonl").read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
-    # keeping again rewrites nothing that did not change, and replaces what did
-    stamp = (kept / "single/config.json").stat().st_mtime_ns
+    # keeping again rewrites nothing that did not change (an atomic write is a new inode),
+    # replaces what did, and drops what the run no longer has
+    inode = (kept / "single/config.json").stat().st_ino
     (runs / "single" / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    (runs / "single" / "test_errors.json").unlink()
     archive.keep(runs / "single", kept / "single")
-    assert (kept / "single/config.json").stat().st_mtime_ns == stamp
+    assert (kept / "single/config.json").stat().st_ino == inode
     assert (kept / "single/metrics.jsonl").read_text() == '{"epoch": 1}\n'
+    assert not (kept / "single/test_errors.json").exists()
 
 
 def test_restore_fills_only_dirs_without_a_run_and_the_run_counts_as_finished(tmp_path):
     runs, kept, new = tmp_path / "runs", tmp_path / "kept", tmp_path / "new"
-    for job in ("0", "1", "2", "3"):
+    for job in ("0", "1", "2", "3", "4"):
         fake_run(runs / job, "ok", {**CONFIG, "seed": int(job)})
     archive.keep(runs, kept)
+    configs = {Path(job): {**CONFIG, "seed": int(job)} for job in ("0", "1", "2", "3")}
+    configs[Path("4")] = {**CONFIG, "seed": 9}  # the run to come there is another config's
     # in the new runs dir: job 1 has a run of its own (another seed), job 2 only a checkpoint
     fake_run(new / "1", None, {**CONFIG, "seed": 7})
     (new / "2" / "checkpoints").mkdir(parents=True)
     (new / "3").mkdir()  # an empty dir (a job Hydra made, never trained) is no run
-    assert archive.restore(kept, new) == [Path("0"), Path("3")]
+    assert archive.restore(kept, new, configs) == [Path("0"), Path("3")]
+    assert not (new / "4").exists()
     assert json.loads((new / "1" / "config.json").read_text())["seed"] == 7
     assert not (new / "2" / "config.json").exists()
     for job in ("0", "3"):
         state = rundir.state_of(new / job, {**CONFIG, "seed": int(job)})
         assert (state.state, state.epochs_done) == ("finished", 2)
     assert rundir.finished(new / "0", {**CONFIG, "seed": 1}) is None  # another config's run
-    assert archive.restore(tmp_path / "nothing", new) == []
+    assert archive.restore(tmp_path / "nothing", tmp_path / "new2", configs) == []

@@ -187,21 +187,32 @@ def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_
     assert reproduce.job_steps(_row(5), ()) == [_row(5)]
 
 
-def test_lanes_run_each_job_and_a_failed_job_fails_its_sweep_step(tmp_path, monkeypatch):
+def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
+        tmp_path, monkeypatch):
     calls = []
 
     def fake_call(argv, cwd):
-        calls.append(argv[argv.index("experiments.train") + 1:])
-        return 1 if "seed=2" in argv else 0
+        calls.append(argv)
+        seed = next((a for a in argv if a.startswith("seed=")), None)
+        if seed == "seed=2":  # failed in training: its failure record, as a sweep would keep
+            job = Path(argv[-1].split("=", 1)[1])
+            job.mkdir(parents=True)
+            config = reproduce.step_config(reproduce.job_steps(_row(8), ())[2], ())
+            (job / "config.json").write_text(json.dumps(config))
+            (job / "metrics.json").write_text(json.dumps({"status": "failed"}))
+            return 1
+        return 1 if seed == "seed=3" else 0  # job 3 refused: no record of its own
 
     monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
     monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 0][:lanes])
     monkeypatch.setattr(reproduce, "pinned", lambda command, core: command)
     failed = reproduce.run_lanes([_row(8), _row(1)], 2, tmp_path, (), dry_run=False)
-    assert list(failed) == [_row(8)] and "nielsen/row8 job 2 failed" in str(failed[_row(8)])
+    assert list(failed) == [_row(8)] and "nielsen/row8 job 3 failed" in str(failed[_row(8)])
     assert all(c[-1].startswith(f"hydra.run.dir={tmp_path}/nielsen/row") for c in calls)
-    # the lane that met job 2 stopped there; the other lane ran its jobs and row 1
-    assert any("experiment=nielsen/row1" in c for c in calls) and len(calls) < 6
+    # jobs go 0, 2, 4 to one lane and 1, 3, then row 1 to the other: that lane stops at job 3
+    ran = sorted(next(a for a in c if a.startswith(("seed=", "experiment=nielsen/row1")))
+                 for c in calls)
+    assert ran == ["seed=0", "seed=1", "seed=2", "seed=3", "seed=4"]
 
 
 PRINT_CORES = "import os; print(sorted(os.sched_getaffinity(0)))"
@@ -345,8 +356,9 @@ def test_finished_runs_are_kept_under_out_and_restored_into_a_new_runs_dir(
     written, calls = [], []
     monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
     fake = _fake_sweep(("train.progress=false",))
-    monkeypatch.setattr(reproduce.subprocess, "call",
-                        lambda argv, cwd, **kw: calls.append(argv) or fake(argv, cwd, **kw))
+    monkeypatch.setattr(reproduce.subprocess, "call",  # a single run: trains nothing here
+                        lambda argv, cwd, **kw: calls.append(argv) or (
+                            fake(argv, cwd, **kw) if argv[3] == "-m" else 0))
     out = tmp_path / "out"
     assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
     kept = out / "runs" / "cnn_vs_fc" / "0"
@@ -359,11 +371,16 @@ def test_finished_runs_are_kept_under_out_and_restored_into_a_new_runs_dir(
     text = capsys.readouterr().out
     assert "nielsen/row1: 1 finished run(s) restored from" in text
     assert f"finished already: {runs / 'nielsen' / 'row1'}" in text and len(calls) == 1
+    # ... but not into a runs dir whose run there would be another config's (another budget)
+    other = tmp_path / "c"
+    assert reproduce.main(["nielsen/row1", "--runs", str(other), "--out", str(out),
+                           "train.epochs=2"]) == 0
+    assert len(calls) == 2 and "restored" not in capsys.readouterr().out
     # --keep copies what finished in a runs dir now, training nothing
     _finished_run(runs / "nielsen" / "row2", {"seed": 0, "train": {"epochs": 1}})
     assert reproduce.main(["nielsen", "--runs", str(runs), "--out", str(out), "--keep"]) == 0
-    assert (out / "runs" / "nielsen" / "row2" / "config.json").is_file() and len(calls) == 1
-    assert written == ["cnn_vs_fc", "nielsen"]
+    assert (out / "runs" / "nielsen" / "row2" / "config.json").is_file() and len(calls) == 2
+    assert written == ["cnn_vs_fc", "nielsen", "nielsen"]
 
 
 def test_train_resume_false_runs_a_finished_single_run_again(tmp_path):

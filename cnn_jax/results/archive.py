@@ -1,6 +1,7 @@
 """Finished runs' records without their checkpoints: kept beside the published results, so the
 tables regenerate from the repository, and restored into a new runs dir, where each run then
-counts as finished (`rundir.finished`) and is skipped instead of trained again.
+counts as finished (`rundir.finished`) and is skipped instead of trained again (restored only
+where the run to come has the kept run's config).
 
 An archive mirrors a runs dir: ARCHIVE/<path of the run dir under RUNS>/ holds the KEPT files
 of every run dir under RUNS whose metrics.json says it trained to its end (ok or diverged).
@@ -9,11 +10,13 @@ of every run dir under RUNS whose metrics.json says it trained to its end (ok or
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cnn_jax.atomic import write_atomic
 from cnn_jax.results import records
-from cnn_jax.results.rundir import CHECKPOINTS
+from cnn_jax.results.rundir import CHECKPOINTS, finished
 
 # what a finished run is read from: its config, records (metrics.json holds its overrides) and
 # test errors (for a vote); not .hydra/, which a later launch refused for another config rewrites
@@ -29,13 +32,16 @@ def finished_runs(root: str | os.PathLike) -> list[Path]:
 
 
 def _copy_records(src: Path, dst: Path) -> None:
-    """The KEPT files of run dir `src` into `dst`, each atomically; one already there with the
-    same text is left as it is."""
+    """Make `dst`'s KEPT files those of run dir `src`, each written atomically; one already
+    there with the same text is left as it is, one `src` lacks is removed (a rerun without
+    test errors leaves none behind)."""
     for name in KEPT:
         if (src / name).is_file():
             text = (src / name).read_text()
             if not (dst / name).is_file() or (dst / name).read_text() != text:
                 write_atomic(dst / name, text)
+        else:
+            (dst / name).unlink(missing_ok=True)
 
 
 def keep(runs: str | os.PathLike, archive: str | os.PathLike) -> list[Path]:
@@ -50,18 +56,20 @@ def keep(runs: str | os.PathLike, archive: str | os.PathLike) -> list[Path]:
     return kept
 
 
-def restore(archive: str | os.PathLike, runs: str | os.PathLike) -> list[Path]:
-    """Copy every finished run kept under `archive` to the same place under `runs`, where no
-    run is (no config.json, metrics.json or checkpoint): a run there is never replaced; the run
-    dirs restored, relative to `runs`."""
+def restore(archive: str | os.PathLike, runs: str | os.PathLike,
+            configs: Mapping[Path, Mapping[str, Any]]) -> list[Path]:
+    """Copy each run kept under `archive` at one of the places `configs` names (relative run
+    dirs) to the same place under `runs`, when it finished with that config (runtime keys
+    aside, `rundir.finished`) and no run is there (no config.json, metrics.json or checkpoint):
+    a run is never replaced, nor another config's restored; the run dirs restored."""
     archive, runs = Path(archive), Path(runs)
     restored = []
-    for kept in finished_runs(archive) if archive.is_dir() else []:
-        where = kept.relative_to(archive)
+    for where, config in configs.items():
         target = runs / where
-        if any((target / name).exists() for name in (records.CONFIG, records.METRICS,
+        if finished(archive / where, config) is None or any(
+                (target / name).exists() for name in (records.CONFIG, records.METRICS,
                                                       CHECKPOINTS)):
             continue
-        _copy_records(kept, target)
-        restored.append(where)
+        _copy_records(archive / where, target)
+        restored.append(Path(where))
     return restored

@@ -235,8 +235,10 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
     a = _flat(json.loads(json.dumps(saved, default=str)))
     b = _flat(json.loads(json.dumps(current, default=str)))
     defaults = _schema_defaults()
-    a, b = ({k: side.get(k, defaults.get(k)) for k in a.keys() | b.keys()} for side in (a, b))
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if k not in ignore and a[k] != b[k]]
+    keys = sorted(a.keys() | b.keys())
+    old = {k: a.get(k, defaults.get(k)) for k in keys}
+    new = {k: b.get(k, defaults.get(k)) for k in keys}
+    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in keys if k not in ignore and old[k] != new[k]]
 
 
 def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
