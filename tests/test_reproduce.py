@@ -187,6 +187,28 @@ def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_
     assert reproduce.job_steps(_row(5), ()) == [_row(5)]
 
 
+def test_a_sweeps_jobs_share_its_time_by_images_times_the_nets_flops():
+    row7 = _row(7)
+    jobs = reproduce.job_steps(row7, ())
+    seconds = [reproduce.expected_seconds(j, ()) for j in jobs]
+    assert sum(seconds) == pytest.approx(reproduce.expected_seconds(row7, ()))
+    # forward FLOPs by hand: conv 5x5x1x20 on 24x24, pool 2x2 to 12x12, conv 5x5x20x40 on 8x8,
+    # pool to 4x4 (a pool op per window element, an op per output for bias and activation),
+    # then 640 -> w -> w -> 10 (2 per multiply-add, 2 per unit)
+    conv = (2 * 25 * 20 * 576 + 4 * 144 * 20 + 2 * 144 * 20
+            + 2 * 25 * 20 * 40 * 64 + 4 * 16 * 40 + 2 * 16 * 40)
+    flops = [conv + 2 * (640 * w + w * w + w * 10) + 2 * (2 * w + 10) for w in (100, 300, 1000)]
+    images = 1 * 60 * 250_000  # 1 seed x 60 epochs x the expanded images
+    assert [reproduce.job_cost(reproduce.step_config(j, ())) for j in jobs] == pytest.approx(
+        [images * f for f in flops])
+    assert [s / sum(seconds) for s in seconds] == pytest.approx([f / sum(flops) for f in flops])
+    assert seconds[0] < seconds[1] < seconds[2] and seconds[2] > 1.9 * seconds[0]
+    # an expanded job weighs five times the same job on the plain images
+    plain = reproduce.step_config(reproduce.Step("nielsen/row5", "", ("data.expand=false",)), ())
+    expanded = reproduce.step_config(reproduce.Step("nielsen/row5", ""), ())
+    assert reproduce.job_cost(expanded) == pytest.approx(5 * reproduce.job_cost(plain))
+
+
 def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
         tmp_path, monkeypatch):
     calls = []
