@@ -26,7 +26,7 @@ import numpy as np
 from cnn_jax.atomic import write_atomic
 from cnn_jax.protocol import per_seed_summary, seeds_of
 from cnn_jax.results import records, rundir
-from cnn_jax.results.tables import natural_key
+from cnn_jax.results.tables import natural_key, signed
 from cnn_jax.train.ensemble import vote_errors
 
 # (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
@@ -165,7 +165,7 @@ def _vote_cells(r: dict, book: float) -> tuple[str, str]:
         return f"{nets}; vote when finished", ""
     errors = round((1 - r["vote"]) * TEST_IMAGES)
     return (f"vote {100 * r['vote']:.2f}% ({errors} errors; book {BOOK_ROW9_ERRORS}); {nets}",
-            f"{100 * r['vote'] - book:+.2f} (vote)")
+            f"{signed(100 * r['vote'] - book)} (vote)")
 
 
 def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
@@ -176,7 +176,7 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     if label == "row9":
         ours, gap = _vote_cells(r, book)
     else:
-        ours, gap = mean_std(accs), f"{accs.max() - book:+.2f}"
+        ours, gap = mean_std(accs), signed(accs.max() - book)
     state = "" if r["finished"] else " (training)" if r["training"] else " (stopped)"
     epochs = f"{r['epochs']}/{r['planned']}{state}"
     seeds = r["seeds"]

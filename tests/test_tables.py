@@ -302,3 +302,9 @@ def test_a_jobs_label_comes_from_its_record_not_a_later_launch(tmp_path: Path) -
     (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- width=100\n")
     (group,) = tables.summarize(tables.collect_runs(sweep))["group"]
     assert group == "width=300"
+
+
+def test_a_signed_difference_that_rounds_to_zero_reads_plus_zero():
+    assert [tables.signed(x) for x in (-0.004, 0.004, -0.006, 0.1, -1.234)] == [
+        "+0.00", "+0.00", "-0.01", "+0.10", "-1.23"]
+    assert tables.signed(-0.04, digits=1) == "+0.0"

@@ -248,6 +248,11 @@ def _num(x: Any, fmt: str = ".2f") -> str:
     return "—" if x is None or pd.isna(x) else format(x, fmt)
 
 
+def signed(x: float, digits: int = 2) -> str:
+    """`x` with its sign, to `digits` decimals; what rounds to zero reads +0.00, never -0.00."""
+    return f"{round(float(x), digits) + 0.0:+.{digits}f}"
+
+
 def _is_best(row: pd.Series) -> bool:
     """The best cell as significance.versus_best chose it (the one definition of the best)."""
     return row["vs_best"] == BEST
@@ -267,8 +272,8 @@ def _vs_best_cell(row: pd.Series) -> str:
     if _is_best(row) or pd.isna(delta):
         return str(row["vs_best"])
     if pd.isna(half):
-        return f"{delta:+.2f} ({row['vs_best']})"
-    return (f"{delta:+.2f} [{delta - half:+.2f}, {delta + half:+.2f}], "
+        return f"{signed(delta)} ({row['vs_best']})"
+    return (f"{signed(delta)} [{signed(delta - half)}, {signed(delta + half)}], "
             f"p={row['p_holm']:.2g} ({row['vs_best']})")
 
 
