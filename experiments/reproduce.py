@@ -281,6 +281,14 @@ def cpu_model() -> str:
 
 
 LOG_LOCK = threading.Lock()  # lanes append to the one reproduce.jsonl
+SAY_LOCK = threading.Lock()  # lanes print whole lines
+
+
+def say(text: str) -> None:
+    """Print `text` as one write, flushed: lanes' lines never interleave."""
+    with SAY_LOCK:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
@@ -290,10 +298,10 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     argv = train_command(step, runs, extra)
     cost = COSTS[step.experiment]
     lane = "" if core is None else f"[core {core}] "
-    print(f"== {lane}{step.name}: expected {duration(expected_seconds(step, extra))} on 2 "
-          f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}", flush=True)
+    say(f"== {lane}{step.name}: expected {duration(expected_seconds(step, extra))} on 2 "
+        f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}")
     if is_finished(step, runs, extra):
-        print(f"   finished already: {runs / step.run_dir}", flush=True)
+        say(f"   finished already: {runs / step.run_dir}")
         if kept is not None and not dry_run:
             keep_step(step, runs, kept)
         return
@@ -303,7 +311,7 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     command = [sys.executable, *argv[1:]]
     code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
     wall = time.perf_counter() - start
-    print(f"   {lane}{step.name}: exit {code} after {duration(wall)}", flush=True)
+    say(f"   {lane}{step.name}: exit {code} after {duration(wall)}")
     with LOG_LOCK, open(runs / LOG, "a") as log:
         log.write(json.dumps({"step": step.name, "command": shlex.join(argv), "exit": code,
                               "started": started, "wall_seconds": round(wall, 1),
@@ -341,12 +349,11 @@ def keep_step(step: Step, runs: Path, kept: Path) -> list[Path]:
     try:
         done = archive.keep(runs / step.run_dir, kept / step.run_dir)
     except (OSError, ValueError) as exc:
-        print(f"   warning: {step.name}: records not kept in {kept / step.run_dir}: "
-              f"{type(exc).__name__}: {first_line(exc)}", flush=True)
+        say(f"   warning: {step.name}: records not kept in {kept / step.run_dir}: "
+            f"{type(exc).__name__}: {first_line(exc)}")
         return []
     if done:
-        print(f"   kept the records of {len(done)} finished run(s) in {kept / step.run_dir}",
-              flush=True)
+        say(f"   kept the records of {len(done)} finished run(s) in {kept / step.run_dir}")
     return done
 
 
@@ -358,8 +365,8 @@ def restore_step(step: Step, runs: Path, kept: Path, extra: tuple[str, ...]) -> 
                in step_runs(step, runs, extra)}
     back = archive.restore(kept / step.run_dir, top, configs)
     if back:
-        print(f"   {step.experiment}: {len(back)} finished run(s) restored from "
-              f"{kept / step.run_dir} (skipped, not trained again)", flush=True)
+        say(f"   {step.experiment}: {len(back)} finished run(s) restored from "
+            f"{kept / step.run_dir} (skipped, not trained again)")
     return back
 
 

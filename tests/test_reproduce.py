@@ -532,3 +532,19 @@ def test_tiny_ablation_relaunch_skips_it_then_another_config_fails_and_trains_no
     assert "train.epochs: 1 -> 2" in third.stderr
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == docs
+
+
+def test_a_lanes_line_is_one_write_so_lanes_never_interleave(monkeypatch):
+    writes = []
+
+    class Recorder:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            writes.append("<flush>")
+
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    reproduce.say("== [core 0] job 1: expected 1 min\n   python -m experiments.train")
+    assert writes == ["== [core 0] job 1: expected 1 min\n   python -m experiments.train\n",
+                      "<flush>"]
