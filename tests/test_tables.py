@@ -275,6 +275,24 @@ def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
     assert "unfinished_seeds" in tables.to_csv(summary).splitlines()[0]
 
 
+def test_an_unfinished_job_counts_every_seed_it_trains(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    _job(sweep, "0", ["pooling=max"], [_seed(s, 0.99) for s in range(3)])
+    _job(sweep, "1", ["pooling=l2"], None, [[0.9, 0.9, 0.9]])
+    (sweep / "1" / "config.json").write_text(json.dumps({"seed": 0, "train": {"epochs": 8,
+                                                                             "seeds": 3}}))
+    runs = tables.collect_runs(sweep)
+    assert list(runs["seeds_planned"]) == [1, 1, 1, 3]
+    summary = tables.summarize(runs)
+    assert list(summary["n"]) == [3, 0] and list(summary["n_runs"]) == [3, 3]
+    assert list(summary["unfinished_seeds"]) == [[], ["job 1"]]  # one job, its seeds unknown
+    assert list(tables.display_frame(summary)["seeds ok"]) == ["3/3", "0/3"]
+    (sweep / "1" / "config.json").write_text(json.dumps({"seed": 4, "train": {"epochs": 8,
+                                                                             "seeds": 1}}))
+    runs = tables.collect_runs(sweep)  # a one-seed job's row is that seed's
+    assert runs["seed"].tolist()[-1] == 4 and tables.summarize(runs)["n_runs"].tolist() == [3, 1]
+
+
 def test_atomic_write_of_text_and_bytes_leaves_only_the_file(tmp_path: Path) -> None:
     from cnn_jax.atomic import write_atomic
 

@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnn_jax.protocol import last_epoch_val_change
+from cnn_jax.protocol import last_epoch_val_change, seeds_of
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
-from cnn_jax.results.rundir import epochs_recorded, state_of
+from cnn_jax.results.rundir import epochs_recorded, saved_config, state_of
 from cnn_jax.results.significance import (
     BEST,
     SIG_COLUMNS,
@@ -38,8 +38,8 @@ SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 # key matches one of these when it is that key or lies under it (logger.wandb.project=x).
 RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
-RUN_COLUMNS = ("job", "group", "seed", "status", *ACC_FIELDS, "epochs", "val_gain_last",
-               "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
+RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
+               "val_gain_last", "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "best_val_epoch_mean",
                    "epochs", "val_gain_last_mean", "params", "flops_per_image", "seconds_per_seed",
@@ -142,6 +142,14 @@ def unfinished_state(job_dir: Path) -> str:
     return "no epoch recorded yet: not started, in its first epoch, or killed before it"
 
 
+def _planned_seeds(job_dir: Path) -> list[int] | None:
+    """The seeds an unfinished job trains, from the config.json it wrote (None: none yet)."""
+    config = saved_config(job_dir) or {}
+    if "seed" not in config or "seeds" not in config.get("train", {}):
+        return None
+    return seeds_of(config)
+
+
 def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     try:
         metrics, problem = read_metrics(job_dir), "no metrics.json"
@@ -151,10 +159,12 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     kept = [parse_override(o) for o in overrides if is_group_override(o)]
     base = {"job": name, "group": group_label(overrides)}
     base |= {(f"{k} (override)" if k in _RESERVED else k): v for k, v in kept}  # ...is renamed
-    if metrics is None:
+    if metrics is None:  # one row for the job, standing for the seeds it trains (1 if unknown)
         unfinished = problem == "no metrics.json"
-        return [{**base, "seed": _seed_override(overrides),
-                 "status": "unfinished" if unfinished else "failed",
+        seeds = _planned_seeds(job_dir) if unfinished else None
+        seeds = seeds or [_seed_override(overrides)]
+        return [{**base, "seed": seeds[0] if len(seeds) == 1 else None,
+                 "seeds_planned": len(seeds), "status": "unfinished" if unfinished else "failed",
                  "error": unfinished_state(job_dir) if unfinished else problem}]
     per_seed = metrics.get("per_seed") or []
     secs = metrics.get("seconds")
@@ -184,7 +194,8 @@ def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
             for r in _job_rows(job, job.relative_to(sweep_dir).as_posix())]
     keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
     runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]])
-    for col in ("seed", "best_val_epoch", "epochs", "params", "flops_per_image"):
+    runs["seeds_planned"] = runs["seeds_planned"].fillna(1)  # a row of its own seed
+    for col in ("seed", "seeds_planned", "best_val_epoch", "epochs", "params", "flops_per_image"):
         runs[col] = pd.to_numeric(runs[col]).round().astype("Int64")
     return runs
 
@@ -210,7 +221,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     for group, g in runs.groupby("group", sort=False):
         ok = g[(g["status"] == "ok") & g["test_acc"].notna()]
         rows.append({"group": group, **{k: _first(g[k]) for k in override_keys(runs)},
-                     "n": len(ok), "n_runs": len(g), **mean_ci(ok["test_acc"].astype(float) * 100),
+                     "n": len(ok), "n_runs": int(g["seeds_planned"].sum()),
+                     **mean_ci(ok["test_acc"].astype(float) * 100),
                      "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
                      "best_val_epoch_mean": ok["best_val_epoch"].astype(float).mean(),
                      "epochs": ok["epochs"].max() if len(ok) else None,
@@ -251,6 +263,10 @@ def _num(x: Any, fmt: str = ".2f") -> str:
 def signed(x: float, digits: int = 2) -> str:
     """`x` with its sign, to `digits` decimals; what rounds to zero reads +0.00, never -0.00."""
     return f"{round(float(x), digits) + 0.0:+.{digits}f}"
+
+
+def _signed_cell(x: Any) -> str:
+    return "—" if x is None or pd.isna(x) else signed(x)
 
 
 def _is_best(row: pd.Series) -> bool:
@@ -314,8 +330,8 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               "vs best: Δ pp [95% CI], Holm p": escape(_vs_best_cell(r)),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]),
-              "best-val epoch": _epochs_cell(r), "val Δ last epoch pp":
-              _num(r["val_gain_last_mean"], "+.2f"), "params": _num(r["params"], ",.0f"),
+              "best-val epoch": _epochs_cell(r), "val Δ last epoch pp": _signed_cell(
+                  r["val_gain_last_mean"]), "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
               "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": escape(_not_ok_cell(r))}
              for _, r in summary.iterrows()]
