@@ -8,10 +8,12 @@ is its first 3 seeds; without a row8 dir, the first 3 of row 9's run. Row 9 is t
 vote of 5 row-8 nets: row 9's run, or without one, row 8's first 5 nets, the vote recomputed
 from their test_errors.json (`train.test_errors`, set by experiment nielsen/row8) once every one
 has finished. A run stopped early is read from its metrics.jsonl: the best-validation protocol
-over the epochs it finished. `--out FILE` replaces the table inside FILE when it already holds
-one (the prose around it is kept), and writes the table alone otherwise; a row with no run dir
-under RUNS_DIR keeps its measured line from FILE, so a runs dir holding only some rows updates
-those rows.
+over the epochs it finished. A line of several runs' nets of which some have finished (row 8's
+one-net jobs) is the finished nets', with each other net's epochs and state in its seeds cell,
+so that a net in its first epochs does not blur the others. `--out FILE` replaces the table
+inside FILE when it already holds one (the prose around it is kept), and writes the table alone
+otherwise; a row with no run dir under RUNS_DIR keeps its measured line from FILE, so a runs dir
+holding only some rows updates those rows.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ def row_result(run_dirs: list[Path], max_seeds: int | None = None,
         return None
     used = {d: used[d] for d in dict.fromkeys(d for _, _, d in chosen)}
     metrics = {d: records.read_metrics(d) or {} for d in used}
+    chosen, pending = _finished_nets(chosen, used, metrics)
+    used = {d: used[d] for d in dict.fromkeys(d for _, _, d in chosen)}
+    metrics = {d: metrics[d] for d in used}
     finished = all(m.get("status") in records.FINISHED for m in metrics.values())
     accs = [100 * s["test_acc"] for _, s, _ in chosen if s["status"] == "ok"]  # as the tables do
     whole = len(chosen) == sum(len(seeds_of(c)) for _, c in used.values())  # every net of its runs
@@ -89,7 +94,23 @@ def row_result(run_dirs: list[Path], max_seeds: int | None = None,
             "planned": max(c["train"]["epochs"] for _, c in used.values()),
             "seconds": sum(h_["seconds"] for h, _ in used.values() for h_ in h), "whole": whole,
             "finished": finished, "training": any(rundir.holder(d) for d in used),
-            "vote": vote, "seeds": [seed for seed, _, _ in chosen]}
+            "vote": vote, "seeds": [seed for seed, _, _ in chosen], "pending": pending,
+            "wanted": max_seeds or vote_nets}
+
+
+def _finished_nets(chosen: list[tuple], used: dict[Path, tuple],
+                   metrics: dict[Path, dict]) -> tuple[list[tuple], list[str]]:
+    """A line of the nets of several runs (row 8's one-net jobs) of which some have finished is
+    the finished nets', so that one net still in its first epochs does not blur the others: the
+    chosen nets of finished runs, and 'seed S: E/P training' (or stopped) for each other net.
+    Every chosen net, and none pending, when they come from one run or none has finished."""
+    done = {d for d, m in metrics.items() if m.get("status") in records.FINISHED}
+    if len(used) == 1 or not done or len(done) == len(used):
+        return chosen, []
+    pending = [f"seed {seed}: {len(used[d][0])}/{used[d][1]['train']['epochs']} "
+               + ("training" if rundir.holder(d) else "stopped")
+               for seed, _, d in chosen if d not in done]
+    return [n for n in chosen if n[2] in done], pending
 
 
 def _vote(chosen: list[tuple], used: dict[Path, tuple], metrics: dict[Path, dict],
@@ -180,9 +201,11 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     state = "" if r["finished"] else " (training)" if r["training"] else " (stopped)"
     epochs = f"{r['epochs']}/{r['planned']}{state}"
     seeds = r["seeds"]
-    span = (f" (seeds {seeds_span(seeds)} of {borrowed})" if borrowed else
-            "" if seeds == list(range(len(seeds))) else f" (seeds {seeds_span(seeds)})")
-    seeds = f"{len(accs)}{span}{diverged}"
+    which = (f"seeds {seeds_span(seeds)} of {borrowed}" if borrowed else
+             "" if seeds == list(range(len(seeds))) else f"seeds {seeds_span(seeds)}")
+    notes = "; ".join(filter(None, [which, ", ".join(r["pending"])]))
+    of = f" of {r['wanted']}" if r["wanted"] and len(seeds) < r["wanted"] else ""
+    seeds = f"{len(accs)}{of}{f' ({notes})' if notes else ''}{diverged}"
     # a line of some of its runs' nets (row 8 of row 9's run) has no time of its own
     time = f"in {borrowed}" if borrowed and not r["whole"] else f"{r['seconds'] / 60:.0f} min"
     return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "

@@ -128,7 +128,7 @@ def test_a_row8_run_of_its_own_wins_and_an_unfinished_row9_has_no_vote(tmp_path)
     (tmp_path / "row5").mkdir()
     (tmp_path / "row5" / "config.json").write_text(json.dumps({"seed": 0}))
     got = rows(nielsen_table.table(tmp_path))
-    assert got["row8"][1] == "99.50% (1 seed)" and got["row8"][4] == "1"
+    assert got["row8"][1] == "99.50% (1 seed)" and got["row8"][4] == "1 of 3"
     assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished" and got["row9"][3] == ""
     assert got["row5"][1] == "started, no epoch finished"
 
@@ -158,15 +158,43 @@ def test_row8_is_its_first_three_nets_by_seed_and_row9_their_vote_from_the_test_
                            "5 min"]  # all five nets' time: the line is every net of its runs
 
 
-@pytest.mark.parametrize("finished, errors", [((False, True, True, True, True), True),
-                                              ((True,) * 5, False)])
-def test_row9_from_row8_runs_votes_only_when_every_net_finished_with_its_errors(
-        tmp_path, finished, errors):
-    row8_sweep(tmp_path, finished, errors)
+def test_row9_from_row8_runs_has_no_vote_when_a_net_has_no_test_errors(tmp_path):
+    row8_sweep(tmp_path, errors=False)
     got = rows(nielsen_table.table(tmp_path))
     assert got["row9"][1] == "nets 99.38% ± 0.31; vote when finished"
-    # row 8's nets (seeds 0-2: jobs 4, 3, 2) all finished (seed 4, job 0, is not)
-    assert got["row8"][5] == "1/40"
+    assert got["row9"][4] == "5 (seeds 0-4 of row8's runs)"
+
+
+def test_row9_from_row8_runs_votes_only_when_every_net_finished(tmp_path):
+    row8_sweep(tmp_path, finished=(False, True, True, True, True))  # seed 4 (job 0) stopped
+    got = rows(nielsen_table.table(tmp_path))
+    # the finished nets, seeds 0-3: 99.50 / 99.60 / 99.70 / 99.00 -> 99.45% ± 0.31
+    assert got["row9"][1] == "nets 99.45% ± 0.31; vote when finished"
+    assert got["row9"][4] == "4 of 5 (seeds 0-3 of row8's runs; seed 4: 1/40 stopped)"
+    # row 8's nets (seeds 0-2: jobs 4, 3, 2) all finished
+    assert got["row8"][4:6] == ["3", "1/40"]
+
+
+def test_a_line_of_one_net_jobs_is_its_finished_nets_while_others_train(
+        tmp_path, other_process_holding):
+    # row 8: seeds 0 and 1 finished 40 epochs; seed 2 in its first epoch, far below them
+    common = {"planned": 40, "widths": (1000, 1000)}
+    for seed, test in ((0, 0.9955), (1, 0.9953)):
+        fake_row(tmp_path / "row8" / str(seed), val=[[0.99]] * 40, test=[[test]] * 40,
+                 finished=True, seed=seed, **common)
+    fake_row(tmp_path / "row8" / "2", val=[[0.98]], test=[[0.9810]], finished=False, seed=2,
+             **common)
+    with other_process_holding(tmp_path / "row8" / "2"):
+        got = rows(nielsen_table.table(tmp_path))
+    assert got["row8"] == ["99.60%", "99.54% ± 0.01", "99.55%", "-0.05",
+                           "2 of 3 (seed 2: 1/40 training)", "40/40", "80 min"]
+    assert got["row9"][4] == "2 of 5 (seeds 0-1 of row8's runs; seed 2: 1/40 training)"
+    got = rows(nielsen_table.table(tmp_path))  # no process holds it: stopped
+    assert got["row8"][4] == "2 of 3 (seed 2: 1/40 stopped)"
+    for seed in (0, 1):  # no net finished: the line is every net's, at the fewest epochs
+        (tmp_path / "row8" / str(seed) / "metrics.json").unlink()
+    got = rows(nielsen_table.table(tmp_path))
+    assert got["row8"][1] == "99.06% ± 0.83" and got["row8"][4:6] == ["3", "1/40 (stopped)"]
 
 
 def test_row9_needs_five_nets_for_its_vote(tmp_path):
@@ -176,7 +204,7 @@ def test_row9_needs_five_nets_for_its_vote(tmp_path):
             (tmp_path / "row8" / job / name).unlink()
     got = rows(nielsen_table.table(tmp_path))
     assert got["row9"][1] == "nets 99.27% ± 0.38; vote when finished"
-    assert got["row9"][4] == "3 (seeds 2-4 of row8's runs)"
+    assert got["row9"][4] == "3 of 5 (seeds 2-4 of row8's runs)"
     assert got["row8"][4] == "3 (seeds 2-4)"  # row 8 says which seeds it is when not 0-2
 
 
