@@ -31,7 +31,7 @@ trained again, on this machine or on another.
                    others still train, say); run nothing (not with --dry-run or --status)
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
                    CPU core (a sweep's jobs each a run of its own, with the command line's
-                   hydra.* settings, without the loggers' sweep group; longest first, each to
+                   hydra.* settings and the loggers' sweep group; longest first, each to
                    the least loaded lane; each job's records kept as it finishes); on a small
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
                    one two-core process (docs/benchmarks.md). The docs are written at the end.
@@ -58,6 +58,7 @@ from pathlib import Path
 
 from cnn_jax.config import ConfigError, from_dictconfig, from_mapping, to_dict
 from cnn_jax.errors import first_line
+from cnn_jax.loggers import SWEEP_GROUP_ENV
 from cnn_jax.models.summary import flops_per_image
 from cnn_jax.results import archive, rundir
 from cnn_jax.results.records import read_metrics
@@ -309,7 +310,8 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
         return
     start, started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
     command = [sys.executable, *argv[1:]]
-    code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT)
+    code = subprocess.call(command if core is None else pinned(command, core), cwd=ROOT,
+                           env=job_environment(step, runs))
     wall = time.perf_counter() - start
     say(f"   {lane}{step.name}: exit {code} after {duration(wall)}")
     with LOG_LOCK, open(runs / LOG, "a") as log:
@@ -368,6 +370,15 @@ def restore_step(step: Step, runs: Path, kept: Path, extra: tuple[str, ...]) -> 
         say(f"   {step.experiment}: {len(back)} finished run(s) restored from "
             f"{kept / step.run_dir} (skipped, not trained again)")
     return back
+
+
+def job_environment(step: Step, runs: Path) -> dict[str, str]:
+    """The environment of a step's training process: a sweep's job run on its own names its
+    sweep dir, the loggers' group as in the sweep (`loggers.sweep_group`); no other step does."""
+    env = {k: v for k, v in os.environ.items() if k != SWEEP_GROUP_ENV}
+    if step.job is not None:
+        env[SWEEP_GROUP_ENV] = str(runs / Path(step.run_dir).parent)
+    return env
 
 
 def pinned(command: list[str], core: int) -> list[str]:

@@ -22,7 +22,7 @@ from cnn_jax.config import ConfigError, from_dictconfig, to_dict
 from cnn_jax.data import DataError
 from cnn_jax.errors import first_line
 from cnn_jax.experiment import run
-from cnn_jax.loggers import make_writer
+from cnn_jax.loggers import make_writer, sweep_group
 from cnn_jax.results import records
 from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
 from cnn_jax.results.rundir import RunDirInUse, RunDirTaken, finished, held, should_resume
@@ -44,7 +44,7 @@ def main(dcfg: DictConfig) -> float:
     run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
     multirun = hc.mode == RunMode.MULTIRUN
     metric = dcfg.get("optimized_metric", "val_acc")
-    group = str(hc.sweep.dir) if multirun else None  # a sweep's jobs, in the loggers
+    group = sweep_group(str(hc.sweep.dir) if multirun else None)  # a sweep's jobs, in the loggers
     try:
         with held(run_dir):  # first: nothing, a failure record neither, goes into a dir in use
             return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group)

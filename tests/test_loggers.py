@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from cnn_jax.config import ConfigError
-from cnn_jax.loggers import make_writer, missing_extra
+from cnn_jax.loggers import SWEEP_GROUP_ENV, make_writer, missing_extra, sweep_group
 from cnn_jax.loggers.base import flatten, scalar_params
 
 SEEDS = [3, 4]
@@ -111,6 +111,15 @@ def wandb_records(path):
             out.append(Record.FromString(buf))
             buf = b""
     return out
+
+
+def test_the_sweep_group_is_the_multiruns_else_the_one_a_job_run_alone_is_given(monkeypatch):
+    monkeypatch.delenv(SWEEP_GROUP_ENV, raising=False)
+    assert sweep_group(None) is None and sweep_group("runs/sweepA") == "runs/sweepA"
+    monkeypatch.setenv(SWEEP_GROUP_ENV, "runs/sweepB")  # reproduce --lanes: one job on its own
+    assert sweep_group(None) == "runs/sweepB" and sweep_group("runs/sweepA") == "runs/sweepA"
+    monkeypatch.setenv(SWEEP_GROUP_ENV, "")
+    assert sweep_group(None) is None
 
 
 def test_wandb_offline_run_is_written_under_wandb_dir(tmp_path, monkeypatch):

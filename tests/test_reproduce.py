@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cnn_jax.loggers import SWEEP_GROUP_ENV
 from experiments import reproduce
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
 
@@ -211,10 +212,12 @@ def test_a_sweeps_jobs_share_its_time_by_images_times_the_nets_flops():
 
 def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
         tmp_path, monkeypatch):
-    calls = []
+    calls, groups = [], []
+    monkeypatch.setenv(SWEEP_GROUP_ENV, "a group of the shell's, never a step's")
 
-    def fake_call(argv, cwd):
+    def fake_call(argv, cwd, env):
         calls.append(argv)
+        groups.append(env.get(SWEEP_GROUP_ENV))
         seed = next((a for a in argv if a.startswith("seed=")), None)
         if seed == "seed=2":  # failed in training: its failure record, as a sweep would keep
             job = Path(argv[-1].split("=", 1)[1])
@@ -235,6 +238,9 @@ def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
     ran = sorted(next(a for a in c if a.startswith(("seed=", "experiment=nielsen/row1")))
                  for c in calls)
     assert ran == ["seed=0", "seed=1", "seed=2", "seed=3", "seed=4"]
+    # row 8's jobs log to W&B in their sweep's group, as in the sweep; a single run in none
+    assert groups == [f"{tmp_path}/nielsen/row8"] * 5
+    assert SWEEP_GROUP_ENV not in reproduce.job_environment(_row(1), tmp_path)
 
 
 PRINT_CORES = "import os; print(sorted(os.sched_getaffinity(0)))"
@@ -264,7 +270,7 @@ def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lan
     cores = [ids[0], ids[-1]]  # two cores where the machine has them
     calls = []
 
-    def fake_call(argv, cwd):  # no preexec_fn: unsafe with the lanes' threads
+    def fake_call(argv, cwd, env):  # no preexec_fn: unsafe with the lanes' threads
         calls.append(argv)
         return 3 if "experiment=nielsen/row4" in argv else 0
 

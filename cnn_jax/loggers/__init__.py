@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,17 @@ LOGGERS: dict[str, tuple[str, str, str | None, str | None]] = {
     "wandb": ("cnn_jax.loggers.wandb_writer", "WandbWriter", "wandb", "wandb"),
 }
 DIR_LOGGERS = ("tensorboard", "csv")  # their `dir` option is relative to the run dir
+# the sweep a run belongs to when it runs one job of a sweep on its own (`reproduce --lanes`)
+SWEEP_GROUP_ENV = "CNN_JAX_SWEEP_GROUP"
 
-__all__ = ["LOGGERS", "MultiWriter", "Writer", "make_writer", "missing_extra"]
+__all__ = ["LOGGERS", "SWEEP_GROUP_ENV", "MultiWriter", "Writer", "make_writer", "missing_extra",
+           "sweep_group"]
+
+
+def sweep_group(sweep_dir: str | None) -> str | None:
+    """W&B's default group for a run: the sweep dir of the multirun it is a job of, else the one
+    named in $CNN_JAX_SWEEP_GROUP (a sweep's job run on its own), else none."""
+    return sweep_dir or os.environ.get(SWEEP_GROUP_ENV) or None
 
 
 def missing_extra(name: str, extra: str) -> str:
