@@ -31,10 +31,11 @@ trained again, on this machine or on another.
                    others still train, say); run nothing (not with --dry-run or --status)
   --lanes N        run the steps in N one-core processes side by side, each pinned to its own
                    CPU core (a sweep's jobs each a run of its own, with the command line's
-                   hydra.* settings and the loggers' sweep group; longest first, each to
-                   the least loaded lane; each job's records kept as it finishes); on a small
-                   CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
-                   one two-core process (docs/benchmarks.md). The docs are written at the end.
+                   hydra.* settings and the loggers' sweep group; the most time left first,
+                   each to the least loaded lane, a finished run weighing nothing; each job's
+                   records kept as it finishes); on a small CPU at minibatch 10 two one-core
+                   processes train 1.3-1.75x the images/s of one two-core process
+                   (docs/benchmarks.md). The docs are written at the end.
   OVERRIDE ...     extra Hydra overrides for every training command
 Run it at low priority on a shared machine: `nice -n 10 python -m experiments.reproduce ...`.
 """
@@ -449,6 +450,14 @@ def left_share(state: rundir.RunState) -> float:
     return 1.0 - min(state.epochs_done, state.epochs_planned) / state.epochs_planned
 
 
+def time_left(step: Step, runs: Path, extra: tuple[str, ...]) -> float:
+    """A single-run step's expected seconds still to train, by where its run in `runs` stands
+    (`left_share`: none once finished, the epochs not done of a stopped run)."""
+    config = step_config(step, extra)
+    return expected_seconds(step, extra) * left_share(rundir.state_of(runs / step.run_dir,
+                                                                        config))
+
+
 def status_lines(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
     """Where each run of the step stands, after a head line with the expected time left (a
     sweep's jobs weighted by their `job_cost`)."""
@@ -516,11 +525,11 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
     def extra_of(unit: Step) -> tuple[str, ...]:
         return () if unit.job is not None else extra
 
-    seconds = {u: expected_seconds(u, extra_of(u)) for u in parent}
+    seconds = {u: time_left(u, runs, extra_of(u)) for u in parent}
     plan = plan_lanes(list(parent), lanes, seconds)
     for core, lane in zip(cores, plan, strict=True):
         print(f"lane on core {core}: {', '.join(s.name for s in lane) or 'nothing'}; "
-              f"expected {duration(sum(seconds[s] for s in lane))} at the 2-core rate",
+              f"expected {duration(sum(seconds[s] for s in lane))} left at the 2-core rate",
               flush=True)
     failed: dict[Step, RuntimeError] = {}
 

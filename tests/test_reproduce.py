@@ -172,6 +172,20 @@ def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsy
     assert err.count("\n") == 1 and "--lanes 3 must be between 1 and the 2 CPU cores" in err
 
 
+def test_lanes_are_planned_by_the_time_left_so_finished_jobs_weigh_nothing(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    jobs = reproduce.job_steps(_row(8), ())
+    for job in jobs[:3]:  # nets 0-2 finished: nets 3 and 4 are what is left, one per lane
+        _finished_run(tmp_path / job.run_dir, reproduce.step_config(job, ()))
+    assert reproduce.run_lanes([_row(8)], 2, tmp_path, (), dry_run=True) == {}
+    lanes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("lane on core")]
+    one_net = reproduce.duration(reproduce.expected_seconds(jobs[3], ()))
+    expected = f"expected {one_net} left at the 2-core rate"
+    assert [ln.split("; ")[1] for ln in lanes] == [expected] * 2
+    assert ["job 3" in lanes[0], "job 4" in lanes[1]] == [True, True]
+
+
 def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_path):
     row8 = _row(8)
     jobs = reproduce.job_steps(row8, ("train.resume=false",))
