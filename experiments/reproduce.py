@@ -2,22 +2,23 @@
 
 TARGET is nielsen, ablation_pooling, ablation_stride, ablation_dropout, cnn_vs_fc or all, or one
 Nielsen row, nielsen/row1 .. nielsen/row9 (rows 8 and 9 are one step: five row-8 nets, one per job;
-row 9 is their vote). Each step runs its documented training command (`python -m experiments.train
-...`) as a subprocess into DIR, always with `train.resume=auto`: a run that finished with the
-config the step runs now (config.json; runtime keys aside) is skipped, an unfinished run of that
-config continues from its last checkpoint, and a run dir holding another config's run (an edited
-experiment file, another --budget) is refused with a one-line error: add the override
-`train.resume=false` to start it over, or choose another DIR. A sweep relaunched into the same
-sweep dir skips its finished jobs of the same config; a job dir left holding another config's run
-fails the step. Then the tables and figures (`experiments/table.py`) or Nielsen's table
-(`experiments/nielsen_table.py`) are written into `--out`: by default docs/results with the full
-budget, DIR/results with any other (a smoke test never overwrites the published tables). Before
-each step the expected wall time on 2 CPU cores is printed, from the measured figures in COSTS. The
-records of every finished run (config, metrics, per-epoch lines, test errors; no checkpoints) are
-kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed with the tables,
-which regenerate from it), and restored from there into a DIR that lacks them before anything
-trains, each that finished with the config the step runs there now: a finished run is not
-trained again, on this machine or on another.
+row 9 is their vote), or a comma-separated list of these (`nielsen/row7,ablation_dropout`: their
+steps together, so that `--lanes` plans all of them at once). Each step runs its documented training
+command (`python -m experiments.train ...`) as a subprocess into DIR, always with
+`train.resume=auto`: a run that finished with the config the step runs now (config.json; runtime
+keys aside) is skipped, an unfinished run of that config continues from its last checkpoint, and a
+run dir holding another config's run (an edited experiment file, another --budget) is refused with a
+one-line error: add the override `train.resume=false` to start it over, or choose another DIR. A
+sweep relaunched into the same sweep dir skips its finished jobs of the same config; a job dir left
+holding another config's run fails the step. Then the tables and figures (`experiments/table.py`) or
+Nielsen's table (`experiments/nielsen_table.py`) are written into `--out`: by default docs/results
+with the full budget, DIR/results with any other (a smoke test never overwrites the published
+tables). Before each step the expected wall time on 2 CPU cores is printed, from the measured
+figures in COSTS. The records of every finished run (config, metrics, per-epoch lines, test errors;
+no checkpoints) are kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed
+with the tables, which regenerate from it), and restored from there into a DIR that lacks them
+before anything trains, each that finished with the config the step runs there now: a finished run
+is not trained again, on this machine or on another.
 
   --dry-run        print the commands and expected times; run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
@@ -145,12 +146,23 @@ ROW_TARGETS = {s.experiment: (s,) for s in NIELSEN} | {"nielsen/row9": (NIELSEN[
 
 def steps_of(target: str) -> list[tuple[str, tuple[Step, ...]]]:
     """(result name, its steps) for a target; `all` is every result in TARGETS order, a row
-    target one Nielsen step (the table then updates that row and keeps the others)."""
+    target one Nielsen step (the table then updates that row and keeps the others). A
+    comma-separated list is its targets' results in the order first named, each step once
+    (`nielsen/row6,nielsen/row7,ablation_dropout`: rows 6 and 7 under one Nielsen table)."""
+    plan: dict[str, list[Step]] = {}
+    for one in target.split(","):
+        for name, steps in _steps_of_one(one):
+            known = plan.setdefault(name, [])
+            known += [s for s in steps if s not in known]
+    return [(name, tuple(steps)) for name, steps in plan.items()]
+
+
+def _steps_of_one(target: str) -> list[tuple[str, tuple[Step, ...]]]:
     if target in ROW_TARGETS:
         return [("nielsen", ROW_TARGETS[target])]
     if target not in TARGETS:
         raise ValueError(f"target {target!r} is not one of {', '.join(TARGETS)}, "
-                         f"nielsen/row1 .. nielsen/row9")
+                         f"nielsen/row1 .. nielsen/row9 (or a comma-separated list of them)")
     return [(t, STEPS[t]) for t in (TARGETS[:-1] if target == "all" else (target,))]
 
 
@@ -585,7 +597,8 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.reproduce",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}, or nielsen/rowN (N 1-9)")
+    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}, or nielsen/rowN (N 1-9), "
+                        "or a comma-separated list of them")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     parser.add_argument("--runs", type=Path, required=True, help="run and sweep dirs go here")
     parser.add_argument("--out", type=Path, default=None,

@@ -48,6 +48,21 @@ def test_nielsen_commands_resume_into_the_runs_dir_and_row8_trains_a_net_per_job
     assert [n for n, _ in reproduce.steps_of("all")] == list(reproduce.TARGETS[:-1])
 
 
+def test_a_list_of_targets_is_their_results_in_order_each_step_once():
+    nielsen = dict(reproduce.steps_of("nielsen"))["nielsen"]
+    plan = reproduce.steps_of("nielsen/row7,ablation_dropout,nielsen/row6,nielsen/row9,"
+                              "nielsen/row8")
+    # rows under one Nielsen table in the order named; rows 8 and 9 are one step
+    assert plan == [("nielsen", (nielsen[6], nielsen[5], nielsen[7])),
+                    ("ablation_dropout", reproduce.STEPS["ablation_dropout"])]
+    assert reproduce.steps_of("cnn_vs_fc,all") == reproduce.steps_of("cnn_vs_fc,all,nielsen")
+    assert [n for n, _ in reproduce.steps_of("cnn_vs_fc,all")] == [
+        "cnn_vs_fc", *(t for t in reproduce.TARGETS[:-1] if t != "cnn_vs_fc")]
+    for bad in ("nielsen/row6,", "nielsen/row6,row7"):
+        with pytest.raises(ValueError, match=f"target {bad.split(',')[1]!r} is not one of"):
+            reproduce.steps_of(bad)
+
+
 def test_expected_time_scales_the_measured_figure_by_seeds_epochs_and_data():
     (step,) = dict(reproduce.steps_of("cnn_vs_fc"))["cnn_vs_fc"]
     per_seed_epoch = reproduce.COSTS["cnn_vs_fc"][0]
@@ -480,9 +495,20 @@ def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_pat
     assert "python -m experiments.nielsen_table" in text
 
 
+def test_a_list_target_runs_each_listed_step_then_each_results_docs(tmp_path, capsys):
+    assert reproduce.main(["nielsen/row7,cnn_vs_fc,nielsen/row5", "--runs", str(tmp_path),
+                           "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    ran = [ln.split("experiment=")[1].split()[0] if "experiment=" in ln else
+           ln.split("python -m ")[1].split()[0] for ln in text.splitlines() if "python -m " in ln]
+    assert ran == ["nielsen/row7", "nielsen/row5", "experiments.nielsen_table", "cnn_vs_fc",
+                   "experiments.table"]
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["nope", "--runs", "x"], "target 'nope' is not one of nielsen, ablation_pooling"),
     (["nielsen/row10", "--runs", "x"], "nielsen/row1 .. nielsen/row9"),
+    (["cnn_vs_fc,nielsen/row0", "--runs", "x"], "target 'nielsen/row0' is not one of"),
     (["cnn_vs_fc", "--runs", "x", "--budget", "huge"], "--budget 'huge' is not one of full, tiny"),
     (["cnn_vs_fc", "--runs", "x", "--dry-run", "train.nope=1"], "train.nope=1"),
 ])
