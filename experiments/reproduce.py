@@ -82,6 +82,7 @@ KEPT_RUNS = "runs"  # OUT/runs: the finished runs' records (cnn_jax.results.arch
 # 50k training images, compile and data load included, niced background work sharing the CPU.
 # A sweep's figure covers all of its jobs. Expected time = figure x seeds x epochs x data share.
 ROW5_EPOCH_S = 250_000 / 4189  # one seed-epoch of the row-5 net on the expanded images
+ROW8_NET_EPOCH_S = 192 / 2  # one net-epoch of the row-8 net on the expanded images (below)
 COSTS: dict[str, tuple[float, str]] = {
     "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
     "ablation_stride": (1800 / 40, "~30 min for 5 seeds x 8 epochs (quiet epochs), 2026-12-02"),
@@ -97,14 +98,17 @@ COSTS: dict[str, tuple[float, str]] = {
     # rows 5-9 train on the 250k expanded images: the row-5 net trains 4,189 images/s at batch 10
     # (benchmarks/bench_train.py --model row5, quiet, 2026-12-02: training only, without the
     # per-epoch evaluation and the sharing above, so rows 5-7's figures are lower bounds); the
-    # row-8 net (two FC1000, dropout) measured at 20 min 27 s per epoch for 5 nets (row 9's 2nd
-    # epoch, 2026-12-01, partly on a loaded CPU: an upper bound; 2,299 images/s training only,
-    # quiet); rows 6-7 take the row-8 rate for width 1000.
+    # row-8 net (two FC1000, dropout): median 192 s per net-epoch on each core of an AMD EPYC
+    # 2-core CPU, its nets trained as two one-core processes side by side (2026-12-03; 85 s on
+    # another AMD EPYC on 2026-12-04, 20 min 27 s per epoch of the 5 nets in one process on a
+    # loaded Intel Xeon on 2026-12-01), so 96 s per net-epoch of the 2 cores; rows 6-7 take the
+    # row-8 rate for width 1000 (row 7's 1000+1000: median 189 s per epoch on one core).
     "nielsen/row5": (ROW5_EPOCH_S, "the row-5 net, 4,189 images/s at batch 10"),
-    "nielsen/row6": (ROW5_EPOCH_S + 1227 / 5, "row-5 rate for width 300, row-8 for 1000"),
-    "nielsen/row7": (2 * ROW5_EPOCH_S + 1227 / 5,
+    "nielsen/row6": (ROW5_EPOCH_S + ROW8_NET_EPOCH_S, "row-5 rate for width 300, row-8 for 1000"),
+    "nielsen/row7": (2 * ROW5_EPOCH_S + ROW8_NET_EPOCH_S,
                      "row-5 rate for widths 100 and 300, row-8 for 1000"),
-    "nielsen/row8": (1227, "20 min 27 s per epoch for the 5 row-8 nets, 2026-12-01"),
+    "nielsen/row8": (5 * ROW8_NET_EPOCH_S,
+                     "192 s per net-epoch on each core, two nets at a time, 2026-12-03"),
 }
 
 
