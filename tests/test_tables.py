@@ -326,3 +326,15 @@ def test_a_signed_difference_that_rounds_to_zero_reads_plus_zero():
     assert [tables.signed(x) for x in (-0.004, 0.004, -0.006, 0.1, -1.234)] == [
         "+0.00", "+0.00", "-0.01", "+0.10", "-1.23"]
     assert tables.signed(-0.04, digits=1) == "+0.0"
+
+
+def test_key_columns_put_the_swept_keys_first_whatever_order_a_job_listed_them(
+        tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    # job 0 relaunched on its own lists the constant key first; job 1 lists the swept ones reversed
+    _job(sweep, "0", ["experiment=abl", "dropout=0.0", "data.expand=false"], [_seed(0, 0.99)])
+    _job(sweep, "1", ["data.expand=true", "dropout=0.5", "experiment=abl"], [_seed(0, 0.98)])
+    runs = tables.collect_runs(sweep)
+    assert tables.override_keys(runs) == ["dropout", "data.expand", "experiment"]
+    summary = tables.summarize(runs)
+    assert tables.override_keys(summary) == ["dropout", "data.expand", "experiment"]

@@ -185,6 +185,15 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _key_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The override keys of the rows, those whose value differs between rows first, then those
+    the same in every row; each part in the order first met (the sweep's, from job 0 on), so the
+    columns do not depend on the order in which a job's launcher listed its overrides."""
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
+    varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
+    return varying + [k for k in keys if k not in varying]
+
+
 def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per (job, seed) of a Hydra sweep; empty when it holds no job dirs."""
     sweep_dir = Path(sweep_dir)
@@ -192,7 +201,7 @@ def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"{sweep_dir}: not a directory")
     rows = [r for job in find_job_dirs(sweep_dir)
             for r in _job_rows(job, job.relative_to(sweep_dir).as_posix())]
-    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
+    keys = _key_columns(rows)
     runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]])
     runs["seeds_planned"] = runs["seeds_planned"].fillna(1)  # a row of its own seed
     for col in ("seed", "seeds_planned", "best_val_epoch", "epochs", "params", "flops_per_image"):
