@@ -185,15 +185,6 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _key_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The override keys of the rows, those whose value differs between rows first, then those
-    the same in every row; each part in the order first met (the sweep's, from job 0 on), so the
-    columns do not depend on the order in which a job's launcher listed its overrides."""
-    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
-    varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
-    return varying + [k for k in keys if k not in varying]
-
-
 def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per (job, seed) of a Hydra sweep; empty when it holds no job dirs."""
     sweep_dir = Path(sweep_dir)
@@ -201,8 +192,13 @@ def collect_runs(sweep_dir: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"{sweep_dir}: not a directory")
     rows = [r for job in find_job_dirs(sweep_dir)
             for r in _job_rows(job, job.relative_to(sweep_dir).as_posix())]
-    keys = _key_columns(rows)
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _RESERVED))
     runs = pd.DataFrame(rows, columns=[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]])
+    # the swept keys first, then the constant ones, each in the order first met (the sweep's):
+    # the columns do not depend on the order in which a job's launcher listed its overrides
+    swept = varying_keys(runs)
+    keys = swept + [k for k in keys if k not in swept]
+    runs = runs[[*RUN_COLUMNS[:2], *keys, *RUN_COLUMNS[2:]]]
     runs["seeds_planned"] = runs["seeds_planned"].fillna(1)  # a row of its own seed
     for col in ("seed", "seeds_planned", "best_val_epoch", "epochs", "params", "flops_per_image"):
         runs[col] = pd.to_numeric(runs[col]).round().astype("Int64")
@@ -246,7 +242,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def varying_keys(summary: pd.DataFrame) -> list[str]:
-    """Override keys whose value differs between groups."""
+    """Override keys whose value differs between rows (the groups of a summary, the runs of a
+    runs frame)."""
     return [k for k in override_keys(summary) if summary[k].nunique(dropna=False) > 1]
 
 
