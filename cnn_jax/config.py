@@ -16,10 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnn_jax.ops.activations import ACTIVATIONS
-from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
-from cnn_jax.ops.pooling import POOLS
-from cnn_jax.ops.windows import PADDINGS, output_size
+from cnn_jax.ops.geometry import PADDINGS, output_size
 
 ORDERS = ("pool_act", "act_pool")
 DROPOUT_FORMS = ("inverted", "nielsen")
@@ -64,7 +61,7 @@ class PoolConfig:
     p: float = 2.0
 
     def __post_init__(self) -> None:
-        _one_of("pooling.kind", self.kind, tuple(POOLS))
+        _one_of("pooling.kind", self.kind, _registry("cnn_jax.ops.pooling", "POOLS"))
         _positive_int("pooling.window", self.window)
         if self.stride is not None:
             _positive_int("pooling.stride", self.stride)
@@ -127,8 +124,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _rate("model.out_dropout", self.out_dropout)
-        _one_of("model.conv_impl", self.conv_impl, CONV_IMPLS)
-        _one_of("model.activation", self.activation, tuple(ACTIVATIONS))
+        _one_of("model.conv_impl", self.conv_impl, _registry("cnn_jax.ops.conv", "IMPLS"))
+        _one_of("model.activation", self.activation,
+                _registry("cnn_jax.ops.activations", "ACTIVATIONS"))
         _one_of("model.init", self.init, _registry("cnn_jax.models.init", "INIT_SCHEMES"))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
         _positive_int("model.num_classes", self.num_classes)

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 
 from cnn_jax.atomic import write_atomic
-from cnn_jax.config import Config, to_dict
+from cnn_jax.config import Config, ConfigError, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
 from cnn_jax.errors import first_line
@@ -22,24 +22,26 @@ from cnn_jax.models.summary import config_param_count, flops_per_image
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
-from cnn_jax.results.rundir import CHECKPOINTS, RunDirInUse, RunDirTaken, held, should_resume
+from cnn_jax.results.rundir import CHECKPOINTS, Plan, RunDirTaken, held, prepare
 from cnn_jax.train import checkpoint
 from cnn_jax.train.ensemble import errors_of, plurality_vote, seed_predictions
 from cnn_jax.train.loop import FitResult, run_epochs
-from cnn_jax.train.program import build, resolve_seed_batching
+from cnn_jax.train.program import build
 from cnn_jax.train.state import Progress
+from cnn_jax.train.stop import Interrupted, StopRequest
 from cnn_jax.train.watch import epoch_line, header_lines
 
 log = logging.getLogger(__name__)
 
-def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str]) -> dict:
-    """The metrics.json record of a finished fit."""
+def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str],
+                   seeds: list[int]) -> dict:
+    """The metrics.json record of a finished fit of `seeds`."""
     return {
         **run_summary(result.per_seed),
         "error": None,
         "overrides": overrides,
         "model": cfg.model.name,
-        "seeds": seeds_of(cfg),
+        "seeds": seeds,
         "per_seed": result.per_seed,
         "epochs": len(result.history),
         "params": config_param_count(cfg.model),
@@ -55,12 +57,13 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
 def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
     """on_epoch callback: metrics.jsonl line, the experiment loggers, orbax checkpoint."""
     manager = checkpoint.checkpoint_manager(run_dir / CHECKPOINTS) if cfg.train.checkpoint else None
+    seeds = seeds_of(cfg)
 
     def on_epoch(progress: Progress) -> None:
         record = progress.history[-1]
         log.info("%s", epoch_line(record, cfg.train.epochs))
         records.append_jsonl(run_dir / records.EPOCHS, record)
-        writer.epoch(record, seeds_of(cfg))
+        writer.epoch(record, seeds)
         if manager is not None:
             checkpoint.save_progress(manager, progress)
 
@@ -68,10 +71,14 @@ def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
 
 
 def _restore(manager: Any, program: Any, run_dir: Path) -> Progress | None:
-    """The checkpoint's Progress; one that does not fit this run's shapes (other seeds, another
-    model under train.resume=true) is a RunDirTaken error, with the dir left as it was."""
+    """The checkpoint's Progress (a corrupt latest epoch passed over for the one before it,
+    with a warning); one that does not fit this run's shapes (other seeds, another model under
+    train.resume=true) is a RunDirTaken error, and an unreadable one a ConfigError naming it
+    corrupt, with the dir left as it was."""
     try:
-        return checkpoint.restore_progress(manager, program.fresh())
+        return checkpoint.restore_progress(manager, program.fresh(), warn=log.warning)
+    except checkpoint.CorruptCheckpoint as err:
+        raise ConfigError(f"{run_dir}: {err}; train.resume=false starts it over") from err
     except (ValueError, TypeError, KeyError) as err:  # shapes or tree structure that differ
         raise RunDirTaken(f"{run_dir}: its checkpoint does not fit this config "
                           f"({type(err).__name__}: {first_line(err)[:200]}); train.resume=false "
@@ -100,69 +107,96 @@ def _ensemble_records(cfg: Config, model: Any, result: FitResult, splits: Any, r
         votes = plurality_vote(predictions, cfg.model.num_classes)
         metrics["vote_test_acc"] = float((votes == splits.test_y).mean())
     if cfg.train.test_errors:
-        records.write_test_errors(run_dir, seeds_of(cfg), len(splits.test_y),
+        records.write_test_errors(run_dir, result.seeds, len(splits.test_y),
                                   errors_of(predictions, splits.test_y))
 
 
 def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
-        writer: Writer | None = None) -> dict[str, Any]:
+        writer: Writer | None = None, stop: StopRequest | None = None) -> dict[str, Any]:
     """Train `cfg` and write config.json, metrics.jsonl, metrics.json, checkpoints into run_dir.
 
-    train.resume decides whether a checkpoint already in run_dir is continued
-    (`cnn_jax.results.rundir.should_resume`); a run dir another process is training in is a
+    What run_dir already holds decides (`rundir.prepare`, under train.resume): a finished run of
+    the same config is not trained again (its metrics.json is returned); its checkpoint is
+    continued; otherwise the run starts fresh. A run dir another process is training in is a
     RunDirInUse error. `writer` gets the config, every epoch and the final record (default: no
-    experiment logger). The writer is closed when the run ends.
+    experiment logger); it is closed when the run ends. Once `stop` is set (see
+    `cnn_jax.train.stop`), the run ends after its current chunk: metrics.json says
+    `interrupted`, the last completed epoch's checkpoint stays, and `Interrupted` is raised.
     """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    writer = writer or MultiWriter([])
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(held(run_dir))
+            plan = prepare(run_dir, to_dict(cfg))
+        except RunDirTaken:  # in use, or another config's: the writer hears nothing of it
+            writer.close()
+            raise
+        return run_planned(cfg, run_dir, plan, overrides, writer, stop)
+
+
+def run_planned(cfg: Config, run_dir: str | Path, plan: Plan,
+                overrides: list[str] | None = None, writer: Writer | None = None,
+                stop: StopRequest | None = None) -> dict[str, Any]:
+    """`run` after its decision `plan` (`rundir.prepare`), in a run dir this process holds."""
     start = time.perf_counter()
     origin = provenance()
     logging.getLogger("absl").setLevel(logging.WARNING)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    overrides = list(overrides or [])
     writer = writer or MultiWriter([])
-    try:
-        with held(run_dir), contextlib.closing(writer):  # the writer closes before the lock goes
-            return _run_held(cfg, run_dir, overrides, writer, start, origin)
-    except RunDirInUse:  # refused before the writer was entered
-        writer.close()
-        raise
+    with contextlib.closing(writer):
+        if plan.action == "skip":
+            return plan.finished
+        return _train(cfg, run_dir, plan.action == "resume", list(overrides or []), writer,
+                      start, origin, stop)
 
 
-def _run_held(cfg: Config, run_dir: Path, overrides: list[str], writer: Writer, start: float,
-              origin: dict[str, Any]) -> dict[str, Any]:
-    """run's training, in a run dir this process holds."""
+def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], writer: Writer,
+           start: float, origin: dict[str, Any], stop: StopRequest | None) -> dict[str, Any]:
+    """run's training, fresh or resumed, in a run dir this process holds."""
     manager = None
+    config = to_dict(cfg)
     try:
-        resume = should_resume(run_dir, to_dict(cfg), cfg.train.resume)
-        resume = resume and cfg.train.checkpoint  # without checkpoints: fresh, old ones removed
         if not resume:
             for name in (records.METRICS, records.EPOCHS, records.TEST_ERRORS):
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
-            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-            writer.config(to_dict(cfg))
+            records.write_json_atomic(run_dir / records.CONFIG, config)
+            writer.config(config)
         splits = load_splits(cfg.data)
-        batching = resolve_seed_batching(cfg.train.seed_batching)
-        for line in header_lines(cfg, splits, data_source.choose(cfg.data), seeds_of(cfg),
-                                 batching):
-            log.info("%s", line)
         program = build(cfg, splits)
+        for line in header_lines(cfg, splits, data_source.choose(cfg.data), program.seeds,
+                                 program.batching):
+            log.info("%s", line)
         log.info("compiled in %.1f s", program.compile_seconds)
         on_epoch, manager = _epoch_logger(cfg, run_dir, writer)
         saved = _restore(manager, program, run_dir) if resume else None
         if resume:  # the dir is this run's from here on
+            log.info("resuming %s at epoch %d/%d", run_dir,
+                     (saved.next_epoch if saved else 0) + 1, cfg.train.epochs)
             _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
             for name in (records.METRICS, records.TEST_ERRORS):  # the finished run's, if any
                 (run_dir / name).unlink(missing_ok=True)
-            records.write_json_atomic(run_dir / records.CONFIG, to_dict(cfg))
-            writer.config(to_dict(cfg))
+            records.write_json_atomic(run_dir / records.CONFIG, config)
+            writer.config(config)
         # metrics.jsonl holds exactly the epochs the run continues from (none when fresh)
         history = saved.history if saved else []
         write_atomic(run_dir / records.EPOCHS, "".join(records.json_line(h) for h in history))
-        result = run_epochs(program, saved, on_epoch)
-        restored_seconds = sum(h["seconds"] for h in saved.history) if saved else 0.0
+        restored_seconds = sum(h["seconds"] for h in history)
+        try:
+            result = run_epochs(program, saved, on_epoch, stop)
+        except Interrupted as stopped:
+            records.write_json_atomic(run_dir / records.METRICS, {
+                "status": "interrupted", "error": None, "overrides": overrides,
+                "seeds": program.seeds, "epochs": stopped.epochs_done,
+                "stopped_at": {"epoch": stopped.epoch, "step": stopped.step,
+                               "steps": stopped.steps, "signal": int(stopped.signum)},
+                "seconds": time.perf_counter() - start + restored_seconds,
+                "provenance": origin})
+            raise
         metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
-                                 overrides)
+                                 overrides, program.seeds)
         metrics["resumed_from"] = saved.next_epoch if saved else None
         metrics["provenance"] = origin
         if cfg.train.vote or cfg.train.test_errors:

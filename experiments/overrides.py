@@ -27,10 +27,12 @@ def chosen(value: object) -> list[object]:
     return [] if value is None or value == "" or isinstance(value, (Sweep, Glob)) else [value]
 
 
-def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
+def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR,
+                     extra: dict[str, list[str]] | None = None) -> str | None:
     """The one-line error for the first override choosing a missing group option, else None.
     Overrides are read by Hydra's own parser: `pooling=max,l2`, `choice(max,l2)`,
-    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option."""
+    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option.
+    `extra` adds options by group (the names plugins register)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -43,7 +45,7 @@ def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | No
         group = override.key_or_group
         if override.is_delete() or group.startswith("hydra") or not (conf_dir / group).is_dir():
             continue
-        options = group_options(group, conf_dir)
+        options = sorted({*group_options(group, conf_dir), *(extra or {}).get(group, [])})
         for choice in chosen(override.value()):
             if str(choice) not in options:
                 return f"{group}={str(choice)!r} is not one of {', '.join(options)}"

@@ -9,18 +9,9 @@ from __future__ import annotations
 import jax
 from jax import lax
 
-PADDINGS = ("VALID", "SAME")
+from cnn_jax.ops.geometry import PADDINGS, output_size
 
-
-def output_size(size: int, window: int, stride: int = 1, padding: str = "VALID") -> int:
-    """Length of a conv or pool output along one axis (VALID floors, SAME is ceil(size/stride))."""
-    if padding == "SAME":
-        return -(-size // stride)
-    if padding != "VALID":
-        raise ValueError(f"padding={padding!r} is not one of {', '.join(PADDINGS)}")
-    if window > size:
-        raise ValueError(f"window={window} is larger than the {size}-pixel input")
-    return (size - window) // stride + 1
+__all__ = ["PADDINGS", "output_size", "window_slices"]
 
 
 def window_slices(x: jax.Array, window: int | tuple[int, int], stride: int = 1) -> list[jax.Array]:

@@ -241,6 +241,21 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
     return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in keys if k not in ignore and old[k] != new[k]]
 
 
+def config_id(config: Mapping[str, Any], length: int = 10) -> str:
+    """A short, stable name of a run's identity: the hash of the keys whose values differ from
+    the schema's defaults, less RUNTIME_KEYS. Equal for configs that `differences` finds
+    equal, so the same command (in any spelling) names the same run dir; a key added to the
+    schema later leaves every existing name as it was."""
+    import hashlib
+
+    flat = _flat(json.loads(json.dumps(config, default=str)))
+    defaults = _schema_defaults()
+    kept = {k: v for k, v in flat.items()
+            if k not in RUNTIME_KEYS and (k not in defaults or defaults[k] != v)}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
 def saved_config(run_dir: str | Path) -> dict[str, Any] | None:
     """The config.json a previous run left in run_dir, or None."""
     path = Path(run_dir) / CONFIG
@@ -290,3 +305,29 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
         raise RunDirTaken(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
                           "train.resume=false starts it over, or choose another run dir")
     return checkpoint
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run of a config does in its run dir: "skip" a finished run of it (`finished`:
+    its metrics.json), "resume" its checkpoint (`epochs_done` recorded so far), or start
+    "fresh" (whatever an earlier run of it left is removed)."""
+
+    action: str
+    finished: dict[str, Any] | None = None
+    epochs_done: int = 0
+
+
+def prepare(run_dir: str | Path, config: Mapping[str, Any]) -> Plan:
+    """The one decision of a run about its dir (the dir held by this process): `finished`,
+    then `should_resume` under the config's train.resume; RunDirTaken (a one-line error) for
+    a dir that holds another config's run."""
+    train = config.get("train", {})
+    resume = train.get("resume", "auto")
+    done = finished(run_dir, config) if resume is not False else None
+    if done:
+        return Plan("skip", finished=done, epochs_done=int(done.get("epochs") or 0))
+    if should_resume(run_dir, config, resume) and train.get("checkpoint", True):
+        return Plan("resume", epochs_done=epochs_recorded(run_dir))
+    return Plan("fresh")
+

@@ -25,6 +25,7 @@ from cnn_jax.protocol import (
 )
 from cnn_jax.train.program import Program, build
 from cnn_jax.train.state import Progress
+from cnn_jax.train.stop import Interrupted, StopRequest
 from cnn_jax.train.watch import EpochProgress
 
 
@@ -39,6 +40,7 @@ class FitResult:
     """Per-seed outcomes, per-epoch history, final progress and timings."""
 
     per_seed: list[dict[str, Any]]
+    seeds: list[int]
     history: list[dict[str, Any]]
     progress: Progress
     compile_seconds: float
@@ -46,12 +48,33 @@ class FitResult:
     images_per_sec: float
 
 
+def _chunk_watch(watch: EpochProgress | None, stop: StopRequest | None, epoch: int,
+                 epochs: int, steps: int, images_per_step: int) -> Callable[[int], None] | None:
+    """The epoch's on_chunk: the progress bar moves; a stop request raises Interrupted there,
+    naming the step reached."""
+    if watch is None and stop is None:
+        return None
+    done = [0]
+
+    def on_chunk(images: int) -> None:
+        done[0] += images
+        if watch is not None:
+            watch.advance(images)
+        if stop is not None and stop.is_set():
+            raise Interrupted(stop.signum, epoch, epochs, done[0] // images_per_step, steps)
+
+    return on_chunk
+
+
 def run_epochs(program: Program, start: Progress | None = None,
-               on_epoch: Callable[[Progress], None] | None = None) -> FitResult:
+               on_epoch: Callable[[Progress], None] | None = None,
+               stop: StopRequest | None = None) -> FitResult:
     """Train from `start` (default: fresh) to `train.epochs`, evaluating after every epoch.
 
     A seed whose loss goes non-finite is marked diverged (NaN accuracies from then on); the
-    loop stops early when every seed has diverged.
+    loop stops early when every seed has diverged. Once `stop` is set, the epoch ends after
+    its current chunk with `Interrupted` (the epochs before it are complete, and were passed to
+    `on_epoch`).
     """
     cfg = program.cfg
     progress = program.place(start) if start is not None else program.fresh()
@@ -59,16 +82,21 @@ def run_epochs(program: Program, start: Progress | None = None,
     best_val = best_val_so_far(progress.history, len(program.seeds))
     diverged = diverged_seeds(progress.history, len(program.seeds))  # stays so on a resume
     train_seconds = 0.0
-    epoch_images = (program.num_train // cfg.train.batch_size) * cfg.train.batch_size
+    steps = program.num_train // cfg.train.batch_size
+    epoch_images = steps * cfg.train.batch_size
     for epoch in range(progress.next_epoch, cfg.train.epochs):
         if diverged.all():
             break
+        if stop is not None and stop.is_set():
+            raise Interrupted(stop.signum, epoch + 1, cfg.train.epochs, 0, steps)
         t = time.perf_counter()
         watch = EpochProgress(epoch + 1, cfg.train.epochs, epoch_images * len(program.seeds),
                               enabled=cfg.train.progress)
+        on_chunk = _chunk_watch(watch if cfg.train.progress else None, stop, epoch + 1,
+                                cfg.train.epochs, steps,
+                                cfg.train.batch_size * len(program.seeds))
         try:
-            state, loss = program.epoch(progress.state, epoch,
-                                        watch.advance if cfg.train.progress else None)
+            state, loss = program.epoch(progress.state, epoch, on_chunk)
         finally:
             watch.close()
         accs = program.evaluate(state.params)
@@ -91,6 +119,7 @@ def run_epochs(program: Program, start: Progress | None = None,
     images = epoch_images * len(program.seeds) * max(progress.next_epoch - first_epoch, 0)
     return FitResult(
         per_seed=per_seed_summary(progress.history, program.seeds),
+        seeds=list(program.seeds),
         history=progress.history,
         progress=progress,
         compile_seconds=program.compile_seconds,

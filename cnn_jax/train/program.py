@@ -278,6 +278,7 @@ class Program:
     fresh: Callable[[], Progress]
     place: Callable[[Progress], Progress]
     compile_seconds: float
+    batching: str = "loop"  # how the seeds run: "vmap" or "loop" (train.seed_batching resolved)
 
 
 def same_images(splits: Any, a: str, b: str) -> bool:
@@ -382,4 +383,4 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
         return {"val": accs["val"], "test": accs.get("test", accs["val"])}
 
     return Program(cfg, model, seeds, n, train_epoch, epoch, evaluate, fresh, place,
-                   compile_seconds)
+                   compile_seconds, batching)

@@ -1,0 +1,16 @@
+"""Window geometry as plain integers (no JAX): paddings and a conv or pool output's length."""
+
+from __future__ import annotations
+
+PADDINGS = ("VALID", "SAME")
+
+
+def output_size(size: int, window: int, stride: int = 1, padding: str = "VALID") -> int:
+    """Length of a conv or pool output along one axis (VALID floors, SAME is ceil(size/stride))."""
+    if padding == "SAME":
+        return -(-size // stride)
+    if padding != "VALID":
+        raise ValueError(f"padding={padding!r} is not one of {', '.join(PADDINGS)}")
+    if window > size:
+        raise ValueError(f"window={window} is larger than the {size}-pixel input")
+    return (size - window) // stride + 1

@@ -1,0 +1,269 @@
+"""A command line checked before Hydra runs and before JAX loads: each mistake is one line.
+
+`check(argv)` returns the error line for the first mistake, else None:
+- a group option that does not exist (`pooling=foo`), listing the options;
+- a key the config does not have (`train.batchsize=32`), with the closest known keys;
+- an experiment that defines a sweep (`hydra.sweeper.params`), launched without `-m`;
+- a value the config's reader refuses (`train.epochs=0`), for the run or for each job a
+  multirun would launch.
+`register_plugin_options(argv)` first imports the command's `plugins=[...]` and offers each
+component they register as an option of its group, in the same form as a built-in
+(`activation=softsign`, `pooling=min`). Hydra's own flags (`--help`, `--cfg`, ...) are left to
+Hydra.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from experiments.overrides import CONF_DIR, bad_group_choice, group_options
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+# flags after which Hydra answers by itself, or reads a config other than conf/config.yaml
+HYDRA_ONLY_FLAGS = ("--hydra-help", "-c", "--cfg", "-i", "--info", "-p",
+                    "--package", "--resolve", "-sc", "--shell-completion", "-cp",
+                    "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+                    "--experimental-rerun")
+
+# group -> (registry module, registry name, the group node for a registered name)
+REGISTRY_GROUPS: dict[str, tuple[str, str, Any]] = {
+    "pooling": ("cnn_jax.ops.pooling", "POOLS",
+                lambda name: {"kind": name, "window": 2, "stride": None, "p": 2.0}),
+    "activation": ("cnn_jax.ops.activations", "ACTIVATIONS", lambda name: {"name": name}),
+    "optimizer": ("cnn_jax.train.optim", "OPTIMIZERS", lambda name: {"name": name}),
+}
+
+
+def overrides_of(argv: Sequence[str]) -> list[str]:
+    """The overrides of a command line (what is not a flag)."""
+    return [a for a in argv if not a.startswith("-")]
+
+
+def _parse(override: str) -> Any | None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        (parsed,) = OverridesParser.create().parse_overrides([override])
+    except HydraException:
+        return None
+    return parsed
+
+
+def plugins_of(argv: Sequence[str]) -> list[str]:
+    """The modules a `plugins=[...]` (or `plugins=name`) override names."""
+    for arg in overrides_of(argv):
+        parsed = _parse(arg)
+        if parsed is not None and parsed.key_or_group == "plugins":
+            value = parsed.value()
+            return [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+    return []
+
+
+def register_plugin_options(argv: Sequence[str]) -> dict[str, list[str]]:
+    """Import the command's plugins and store each registered name that no YAML file of its
+    group offers as a config option of that group (Hydra's ConfigStore); returns them."""
+    modules = plugins_of(argv)
+    if not modules:
+        return {}
+    import importlib
+
+    from hydra.core.config_store import ConfigStore
+
+    from cnn_jax.config import load_plugins
+
+    load_plugins(modules)
+    store, added = ConfigStore.instance(), {}
+    for group, (module, registry, node) in REGISTRY_GROUPS.items():
+        files = set(group_options(group))
+        names = [n for n in getattr(importlib.import_module(module), registry) if n not in files]
+        for name in names:
+            store.store(group=group, name=name, node=node(name))
+        added[group] = names
+    return added
+
+
+def _flat_keys(node: Any, prefix: str = "") -> set[str]:
+    """Every key path of a nested mapping / list ('model.conv.0.pool.kind'), inner ones too."""
+    keys: set[str] = set()
+    items = (node.items() if isinstance(node, dict)
+             else enumerate(node) if isinstance(node, list) else ())
+    for key, value in items:
+        path = f"{prefix}{key}"
+        keys.add(path)
+        keys |= _flat_keys(value, f"{path}.")
+    return keys
+
+
+def schema_keys(cls: type | None = None, prefix: str = "") -> set[str]:
+    """The key paths of the config schema (the dataclasses' fields, read without building one,
+    so without JAX); a list of layers is its own key."""
+    import dataclasses
+    import typing
+
+    from cnn_jax.config import Config
+
+    cls = cls or Config
+    hints = typing.get_type_hints(cls)
+    keys: set[str] = set()
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        keys.add(path)
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys |= schema_keys(hints[f.name], f"{path}.")
+    return keys
+
+
+def unknown_key(overrides: Sequence[str], composed: dict[str, Any]) -> str | None:
+    """The error for the first `key=value` whose key is neither in the composed config nor in
+    the schema, naming the closest known keys; None when every key is known."""
+    known = _flat_keys(composed) | schema_keys()
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+    for arg in overrides:
+        parsed = _parse(arg)
+        if parsed is None or parsed.is_delete() or parsed.is_add() or parsed.is_force_add():
+            continue
+        key = parsed.key_or_group
+        if key in known or key in groups or key.startswith("hydra") or "@" in key:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        return f"{key} is not a known config key{hint}"
+    return None
+
+
+def _compose(overrides: Sequence[str], with_hydra: bool = False) -> Any:
+    from experiments.compose import compose_dictconfig
+
+    return compose_dictconfig(*overrides, with_hydra=with_hydra)
+
+
+def _first_choices(overrides: Sequence[str]) -> list[str]:
+    """The overrides with each sweep replaced by its first value (what a job composes)."""
+    out = []
+    for arg in overrides:
+        parsed = _parse(arg)
+        if parsed is None or not parsed.is_sweep_override():
+            out.append(arg)
+            continue
+        first = next(iter(parsed.sweep_string_iterator()), None)
+        if first is not None:
+            out.append(f"{parsed.get_key_element()}={first}")
+    return out
+
+
+def _sweep_error(hydra: Any, multirun: bool) -> str | None:
+    params = dict(hydra.sweeper.get("params") or {})
+    experiment = hydra.runtime.choices.get("experiment")
+    if params and not multirun:
+        return (f"experiment={experiment} defines a sweep over {', '.join(params)}; run it with "
+                f"-m (python -m experiments.train -m experiment={experiment})")
+    return None
+
+
+def _validation_error(dcfg: Any, label: str = "") -> str | None:
+    from cnn_jax.config import ConfigError, from_dictconfig
+    from cnn_jax.errors import first_line
+
+    try:
+        from_dictconfig(dcfg)
+    except ConfigError as err:
+        return f"{label}{first_line(err)}"
+    return None
+
+
+def _job_errors(overrides: Sequence[str]) -> str | None:
+    """The first job of a multirun whose config is refused (basic sweeper only)."""
+    from experiments.compose import sweep_jobs
+
+    try:
+        jobs = sweep_jobs(*overrides)
+    except ValueError:  # another sweeper: its trials are checked as they run
+        return None
+    seen: set[tuple[str, ...]] = set()
+    for number, job in enumerate(jobs):
+        if tuple(job) in seen:
+            continue
+        seen.add(tuple(job))
+        error = _validation_error(_compose(job), f"job {number} ({' '.join(job)}): ")
+        if error:
+            return error
+    return None
+
+
+def check(argv: Sequence[str]) -> str | None:
+    """The one-line error of the first mistake in the command line, else None."""
+    from hydra.errors import HydraException
+
+    from cnn_jax.config import ConfigError
+    from cnn_jax.errors import first_line
+
+    if any(a.split("=")[0] in HYDRA_ONLY_FLAGS for a in argv):
+        return None
+    overrides = overrides_of(argv)
+    multirun = any(a in MULTIRUN_FLAGS for a in argv)
+    try:
+        extra = register_plugin_options(argv)
+        error = bad_group_choice(overrides, extra=extra)
+        if error:
+            return error
+        base = [o for o in _first_choices(overrides) if not o.lstrip("+~").startswith("hydra")]
+        groups_only = [o for o in base if (_parse(o) is not None and not _parse(o).is_delete()
+                                           and (CONF_DIR / _parse(o).key_or_group).is_dir())]
+        from omegaconf import OmegaConf
+
+        composed = OmegaConf.to_container(_compose(groups_only), resolve=False)
+        error = unknown_key(overrides, composed)
+        if error:
+            return error
+        full = _compose([*base, *[o for o in overrides if o.lstrip("+~").startswith("hydra")
+                                  and not (_parse(o) and _parse(o).is_sweep_override())]],
+                        with_hydra=True)
+        error = _sweep_error(full.hydra, multirun)
+        if error:
+            return error
+        if multirun:
+            return _job_errors(overrides)
+        return _validation_error(_compose(base))
+    except ConfigError as err:  # a plugin that cannot be imported, say
+        return first_line(err)
+    except HydraException:  # what Hydra itself reports better (a parse error, say)
+        return None
+
+
+HELP = """\
+python -m experiments.train [-m] [group=option ...] [key=value ...]: train, write its records.
+
+Config groups (group=option; several with -m: pooling=max,l2):
+{groups}
+
+Keys: key=value sets any config key (train.epochs=8, optimizer.lr=0.01, model.conv.0.stride=2);
+`--cfg job` prints the composed config, `--hydra-help` Hydra's own flags.
+Run dir: outputs/<experiment or model>/<config id> (the same command continues the same run;
+train.resume=false starts a new one); -m: multirun/<experiment or sweep>/<id>/<job>.
+Ctrl-C stops after the current chunk; run the same command to continue. Docs: README.md."""
+
+
+def help_text(conf_dir: Path = CONF_DIR) -> str:
+    """The command's --help: its groups and their options, read from conf/ alone (Hydra's own
+    help lists the same after seconds of composing)."""
+    groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir())
+    width = max(map(len, groups))
+    lines = [f"  {g:<{width}}  {', '.join(group_options(g, conf_dir))}" for g in groups]
+    return HELP.format(groups="\n".join(lines))
+
+
+def exit_on_mistake(argv: Sequence[str]) -> None:
+    """Print the error line of the first mistake and exit with status 2."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text())
+        raise SystemExit(0)
+    error = check(argv)
+    if error:
+        import sys
+
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2)
