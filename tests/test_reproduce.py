@@ -532,7 +532,7 @@ def test_tiny_ablation_end_to_end(tmp_path, mnist_dir, capsys):
     assert "cnn_vs_fc: expected" in first.stdout
     table = pd.read_csv(out / "cnn_vs_fc" / "table.csv")
     assert sorted(table["model"]) == ["fc30", "nielsen_fc"] and list(table["n"]) == [2, 2]
-    assert {"delta_vs_best", "delta_ci95", "p_holm"} <= set(table.columns)
+    assert {"delta_vs_ref", "delta_ci_sim", "p_holm"} <= set(table.columns)
     assert (out / "cnn_vs_fc" / "table.md").read_text().startswith("## Ablation: cnn_vs_fc")
     assert (out / "cnn_vs_fc" / "ablation.png").stat().st_size > 0
     (log,) = (runs / reproduce.LOG).read_text().splitlines()

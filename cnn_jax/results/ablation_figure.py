@@ -113,7 +113,8 @@ def ablation_dots(summary: pd.DataFrame, path: str | os.PathLike, title: str | N
                        label="one seed"),
                 Line2D([], [], color="tab:orange", lw=2.2,
                        label="simultaneous 95% interval of the difference to the reference,\n"
-                             "around the cell's mean: it crosses the dashed line when it includes 0")]
+                             "around the cell's mean: it crosses the dashed line when it "
+                             "includes 0")]
     fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     return save_figure_atomic(fig, path)

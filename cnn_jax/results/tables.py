@@ -46,8 +46,9 @@ ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_t
 RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
                "val_gain_last", "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
-SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean", "best_val_epoch_mean",
-                   "epochs", "val_gain_last_mean", "params", "flops_per_image", "seconds_per_seed",
+SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
+                   "best_val_epoch_mean", "epochs", "val_gain_last_mean", "params",
+                   "flops_per_image", "seconds_per_seed",
                    "failed_seeds", "diverged_seeds", "unfinished_seeds", *SIG_COLUMNS)
 NOT_OK = ("diverged", "failed", "unfinished")  # the statuses of a (job, seed) listed as not ok
 TIED = " †"  # marks a mean not separated from the reference at 5%
@@ -376,8 +377,9 @@ def selection_note(summary: pd.DataFrame) -> str | None:
         return (f"The reference cell, {ref['label']}, also has the highest test mean "
                 f"({ref['test_mean']:.2f}%).")
     return (f"The highest test mean is {best['label']}'s ({best['test_mean']:.2f}%, validation "
-            f"{best['val_mean']:.2f}%), not the reference's, {ref['label']} ({ref['test_mean']:.2f}% "
-            f"test, {ref['val_mean']:.2f}% validation): the reference is chosen on validation.")
+            f"{best['val_mean']:.2f}%), not the reference's, {ref['label']} "
+            f"({ref['test_mean']:.2f}% test, {ref['val_mean']:.2f}% validation): the reference "
+            "is chosen on validation.")
 
 
 FOOTNOTE = (
