@@ -263,6 +263,7 @@ def test_readme_block_is_replaced_between_its_markers_only() -> None:
     from experiments.nielsen_table import README_BEGIN, README_END, replace_readme_block
 
     doc = f"intro\n{README_BEGIN}\nold\n{README_END}\nafter\n"
-    assert replace_readme_block(doc, "new\n") == f"intro\n{README_BEGIN}\nnew\n{README_END}\nafter\n"
+    want = f"intro\n{README_BEGIN}\nnew\n{README_END}\nafter\n"
+    assert replace_readme_block(doc, "new\n") == want
     with pytest.raises(ValueError, match="README.md: no <!-- results:begin -->"):
         replace_readme_block("no markers\n", "new\n", "README.md")
