@@ -14,13 +14,11 @@ Values match as text, case aside (`false:` in YAML names the override `data.expa
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
-import yaml
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 Labels = Mapping[str, Mapping[str, str]]
@@ -34,6 +32,8 @@ def read_labels(experiment: str | None, conf_dir: str | os.PathLike = CONF_DIR) 
     """The `labels:` of conf/experiment/<experiment>.yaml as {key: {value text: name}}; empty
     when there is no experiment, no such file or no labels. ValueError for labels that are not
     a mapping of keys to mappings of values to names."""
+    import yaml  # a Hydra dependency: the tables' extra, not the core install
+
     if not experiment:
         return {}
     path = Path(conf_dir) / "experiment" / f"{experiment}.yaml"
@@ -47,6 +47,11 @@ def read_labels(experiment: str | None, conf_dir: str | os.PathLike = CONF_DIR) 
             for k, names in found.items()}
 
 
+def _unset(value: Any) -> bool:
+    """None or NaN: a key the cell's overrides do not set."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def value_label(key: str, value: Any, labels: Labels, keyed: bool = True) -> str:
     """The name of one key's value, or without one `key=value` (`value` when not keyed: a
     grid's row or column of that key)."""
@@ -56,5 +61,5 @@ def value_label(key: str, value: Any, labels: Labels, keyed: bool = True) -> str
 def cell_label(values: Mapping[str, Any], keys: Sequence[str], labels: Labels) -> str:
     """A cell's name: its values of `keys` (the swept ones) by `value_label`, joined by ', '
     (the missing ones left out; 'default' when none is left)."""
-    parts = [value_label(k, values[k], labels) for k in keys if not pd.isna(values.get(k))]
+    parts = [value_label(k, values[k], labels) for k in keys if not _unset(values.get(k))]
     return ", ".join(parts) or "default"
