@@ -111,7 +111,9 @@ def ablation_dots(summary: pd.DataFrame, path: str | os.PathLike, title: str | N
                for verdict, (m, c, text) in STYLES.items() if verdict in shown]
     handles += [Line2D([], [], ls="", marker="o", ms=3.5, color="black", alpha=0.45,
                        label="one seed"),
-                Line2D([], [], color="tab:orange", lw=2.2,
+                Line2D([], [], color=STYLES[REF][1], ls="--", lw=1,
+                       label="the reference cell's mean"),
+                Line2D([], [], color="0.35", lw=2.2,
                        label="simultaneous 95% interval of the difference to the reference,\n"
                              "around the cell's mean: it crosses the dashed line when it "
                              "includes 0")]
