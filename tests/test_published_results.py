@@ -48,3 +48,17 @@ def test_nielsen_table_and_readme_block_regenerate_from_the_kept_records() -> No
     block = nielsen_table.readme_table(made)
     assert nielsen_table.replace_readme_block(readme, block) == readme, (
         "README.md's results block differs from the Nielsen table's")
+
+
+@pytest.mark.parametrize("name", KEPT_ABLATIONS)
+def test_a_kept_ablations_csv_has_its_reference_at_the_highest_validation_mean(name: str) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(DOCS / name / "table.csv")
+    assert {"val_mean", "n_power80", "delta_ci_sim", "p_holm", "label"} <= set(table.columns)
+    (ref,) = table.index[table["vs_ref"] == "reference"]
+    assert table.loc[ref, "val_mean"] == table["val_mean"].max()
+    tied = table[table["vs_ref"] == "not separated"]
+    assert (tied["n_power80"] > 0).all()  # every cell not separated says how many seeds would do
+    assert ((tied["delta_vs_ref"] - tied["delta_ci_sim"] <= 0)
+            & (tied["delta_vs_ref"] + tied["delta_ci_sim"] >= 0)).all()
