@@ -5,7 +5,10 @@ finished ok. Diverged, failed and unfinished runs (no metrics.json yet: training
 started, as `rundir.state_of` reads them) are listed with their error or state, never dropped.
 Two columns say
 whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean change
-of validation accuracy over the last epoch (still rising: positive).
+of validation accuracy over the last epoch (still rising: positive). Each group has a label (its
+swept values, named by the experiment file's `labels:`, `labels.py`), its mean validation accuracy
+beside the test one, and its test difference to the reference cell chosen on validation
+(`significance.versus_reference`); every table format says the rule in its footnote.
 """
 
 from __future__ import annotations
