@@ -13,13 +13,15 @@ one-net jobs) is the finished nets', with each other net's epochs and state in i
 so that a net in its first epochs does not blur the others. `--out FILE` replaces the table
 inside FILE when it already holds one (the prose around it is kept), and writes the table alone
 otherwise; a row with no run dir under RUNS_DIR keeps its measured line from FILE, so a runs dir
-holding only some rows updates those rows.
+holding only some rows updates those rows. `--readme README.md` also rewrites the README's results
+table (between README_BEGIN and README_END) from the table just made: one line per book row.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -234,10 +236,69 @@ def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+README_HEADER = ("| row | network (MNIST, plain SGD, minibatch 10) | book | ours: best seed | "
+                 "ours: mean ± std |\n|---|---|---|---|---|\n")
+NETWORKS = {1: "FC100, sigmoid", 2: "conv 20@5x5 + max-pool + FC100, sigmoid",
+            3: "+ conv 40@5x5 + max-pool, sigmoid", 4: "row 3 with ReLU and L2",
+            5: "row 4 on the 250k expanded images", 6: "row 5 with FC300 / FC1000",
+            7: "two FC layers, 100 / 300 / 1000 wide", 8: "two FC1000, dropout 0.5",
+            9: "plurality vote of 5 row-8 nets"}
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _readme_row(number: int, lines: list[list[str]]) -> str:
+    """One book row of the README's table from its lines of the Nielsen table (cells: label,
+    book, ours, best, gap, seeds, epochs, time)."""
+    book = " / ".join(c[1] for c in lines)
+    if any(len(c) < COLUMNS or not c[3] for c in lines):  # no best seed: not run, diverged...
+        return f"| {number} | {NETWORKS[number]} | {book} | {lines[0][2]} | |"
+    if number == 9:
+        vote = re.match(r"vote (\S+) \((\d+) errors", lines[0][2])
+        nets = lines[0][2].split("nets ", 1)[-1]
+        count = lines[0][5].split(" ", 1)[0]
+        best = f"{vote[1]} ({vote[2]} errors)" if vote else lines[0][2]
+        return (f"| 9 | {NETWORKS[9]} | {book} ({BOOK_ROW9_ERRORS} errors) | {best} | "
+                f"the {count} nets {nets} |")
+    if len(lines) == 1:
+        return f"| {number} | {NETWORKS[number]} | {book} | {lines[0][3]} | {lines[0][2]} |"
+    seeds, epochs = {c[5] for c in lines}, {c[6] for c in lines}
+    each = (f" ({min(seeds)} seed{'' if seeds == {'1'} else 's'} each, {min(epochs)} epochs)"
+            if len(seeds) == len(epochs) == 1 else "")
+    best = ", ".join(f"{c[0].split(' ', 1)[1]} {c[3]}" for c in lines)
+    return f"| {number} | {NETWORKS[number]} | {book} | {best}{each} | |"
+
+
+def readme_table(nielsen_table: str) -> str:
+    """The README's results table (row, network, book, best seed, mean ± std) from the lines
+    of `table`'s Markdown: rows 6 and 7 in one line each, row 9 as the vote and its nets."""
+    rows: dict[int, list[list[str]]] = {}
+    for line in nielsen_table.splitlines()[2:]:
+        cells = _cells(line)
+        rows.setdefault(int(cells[0].split()[0].removeprefix("row")), []).append(cells)
+    return README_HEADER + "\n".join(_readme_row(n, rows[n]) for n in sorted(rows)) + "\n"
+
+
+def replace_readme_block(document: str, block: str, where: str = "README") -> str:
+    """`document` with the text between README_BEGIN and README_END replaced by `block`;
+    ValueError when it lacks the two markers in that order."""
+    start, end = document.find(README_BEGIN), document.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{where}: no {README_BEGIN} ... {README_END} block to write the "
+                         "results table into")
+    start += len(README_BEGIN)
+    return document[:start] + "\n" + block + document[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs_dir", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--readme", type=Path,
+                        help=f"also rewrite this file's {README_BEGIN} block (README.md)")
     args = parser.parse_args(argv)
     if not args.runs_dir.is_dir():
         print(f"error: runs_dir {args.runs_dir} is not a directory", file=sys.stderr)
@@ -245,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         old = args.out.read_text() if args.out and args.out.exists() else ""
         text = table(args.runs_dir, published_rows(old))
+        readme = args.readme and replace_readme_block(args.readme.read_text(),
+                                                      readme_table(text), str(args.readme))
     except (OSError, ValueError, KeyError, TypeError) as exc:  # a run dir's unreadable record
         print(f"error: {args.runs_dir}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if args.out:
         write_atomic(args.out, replace_table(old, text))
+    if readme:
+        write_atomic(args.readme, readme)
     print(text, end="")
     return 0
 

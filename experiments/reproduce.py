@@ -13,18 +13,23 @@ sweep relaunched into the same sweep dir skips its finished jobs of the same con
 holding another config's run fails the step. Then the tables and figures (`experiments/table.py`) or
 Nielsen's table (`experiments/nielsen_table.py`) are written into `--out`: by default docs/results
 with the full budget, DIR/results with any other (a smoke test never overwrites the published
-tables). Before each step the expected wall time on 2 CPU cores is printed, from the measured
-figures in COSTS. The records of every finished run (config, metrics, per-epoch lines, test errors;
-no checkpoints) are kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed
+tables). The records of every finished run (config, metrics, per-epoch lines, test errors; no
+checkpoints) are kept in OUT/runs after each step, mirroring DIR (docs/results/runs: committed
 with the tables, which regenerate from it), and restored from there into a DIR that lacks them
 before anything trains, each that finished with the config the step runs there now: a finished run
-is not trained again, on this machine or on another.
+is not trained again, on this machine or on another. Before each step the expected wall time still
+to train is printed, from the kept records' own `seconds` (docs/results/runs, with the machine
+their provenance names): a run's own record, scaled by images x FLOPs (`job_cost`) when its config
+differs (another budget); else the records of its sweep or row, scaled the same way; else, marked
+rough, those of every kept result; unknown without any record. Runs to be restored count nothing.
 
-  --dry-run        print the commands and expected times; run and write nothing
+  --dry-run        print the commands, the runs "restored from records" and the expected times;
+                   run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
-                   DIR: training (and which process), finished, diverged, holding another
-                   config's run, stopped after E of N epochs, failed, not started; and the
-                   expected time left; run and write nothing
+                   DIR: restored from records (kept in OUT/runs, not yet in DIR), training (and
+                   which process), finished, diverged, holding another config's run, stopped
+                   after E of N epochs, failed, not started; and the expected time left; run and
+                   write nothing
   --budget tiny    a few images, one epoch (a smoke test of the whole pipeline; docs go to
                    DIR/results unless --out is given)
   --out DIR        where the docs go (default: docs/results, or DIR/results with --budget tiny)
@@ -78,54 +83,18 @@ FULL_TRAIN_IMAGES = 50_000
 LOG = "reproduce.jsonl"
 KEPT_RUNS = "runs"  # OUT/runs: the finished runs' records (cnn_jax.results.archive), by run dir
 
-# Measured wall seconds per (seed x epoch) of each step on the project's 2-core CPU at the full
-# 50k training images, compile and data load included, niced background work sharing the CPU.
-# A sweep's figure covers all of its jobs. Expected time = figure x seeds x epochs x data share.
-ROW5_EPOCH_S = 250_000 / 4189  # one seed-epoch of the row-5 net on the expanded images
-ROW8_NET_EPOCH_S = 192 / 2  # one net-epoch of the row-8 net on the expanded images (below)
-COSTS: dict[str, tuple[float, str]] = {
-    "cnn_vs_fc": (1273 / 40, "21 min 13 s for 5 seeds x 8 epochs, 2026-12-02"),
-    "ablation_stride": (1800 / 40, "~30 min for 5 seeds x 8 epochs (quiet epochs), 2026-12-02"),
-    "ablation_pooling": (5300 / 40, "~1 h 28 min for 5 seeds x 8 epochs (quiet jobs), 2026-12-02"),
-    # dropout: one core of the 2 (a lane), 5 seeds x 8 epochs per job, 2026-12-02: ~1,000 s per
-    # job on the 50k images, ~4,300 s on the 250k expanded ones (quiet epochs); an upper bound
-    "ablation_dropout": (5 * (1000 + 4300) / 40,
-                         "~7 h 20 min for 5 seeds x 8 epochs on one core, 2026-12-02"),
-    "nielsen/row1": (600 / 180, "10 min for 3 seeds x 60 epochs"),
-    "nielsen/row2": (4200 / 96, "70 min for 3 seeds x 32 epochs"),
-    "nielsen/row3": (7620 / 93, "127 min for 3 seeds x 31 epochs"),
-    "nielsen/row4": (10560 / 180, "176 min for 3 seeds x 60 epochs"),
-    # rows 5-9 train on the 250k expanded images: the row-5 net trains 4,189 images/s at batch 10
-    # (benchmarks/bench_train.py --model row5, quiet, 2026-12-02: training only, without the
-    # per-epoch evaluation and the sharing above, so rows 5-7's figures are lower bounds); the
-    # row-8 net (two FC1000, dropout): median 192 s per net-epoch on each core of an AMD EPYC
-    # 2-core CPU, its nets trained as two one-core processes side by side (2026-12-03; 85 s on
-    # another AMD EPYC on 2026-12-04, 20 min 27 s per epoch of the 5 nets in one process on a
-    # loaded Intel Xeon on 2026-12-01), so 96 s per net-epoch of the 2 cores; rows 6-7 take the
-    # row-8 rate for width 1000 (row 7's 1000+1000: median 189 s per epoch on one core).
-    "nielsen/row5": (ROW5_EPOCH_S, "the row-5 net, 4,189 images/s at batch 10"),
-    "nielsen/row6": (ROW5_EPOCH_S + ROW8_NET_EPOCH_S, "row-5 rate for width 300, row-8 for 1000"),
-    "nielsen/row7": (2 * ROW5_EPOCH_S + ROW8_NET_EPOCH_S,
-                     "row-5 rate for widths 100 and 300, row-8 for 1000"),
-    "nielsen/row8": (5 * ROW8_NET_EPOCH_S,
-                     "192 s per net-epoch on each core, two nets at a time, 2026-12-03"),
-}
-
-
 @dataclass(frozen=True)
 class Step:
     """One documented training command: an experiment file, its overrides, its dir under DIR.
 
     A step with `job` set is one job of a sweep step, run as a single run into the job's dir:
-    its overrides are the job's own (the command line's included), `seconds` its part of the
-    sweep's expected time."""
+    its overrides are the job's own (the command line's included)."""
 
     experiment: str
     run_dir: str
     overrides: tuple[str, ...] = ()
     sweep: bool = False
     job: int | None = None
-    seconds: float | None = None  # a job's part of its sweep's expected time
 
     @property
     def name(self) -> str:
@@ -181,8 +150,8 @@ def train_command(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
 
 def job_steps(step: Step, extra: tuple[str, ...]) -> list[Step]:
     """A sweep step as one single-run step per job, in the job dirs Hydra would number (each
-    with its job's overrides, `extra` included: run them with no extra), each with its share
-    of the sweep's cost by its `job_cost`; a single-run step as itself."""
+    with its job's overrides, `extra` included: run them with no extra); a single-run step as
+    itself."""
     if not step.sweep:
         return [step]
     with composing(step.experiment):
@@ -190,11 +159,8 @@ def job_steps(step: Step, extra: tuple[str, ...]) -> list[Step]:
     own = [(*(o for o in job if not o.startswith("experiment=")),
             *(o for o in extra if o.startswith("hydra.") and not o.startswith("hydra.sweep.")))
            for job in jobs]  # sweep_jobs leaves Hydra's own settings out: each job keeps them
-    weights = [job_cost(step_config(Step(step.experiment, "", o), ())) for o in own]
-    total = expected_seconds(step, extra)
-    return [Step(step.experiment, f"{step.run_dir}/{num}", o, job=num,
-                 seconds=total * w / sum(weights))
-            for num, (o, w) in enumerate(zip(own, weights, strict=True))]
+    return [Step(step.experiment, f"{step.run_dir}/{num}", o, job=num)
+            for num, o in enumerate(own)]
 
 
 def is_finished(step: Step, runs: Path, extra: tuple[str, ...]) -> bool:
@@ -270,15 +236,132 @@ def stale_jobs(step: Step, runs: Path) -> list[str]:
     return stale
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A run's expected wall seconds (None: unknown), where they come from, and the machine
+    that measured them (as the kept record's provenance names it)."""
+
+    seconds: float | None
+    source: str
+    machine: str | None = None
+
+
+def kept_dir() -> Path:
+    """The published records that expected times come from (DOCS/runs), whatever --out says."""
+    return DOCS / KEPT_RUNS
+
+
+def machine_of(provenance: dict) -> str:
+    """'cpu (host vm) on 2026-12-04': the device (its CPU model, when the provenance names one),
+    host and day a kept record was measured on."""
+    device = provenance.get("cpu") or provenance.get("device_kind") or "unknown device"
+    day = str(provenance.get("started_at") or "")[:10]
+    return f"{device} (host {provenance.get('hostname')})" + (f" on {day}" if day else "")
+
+
 @functools.cache
-def expected_seconds(step: Step, extra: tuple[str, ...]) -> float:
-    """COSTS x seeds x epochs x the share of the 50k training images this budget uses (a job
-    of a sweep: its part of the sweep's)."""
-    if step.seconds is not None:
-        return step.seconds
-    cfg = _composed(step, extra)
-    share = min(cfg.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES) / FULL_TRAIN_IMAGES
-    return COSTS[step.experiment][0] * cfg.train.seeds * cfg.train.epochs * share
+def _kept_costs(root: Path) -> tuple[tuple[Path, float, float, str], ...]:
+    """(run dir, seconds, job_cost, machine) of every finished run kept under `root` that
+    records its seconds and config."""
+    found = []
+    for run_dir in archive.finished_runs(root) if root.is_dir() else []:
+        metrics, config = read_metrics(run_dir) or {}, rundir.saved_config(run_dir)
+        if metrics.get("seconds") and config:
+            found.append((run_dir, float(metrics["seconds"]), job_cost(config),
+                          machine_of(metrics.get("provenance") or {})))
+    return tuple(found)
+
+
+def run_estimate(where: Path, config: dict, family: Path) -> Estimate:
+    """The expected wall seconds of the run at `where` (relative to a runs dir) with `config`,
+    from the kept records (`kept_dir`): its own record's seconds (scaled by images x FLOPs,
+    `job_cost`, when the config differs, say another budget); else those of the records kept
+    under `family` (its sweep or row), scaled the same way; else, a rough figure, those of all
+    kept records; unknown without any."""
+    root = kept_dir()
+    costs = _kept_costs(root)
+    cost = job_cost(config)
+    own = [c for c in costs if c[0] == root / where]
+    if own:
+        _, seconds, own_cost, machine = own[0]
+        same = abs(own_cost - cost) <= 1e-9 * cost
+        return Estimate(seconds * cost / own_cost, "its kept record" if same else
+                        "scaled by images x FLOPs from its kept record", machine)
+    for pool, source in (([c for c in costs if c[0].is_relative_to(root / family)],
+                          f"scaled by images x FLOPs from the kept records of {family}"),
+                         (list(costs), "rough: scaled by images x FLOPs from the kept records "
+                                       "of other results")):
+        if pool:
+            rate = sum(c[1] for c in pool) / sum(c[2] for c in pool)
+            machines = sorted({c[3] for c in pool})
+            return Estimate(rate * cost, source, machines[0] if len(machines) == 1 else None)
+    return Estimate(None, "unknown: no kept record")
+
+
+def family_of(step: Step) -> Path:
+    """Where the kept records of a step's kind of run lie: its sweep's dir for a job, else its
+    own run or sweep dir."""
+    return Path(step.run_dir).parent if step.job is not None else Path(step.run_dir)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of a step: its label, dir, config, what happens to it (a `rundir.state_of`
+    state, or RESTORED), the share of it still to train, and its expected seconds."""
+
+    label: str
+    run_dir: Path
+    config: dict
+    state: rundir.RunState | None
+    left: float
+    estimate: Estimate
+
+
+RESTORED = "restored from records"
+
+
+def plan_runs(step: Step, runs: Path, extra: tuple[str, ...],
+              kept: Path | None = None) -> list[RunPlan]:
+    """Each run the step trains, with where it stands in `runs`: RESTORED (nothing to train)
+    when `kept` holds it finished with this config and `runs` has none, else its state and the
+    share still to train (`left_share`)."""
+    plans = []
+    for label, run_dir, config in step_runs(step, runs, extra):
+        where = run_dir.relative_to(runs)
+        estimate = run_estimate(where, config, family_of(step))
+        if kept is not None and archive.restorable(kept / where, run_dir, config):
+            plans.append(RunPlan(label, run_dir, config, None, 0.0, estimate))
+            continue
+        state = rundir.state_of(run_dir, config)
+        plans.append(RunPlan(label, run_dir, config, state, left_share(state), estimate))
+    return plans
+
+
+def time_text(plans: list[RunPlan]) -> str:
+    """'expected 2 h 05 min left (its kept record; measured on cpu (host vm) on 2026-12-04)':
+    the time still to train, summed over the runs with a known estimate, and where it comes
+    from; the runs restored from records and those of unknown time counted."""
+    todo = [p for p in plans if p.left > 0]
+    restored = sum(p.state is None for p in plans)
+    unknown = [p for p in todo if p.estimate.seconds is None]
+    known = sum(p.left * p.estimate.seconds for p in todo if p.estimate.seconds is not None)
+    parts = [f"{restored} of {len(plans)} run(s) {RESTORED}"] if restored else []
+    if not todo:
+        return "; ".join([*parts, "nothing left to train"])
+    sources = list(dict.fromkeys(p.estimate.source for p in todo))
+    machines = sorted({p.estimate.machine for p in todo if p.estimate.machine})
+    head = (f"expected time unknown for {len(unknown)} of {len(todo)} run(s) to train"
+            + (f" (the others {duration(known)})" if len(unknown) < len(todo) else "")
+            if unknown else f"expected {duration(known)} left")
+    where = "; ".join(sources) + (f"; measured on {', '.join(machines)}" if machines else "")
+    return "; ".join([*parts, f"{head} ({where})"])
+
+
+def plan_weight(plans: list[RunPlan]) -> float:
+    """What lanes are planned by: the expected seconds left, or where they are unknown (no
+    record is kept at all, `run_estimate`), the images x FLOPs left (`job_cost`)."""
+    return sum(p.left * (p.estimate.seconds if p.estimate.seconds is not None
+                         else job_cost(p.config)) for p in plans)
 
 
 def duration(seconds: float) -> str:
@@ -314,10 +397,13 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     """Print the step and its expected time; unless dry, run it (pinned to `core` when given),
     log its wall time and keep its finished runs' records under `kept` (when given)."""
     argv = train_command(step, runs, extra)
-    cost = COSTS[step.experiment]
     lane = "" if core is None else f"[core {core}] "
-    say(f"== {lane}{step.name}: expected {duration(expected_seconds(step, extra))} on 2 "
-        f"CPU cores (measured: {cost[1]})\n   {shlex.join(argv)}")
+    plans = plan_runs(step, runs, extra, kept)
+    say(f"== {lane}{step.name}: {time_text(plans)}\n   {shlex.join(argv)}")
+    if dry_run:
+        for p in plans:
+            if p.state is None:
+                say(f"   {RESTORED}: {p.run_dir} (kept in {kept}; not trained again)")
     if is_finished(step, runs, extra):
         say(f"   finished already: {runs / step.run_dir}")
         if kept is not None and not dry_run:
@@ -429,8 +515,14 @@ def step_runs(step: Step, runs: Path, extra: tuple[str, ...]) -> list[tuple[str,
     """(label, run dir, resolved config) of each run the step's command trains: its one run, or
     every job of its sweep as Hydra numbers them, labelled by the values the sweep varies;
     ValueError (one line) for overrides that do not compose."""
+    return [(label, runs / where, config) for label, where, config in _step_runs(step, extra)]
+
+
+@functools.cache
+def _step_runs(step: Step, extra: tuple[str, ...]) -> tuple[tuple[str, Path, dict], ...]:
+    """step_runs relative to the runs dir (composed once per step; do not mutate)."""
     if not step.sweep:
-        return [("", runs / step.run_dir, step_config(step, extra))]
+        return (("", Path(step.run_dir), step_config(step, extra)),)
     with composing(step.experiment):
         jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
     keys = [o.split("=", 1)[0] for o in jobs[0]]
@@ -441,8 +533,8 @@ def step_runs(step: Step, runs: Path, extra: tuple[str, ...]) -> list[tuple[str,
         with composing(what):
             dcfg = compose_dictconfig(*job)
         label = " ".join(o for o in job if o.split("=", 1)[0] in varying)
-        found.append((label, runs / step.run_dir / str(num), _validated(dcfg, what)))
-    return found
+        found.append((label, Path(step.run_dir) / str(num), _validated(dcfg, what)))
+    return tuple(found)
 
 
 def job_cost(config: dict) -> float:
@@ -466,32 +558,22 @@ def left_share(state: rundir.RunState) -> float:
     return 1.0 - min(state.epochs_done, state.epochs_planned) / state.epochs_planned
 
 
-def time_left(step: Step, runs: Path, extra: tuple[str, ...]) -> float:
-    """A single-run step's expected seconds still to train, by where its run in `runs` stands
-    (`left_share`: none once finished, the epochs not done of a stopped run)."""
-    config = step_config(step, extra)
-    return expected_seconds(step, extra) * left_share(rundir.state_of(runs / step.run_dir,
-                                                                        config))
-
-
-def status_lines(step: Step, runs: Path, extra: tuple[str, ...]) -> list[str]:
-    """Where each run of the step stands, after a head line with the expected time left (a
-    sweep's jobs weighted by their `job_cost`)."""
-    found = step_runs(step, runs, extra)
-    weights = [job_cost(config) for _, _, config in found]
-    total = sum(weights)
-    lines, left = [], 0.0
-    for (label, run_dir, config), weight in zip(found, weights, strict=True):
-        state = rundir.state_of(run_dir, config)
-        left += left_share(state) * weight / total
-        name = " ".join(filter(None, (run_dir.name, label))) if step.sweep else str(run_dir)
-        detail = f" ({state.detail})" if state.detail else ""
-        lines.append(f"   {name}: {state.state}{detail}, {state.epochs_done}/"
-                     f"{state.epochs_planned} epochs")
-    where = f"{runs / step.run_dir}, {len(found)} jobs" if step.sweep else "1 run"
-    todo = (f"expected {duration(left * expected_seconds(step, extra))} left on 2 CPU cores"
-            if left else "nothing left to train")
-    return [f"== {step.experiment} ({where}): {todo}", *lines]
+def status_lines(step: Step, runs: Path, extra: tuple[str, ...],
+                 kept: Path | None = None) -> list[str]:
+    """Where each run of the step stands (RESTORED for the runs `kept` holds finished with this
+    config, where `runs` has none), after a head line with the expected time left."""
+    plans = plan_runs(step, runs, extra, kept)
+    lines = []
+    for p in plans:
+        name = " ".join(filter(None, (p.run_dir.name, p.label))) if step.sweep else str(p.run_dir)
+        if p.state is None:
+            lines.append(f"   {name}: {RESTORED} (kept in {kept}; not trained again)")
+            continue
+        detail = f" ({p.state.detail})" if p.state.detail else ""
+        lines.append(f"   {name}: {p.state.state}{detail}, {p.state.epochs_done}/"
+                     f"{p.state.epochs_planned} epochs")
+    where = f"{runs / step.run_dir}, {len(plans)} jobs" if step.sweep else "1 run"
+    return [f"== {step.experiment} ({where}): {time_text(plans)}", *lines]
 
 
 def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
@@ -541,12 +623,11 @@ def run_lanes(steps: list[Step], lanes: int, runs: Path, extra: tuple[str, ...],
     def extra_of(unit: Step) -> tuple[str, ...]:
         return () if unit.job is not None else extra
 
-    seconds = {u: time_left(u, runs, extra_of(u)) for u in parent}
-    plan = plan_lanes(list(parent), lanes, seconds)
+    plans = {u: plan_runs(u, runs, extra_of(u), kept) for u in parent}
+    plan = plan_lanes(list(parent), lanes, {u: plan_weight(p) for u, p in plans.items()})
     for core, lane in zip(cores, plan, strict=True):
         print(f"lane on core {core}: {', '.join(s.name for s in lane) or 'nothing'}; "
-              f"expected {duration(sum(seconds[s] for s in lane))} left at the 2-core rate",
-              flush=True)
+              f"{time_text([p for s in lane for p in plans[s]])}", flush=True)
     failed: dict[Step, RuntimeError] = {}
 
     def run_lane(core: int, lane: list[Step]) -> None:
@@ -573,14 +654,12 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
     all succeeded, then the first failure is raised). The finished runs kept in OUT/runs are
     restored into `runs` first (where it has none) and each step's are kept there after it."""
     plan = steps_of(target)
-    total = sum(expected_seconds(s, extra) for _, steps in plan for s in steps)
-    for _, steps in plan:  # a single run's config is checked before anything trains
+    for _, steps in plan:  # the overrides are checked before anything trains
         for step in steps:
-            if not step.sweep:
-                step_config(step, extra)
-    print(f"{target}: expected {duration(total)} in all on 2 CPU cores; runs in {runs}, "
-          f"results into {out}", flush=True)
+            step_config(step, extra) if not step.sweep else _composed(step, extra)
     kept = out / KEPT_RUNS
+    every = [p for _, steps in plan for s in steps for p in plan_runs(s, runs, extra, kept)]
+    print(f"{target}: {time_text(every)}; runs in {runs}, results into {out}", flush=True)
     if not dry_run:
         runs.mkdir(parents=True, exist_ok=True)
         for _, steps in plan:
@@ -629,12 +708,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep and (args.dry_run or args.status):
             raise ValueError("--keep copies records: use it without --dry-run and --status")
         extra = (*BUDGETS[args.budget], *args.overrides)
+        out = args.out
         if args.status:
+            kept = (out or (DOCS if args.budget == "full" else args.runs / "results")) / KEPT_RUNS
             for _, steps in steps_of(args.target):
                 for step in steps:
-                    print("\n".join(status_lines(step, args.runs.absolute(), extra)), flush=True)
+                    print("\n".join(status_lines(step, args.runs.absolute(), extra,
+                                                 kept.absolute())), flush=True)
             return 0
-        out = args.out
         if out is None and args.budget != "full":
             out = args.runs / "results"
             print(f"--budget {args.budget}: the docs go to {out.absolute()}, not {DOCS} "

@@ -1,4 +1,7 @@
-"""Sweep dir -> table.md, table.csv, table.tex, ablation.png: `python -m experiments.table DIR`."""
+"""Sweep dir -> table.md, table.csv, table.tex, ablation.png: `python -m experiments.table DIR`.
+
+The cells are named by the `labels:` of the experiment file the sweep ran (`experiment=NAME`:
+conf/experiment/NAME.yaml; `cnn_jax.results.labels`), else by their swept `key=value`s."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
     """Write the sweep's tables and figure into out_dir (default: the sweep dir); return the md."""
     from cnn_jax.atomic import write_atomic
     from cnn_jax.results import ablation_figure, tables  # here, so a mistyped path fails fast
+    from cnn_jax.results.labels import read_labels
 
     sweep_dir = Path(sweep_dir)
     runs = tables.collect_runs(sweep_dir)
@@ -21,12 +25,13 @@ def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
         raise ValueError(f"{sweep_dir}: no runs found (no .hydra/overrides.yaml or metrics.json)")
     out = Path(out_dir) if out_dir is not None else sweep_dir
     title = title or f"Ablation: {'/'.join(sweep_dir.resolve().parts[-2:])}"
-    summary = tables.summarize(runs)
-    markdown = tables.to_markdown(summary, runs, title)
+    labels = read_labels(tables.experiment_of(runs))  # the cells' names in its experiment file
+    summary = tables.summarize(runs, labels)
+    markdown = tables.to_markdown(summary, runs, title, labels)
     paths = [write_atomic(out / "table.md", markdown),
              write_atomic(out / "table.csv", tables.to_csv(summary)),
              write_atomic(out / "table.tex", tables.to_latex(summary, runs, title)),
-             ablation_figure.ablation_bars(summary, out / "ablation.png", title, runs)]
+             ablation_figure.ablation_dots(summary, out / "ablation.png", title, runs)]
     return markdown, paths
 
 

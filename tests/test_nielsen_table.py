@@ -237,3 +237,33 @@ def test_rows_without_a_run_dir_keep_their_published_line(runs, tmp_path):
     assert got["row3"][1:6] == ["99.15% ± 0.07", "99.20%", "+0.14", "2", "1/1"]  # rewritten
     assert got["row1"][1] == "not yet run"  # a line of another layout is not kept
     assert got["row4"][1] == "not yet run" and len(got) == 12
+
+
+def test_readme_table_one_line_per_book_row() -> None:
+    from experiments.nielsen_table import HEADER, readme_table
+
+    made = "\n".join([
+        HEADER, "|" + "---|" * 8,
+        "| row1 | 97.80% | 97.74% ± 0.03 | 97.77% | -0.03 | 3 | 60/60 | 10 min |",
+        "| row4 | 99.23% | not yet run | | | | | |",
+        "| row6 FC300 | 99.46% | 99.42% (1 seed) | 99.42% | -0.04 | 1 | 60/60 | 40 min |",
+        "| row6 FC1000 | 99.43% | 99.44% (1 seed) | 99.44% | +0.01 | 1 | 60/60 | 45 min |",
+        "| row9 | 99.67% | vote 99.63% (37 errors; book 33); nets 99.54% ± 0.02 | 99.57% | "
+        "-0.04 (vote) | 5 (seeds 0-4 of row8's runs) | 40/40 | 438 min |"]) + "\n"
+    lines = readme_table(made).splitlines()
+    assert lines[2] == "| 1 | FC100, sigmoid | 97.80% | 97.77% | 97.74% ± 0.03 |"
+    assert lines[3] == "| 4 | row 3 with ReLU and L2 | 99.23% | not yet run | |"
+    assert lines[4] == ("| 6 | row 5 with FC300 / FC1000 | 99.46% / 99.43% | FC300 99.42%, "
+                        "FC1000 99.44% (1 seed each, 60/60 epochs) | |")
+    assert lines[5] == ("| 9 | plurality vote of 5 row-8 nets | 99.67% (33 errors) | 99.63% "
+                        "(37 errors) | the 5 nets 99.54% ± 0.02 |")
+
+
+def test_readme_block_is_replaced_between_its_markers_only() -> None:
+    from experiments.nielsen_table import README_BEGIN, README_END, replace_readme_block
+
+    doc = f"intro\n{README_BEGIN}\nold\n{README_END}\nafter\n"
+    want = f"intro\n{README_BEGIN}\nnew\n{README_END}\nafter\n"
+    assert replace_readme_block(doc, "new\n") == want
+    with pytest.raises(ValueError, match="README.md: no <!-- results:begin -->"):
+        replace_readme_block("no markers\n", "new\n", "README.md")

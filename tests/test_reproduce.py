@@ -24,6 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def docs_elsewhere(tmp_path, monkeypatch):
     """reproduce's default results dir (tables, kept runs) in the test's own dir, never docs/."""
     monkeypatch.setattr(reproduce, "DOCS", tmp_path / "docs_results")
+    reproduce._kept_costs.cache_clear()
+    yield
+    reproduce._kept_costs.cache_clear()
+
+
+def _kept_record(run_dir: Path, config: dict, seconds: float, day: str = "2026-12-04") -> None:
+    """A finished run's records as docs/results/runs keeps them: config, metrics with seconds."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "metrics.json").write_text(json.dumps({
+        "status": "ok", "seconds": seconds, "provenance": {
+            "device_kind": "cpu", "hostname": "box", "started_at": f"{day}T05:00:00+00:00"}}))
 
 
 def test_nielsen_commands_resume_into_the_runs_dir_and_row8_trains_a_net_per_job(tmp_path):
@@ -43,8 +55,6 @@ def test_nielsen_commands_resume_into_the_runs_dir_and_row8_trains_a_net_per_job
     assert row6[-1] == f"hydra.sweep.dir={tmp_path}/nielsen/row6"
     for step in steps[5:7]:
         assert "train.seeds=1" in step.overrides
-        assert reproduce.expected_seconds(step, ("train.seeds=3",)) == pytest.approx(
-            3 * reproduce.expected_seconds(step, ()))
     assert [n for n, _ in reproduce.steps_of("all")] == list(reproduce.TARGETS[:-1])
 
 
@@ -63,16 +73,70 @@ def test_a_list_of_targets_is_their_results_in_order_each_step_once():
             reproduce.steps_of(bad)
 
 
-def test_expected_time_scales_the_measured_figure_by_seeds_epochs_and_data():
+def test_expected_time_is_a_kept_records_own_seconds_scaled_by_images_and_flops(tmp_path):
     (step,) = dict(reproduce.steps_of("cnn_vs_fc"))["cnn_vs_fc"]
-    per_seed_epoch = reproduce.COSTS["cnn_vs_fc"][0]
-    # the experiment file's budget: 5 seeds x 8 epochs on all 50k images
-    assert reproduce.expected_seconds(step, ()) == pytest.approx(per_seed_epoch * 5 * 8)
+    jobs = reproduce.job_steps(step, ())
+    configs = [reproduce.step_config(j, ()) for j in jobs]
+    runs = tmp_path / "runs"
+    unknown = reproduce.plan_runs(step, runs, ())
+    assert [p.estimate.seconds for p in unknown] == [None] * 4  # no kept record at all
+    assert reproduce.time_text(unknown) == ("expected time unknown for 4 of 4 run(s) to train "
+                                            "(unknown: no kept record)")
+    kept = reproduce.kept_dir()
+    _kept_record(kept / "cnn_vs_fc" / "0", configs[0], 100.0)
+    _kept_record(kept / "cnn_vs_fc" / "3", configs[3], 400.0)
+    reproduce._kept_costs.cache_clear()
+    plans = reproduce.plan_runs(step, runs, ())
+    assert plans[0].estimate == reproduce.Estimate(100.0, "its kept record",
+                                                   "cpu (host box) on 2026-12-04")
+    assert plans[3].estimate.seconds == 400.0
+    # job 1 has no record: the sweep's records' seconds per unit of images x FLOPs
+    rate = 500.0 / (reproduce.job_cost(configs[0]) + reproduce.job_cost(configs[3]))
+    assert plans[1].estimate.seconds == pytest.approx(rate * reproduce.job_cost(configs[1]))
+    assert plans[1].estimate.source == ("scaled by images x FLOPs from the kept records of "
+                                        "cnn_vs_fc")
+    # another budget: the same record scaled by its images (2 seeds x 1 epoch x 500 of 40 x 50k)
     tiny = ("data.train_limit=500", "train.epochs=1", "train.seeds=2")
-    assert reproduce.expected_seconds(step, tiny) == pytest.approx(per_seed_epoch * 2 / 100)
+    small = reproduce.plan_runs(step, runs, tiny)[0].estimate
+    assert small.seconds == pytest.approx(100.0 * 2 * 500 / (5 * 8 * 50_000))
+    assert small.source == "scaled by images x FLOPs from its kept record"
+    # a row with no record of its own kind: a rough figure from every kept record, so labelled
+    row1 = reproduce.plan_runs(_row(1), runs, ())[0].estimate
+    assert row1.seconds == pytest.approx(rate * reproduce.job_cost(reproduce.step_config(
+        _row(1), ())))
+    assert row1.source.startswith("rough: ")
+    text = reproduce.time_text(plans)
+    assert text.startswith(f"expected {reproduce.duration(sum(p.estimate.seconds for p in plans))}"
+                           " left (its kept record; scaled by") and "host box" in text
     assert reproduce.duration(7500) == "2 h 05 min" and reproduce.duration(40) == "40 s"
-    assert set(reproduce.COSTS) == {s.experiment for _, st in reproduce.steps_of("all")
-                                    for s in st}
+    assert not hasattr(reproduce, "COSTS")  # no dated figures in the code
+
+
+def test_dry_run_and_status_say_restored_from_records_and_count_no_time_for_them(
+        tmp_path, capsys):
+    (step,) = dict(reproduce.steps_of("cnn_vs_fc"))["cnn_vs_fc"]
+    jobs = reproduce.job_steps(step, ())
+    kept, runs = reproduce.kept_dir(), tmp_path / "runs"
+    for job in jobs[:3]:  # three of four jobs kept finished: restored, not trained
+        _kept_record(kept / job.run_dir, reproduce.step_config(job, ()), 60.0)
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(runs), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("restored from records: ") == 3
+    assert f"restored from records: {runs}/cnn_vs_fc/0 (kept in {kept}" in text
+    assert "3 of 4 run(s) restored from records; expected " in text
+    left = reproduce.plan_runs(step, runs, (), kept)[3].estimate.seconds
+    assert f"expected {reproduce.duration(left)} left" in text
+    assert not runs.exists()  # a dry run restores nothing
+    assert reproduce.main(["cnn_vs_fc", "--runs", str(runs), "--status"]) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].startswith(f"== cnn_vs_fc ({runs}/cnn_vs_fc, 4 jobs): 3 of 4 run(s) "
+                                "restored from records; expected ")
+    assert status[1].startswith("   0 model=fc30: restored from records (kept in ")
+    assert status[4] == "   3 model=nielsen_conv2: not started, 0/8 epochs"
+    # a run dir that already holds a run is never restored over: it counts as it stands
+    _finished_run(runs / "cnn_vs_fc" / "0", reproduce.step_config(jobs[0], ()))
+    plans = reproduce.plan_runs(step, runs, (), kept)
+    assert plans[0].state.state == "finished" and plans[1].state is None
 
 
 def _finished_run(run_dir: Path, config: dict) -> None:
@@ -94,7 +158,7 @@ def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, cap
     text = capsys.readouterr().out
     assert "python -m experiments.train experiment=nielsen/row2 train.resume=auto" in text
     assert f"finished already: {row1}" in text and text.count("finished already") == 1
-    assert "expected" in text and "on 2 CPU cores" in text
+    assert "expected time unknown for 1 of 1 run(s) to train (unknown: no kept record)" in text
     assert f"--out {out}/nielsen_ch6.md" in text
     assert not out.exists() and sorted(p.name for p in (tmp_path / "runs").rglob("*")) == [
         "config.json", "metrics.json", "nielsen", "row1"]
@@ -193,11 +257,12 @@ def test_lanes_are_planned_by_the_time_left_so_finished_jobs_weigh_nothing(
     jobs = reproduce.job_steps(_row(8), ())
     for job in jobs[:3]:  # nets 0-2 finished: nets 3 and 4 are what is left, one per lane
         _finished_run(tmp_path / job.run_dir, reproduce.step_config(job, ()))
+    for job in jobs:  # each net's kept record: 1,000 s
+        _kept_record(reproduce.kept_dir() / job.run_dir, reproduce.step_config(job, ()), 1000.0)
     assert reproduce.run_lanes([_row(8)], 2, tmp_path, (), dry_run=True) == {}
     lanes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("lane on core")]
-    one_net = reproduce.duration(reproduce.expected_seconds(jobs[3], ()))
-    expected = f"expected {one_net} left at the 2-core rate"
-    assert [ln.split("; ")[1] for ln in lanes] == [expected] * 2
+    expected = "expected 17 min left (its kept record; measured on cpu (host box) on 2026-12-04)"
+    assert [ln.split("; ", 1)[1] for ln in lanes] == [expected] * 2
     assert ["job 3" in lanes[0], "job 4" in lanes[1]] == [True, True]
 
 
@@ -211,17 +276,16 @@ def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_
         "seed=3", "train.seeds=1", "train.resume=False",  # the command line's resume wins
         f"hydra.run.dir={tmp_path}/nielsen/row8/3"]
     assert reproduce.step_config(jobs[3], ())["seed"] == 3
-    # the jobs share the sweep's expected time, by the images each trains
-    assert sum(reproduce.expected_seconds(j, ()) for j in jobs) == pytest.approx(
-        reproduce.expected_seconds(row8, ()))
     assert reproduce.job_steps(_row(5), ()) == [_row(5)]
 
 
-def test_a_sweeps_jobs_share_its_time_by_images_times_the_nets_flops():
+def test_a_sweeps_jobs_without_records_share_its_records_time_by_images_times_flops(tmp_path):
     row7 = _row(7)
     jobs = reproduce.job_steps(row7, ())
-    seconds = [reproduce.expected_seconds(j, ()) for j in jobs]
-    assert sum(seconds) == pytest.approx(reproduce.expected_seconds(row7, ()))
+    _kept_record(reproduce.kept_dir() / "nielsen" / "row7" / "9", reproduce.step_config(
+        jobs[0], ()), 300.0)  # a record of the same row, none of these jobs'
+    seconds = [p.estimate.seconds for p in reproduce.plan_runs(row7, tmp_path, ())]
+    assert seconds[0] == pytest.approx(300.0)
     # forward FLOPs by hand: conv 5x5x1x20 on 24x24, pool 2x2 to 12x12, conv 5x5x20x40 on 8x8,
     # pool to 4x4 (a pool op per window element, an op per output for bias and activation),
     # then 640 -> w -> w -> 10 (2 per multiply-add, 2 per unit)
@@ -532,7 +596,7 @@ def test_tiny_ablation_end_to_end(tmp_path, mnist_dir, capsys):
     assert "cnn_vs_fc: expected" in first.stdout
     table = pd.read_csv(out / "cnn_vs_fc" / "table.csv")
     assert sorted(table["model"]) == ["fc30", "nielsen_fc"] and list(table["n"]) == [2, 2]
-    assert {"delta_vs_best", "delta_ci95", "p_holm"} <= set(table.columns)
+    assert {"delta_vs_ref", "delta_ci_sim", "p_holm"} <= set(table.columns)
     assert (out / "cnn_vs_fc" / "table.md").read_text().startswith("## Ablation: cnn_vs_fc")
     assert (out / "cnn_vs_fc" / "ablation.png").stat().st_size > 0
     (log,) = (runs / reproduce.LOG).read_text().splitlines()

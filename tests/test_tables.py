@@ -108,7 +108,7 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     crashed = summary.loc["activation=relu, pooling=max"]
     assert crashed["n"] == 0 and crashed["unfinished_seeds"] == ["0"]
     assert crashed["failed_seeds"] == [] and relu["unfinished_seeds"] == []
-    assert ablation_figure.cell_label(crashed) == "unfinished"
+    assert ablation_figure.mean_text(crashed) == "unfinished"
     assert tables.grid_keys(summary.reset_index()) == ("pooling", "activation")
 
 
@@ -159,8 +159,9 @@ def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> 
     tex = tables.to_latex(tables.summarize(runs), runs, "stride_ablation")
     (spec, rows), (bad_spec, bad_rows) = _tabulars(tex)
     frame = tables.display_frame(tables.summarize(runs))
-    assert len(spec) == frame.shape[1] == 13 and len(bad_spec) == 5
-    assert spec == "lrllllrrrrrrl"  # configuration, seeds ok, mean, CI, vs best, min-max: text
+    assert len(spec) == frame.shape[1] == 15 and len(bad_spec) == 5
+    # configuration, mean ± std, CI, vs reference, min-max, not ok: text; the rest numbers
+    assert spec == "lrrlllrlrrrrrrl"
     for s, lines in ((spec, rows), (bad_spec, bad_rows)):
         for line in lines:
             assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line
@@ -188,10 +189,15 @@ def test_runtime_overrides_do_not_split_a_group(tmp_path: Path) -> None:
 def test_ablation_png(sweep: Path, tmp_path: Path) -> None:
     runs = tables.collect_runs(sweep)
     summary = tables.summarize(runs)
-    assert 95.0 < ablation_figure.y_limits(summary)[0] < 97.0
-    path = ablation_figure.ablation_bars(summary, tmp_path / "fig" / "a.png", runs=runs)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+    lo, hi = ablation_figure.x_limits(summary)  # zoomed to the seeds and intervals: dots
+    assert 90.0 < lo <= summary["test_min"].min() and summary["test_max"].max() <= hi <= 100.0
+    path = ablation_figure.ablation_dots(summary, tmp_path / "fig" / "a.png", runs=runs)
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]  # no temp file left
+    assert b"Software" not in png and b"atplotlib" not in png  # no version in its metadata
+    again = ablation_figure.ablation_dots(summary, tmp_path / "fig" / "b.png", runs=runs)
+    assert again.read_bytes() == png  # the same records, the same bytes
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -246,8 +252,8 @@ def test_failure_record_and_unreadable_metrics(tmp_path: Path) -> None:
     summary = tables.summarize(runs)
     assert list(summary["n"]) == [0, 0]
     assert "ValueError: bad pooling" in tables.to_markdown(summary, runs)
-    assert ablation_figure.y_limits(summary) == (0.0, 100.0)
-    assert [ablation_figure.cell_label(r) for _, r in summary.iterrows()] == ["no ok\nseeds"] * 2
+    assert ablation_figure.x_limits(summary) == (0.0, 100.0)
+    assert [ablation_figure.mean_text(r) for _, r in summary.iterrows()] == ["no ok seeds"] * 2
 
 
 def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
@@ -270,8 +276,8 @@ def test_a_job_without_a_record_yet_is_unfinished_training_or_stopped(
     assert error.startswith(f"training (pid {pid} on ") and error.endswith("), 2/8 epochs")
     summary = tables.summarize(runs)
     assert list(summary["unfinished_seeds"]) == [["job 0"], []]  # no seed override: its job
-    assert [ablation_figure.cell_label(r) for _, r in summary.iterrows()] == [
-        "unfinished", "99.00\nn=1"]
+    assert [ablation_figure.mean_text(r) for _, r in summary.iterrows()] == [
+        "unfinished", "99.00 (n=1)"]
     assert "unfinished_seeds" in tables.to_csv(summary).splitlines()[0]
 
 

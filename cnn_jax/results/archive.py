@@ -56,6 +56,15 @@ def keep(runs: str | os.PathLike, archive: str | os.PathLike) -> list[Path]:
     return kept
 
 
+def restorable(kept_dir: str | os.PathLike, target: str | os.PathLike,
+               config: Mapping[str, Any]) -> bool:
+    """Whether `restore` would copy the run kept in `kept_dir` to `target`: it finished with
+    `config` (runtime keys aside) and `target` holds no run (no config.json, metrics.json or
+    checkpoint)."""
+    return finished(Path(kept_dir), config) is not None and not any(
+        (Path(target) / name).exists() for name in (records.CONFIG, records.METRICS, CHECKPOINTS))
+
+
 def restore(archive: str | os.PathLike, runs: str | os.PathLike,
             configs: Mapping[Path, Mapping[str, Any]]) -> list[Path]:
     """Copy each run kept under `archive` at one of the places `configs` names (relative run
@@ -65,11 +74,8 @@ def restore(archive: str | os.PathLike, runs: str | os.PathLike,
     archive, runs = Path(archive), Path(runs)
     restored = []
     for where, config in configs.items():
-        target = runs / where
-        if finished(archive / where, config) is None or any(
-                (target / name).exists() for name in (records.CONFIG, records.METRICS,
-                                                      CHECKPOINTS)):
+        if not restorable(archive / where, runs / where, config):
             continue
-        _copy_records(archive / where, target)
+        _copy_records(archive / where, runs / where)
         restored.append(Path(where))
     return restored

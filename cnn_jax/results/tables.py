@@ -5,7 +5,10 @@ finished ok. Diverged, failed and unfinished runs (no metrics.json yet: training
 started, as `rundir.state_of` reads them) are listed with their error or state, never dropped.
 Two columns say
 whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean change
-of validation accuracy over the last epoch (still rising: positive).
+of validation accuracy over the last epoch (still rising: positive). Each group has a label (its
+swept values, named by the experiment file's `labels:`, `labels.py`), its mean validation accuracy
+beside the test one, and its test difference to the reference cell chosen on validation
+(`significance.versus_reference`); every table format says the rule in its footnote.
 """
 
 from __future__ import annotations
@@ -21,14 +24,19 @@ import pandas as pd
 import yaml
 
 from cnn_jax.protocol import last_epoch_val_change, seeds_of
+from cnn_jax.results.labels import Labels, cell_label, value_label
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
 from cnn_jax.results.rundir import epochs_recorded, saved_config, state_of
 from cnn_jax.results.significance import (
-    BEST,
+    REF,
+    RULE,
     SIG_COLUMNS,
-    is_tied_with_best,
+    highest_test_index,
+    is_tied_with_ref,
+    p_text,
+    reference_index,
     t_quantile_975,
-    versus_best,
+    versus_reference,
 )
 
 SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
@@ -41,11 +49,12 @@ ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_t
 RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
                "val_gain_last", "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
-SUMMARY_COLUMNS = ("group", "n", "n_runs", *STAT_COLUMNS, "last_test_mean", "best_val_epoch_mean",
-                   "epochs", "val_gain_last_mean", "params", "flops_per_image", "seconds_per_seed",
+SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
+                   "best_val_epoch_mean", "epochs", "val_gain_last_mean", "params",
+                   "flops_per_image", "seconds_per_seed",
                    "failed_seeds", "diverged_seeds", "unfinished_seeds", *SIG_COLUMNS)
 NOT_OK = ("diverged", "failed", "unfinished")  # the statuses of a (job, seed) listed as not ok
-TIED = " †"  # marks a mean not separated from the best at 5%
+TIED = " †"  # marks a mean not separated from the reference at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
@@ -220,13 +229,16 @@ def _first(series: pd.Series) -> Any:
     return next(iter(series.dropna()), None)
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per group, in sweep order; accuracies in percent over the seeds that finished ok."""
+def summarize(runs: pd.DataFrame, labels: Labels | None = None) -> pd.DataFrame:
+    """One row per group, in sweep order; accuracies in percent over the seeds that finished ok;
+    each group's label its swept values named by `labels` (`labels.cell_label`); the reference
+    cell and each cell's test difference to it (`significance.versus_reference`)."""
     rows = []
     for group, g in runs.groupby("group", sort=False):
         ok = g[(g["status"] == "ok") & g["test_acc"].notna()]
         rows.append({"group": group, **{k: _first(g[k]) for k in override_keys(runs)},
                      "n": len(ok), "n_runs": int(g["seeds_planned"].sum()),
+                     "val_mean": ok["val_acc"].astype(float).mean() * 100,
                      **mean_ci(ok["test_acc"].astype(float) * 100),
                      "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
                      "best_val_epoch_mean": ok["best_val_epoch"].astype(float).mean(),
@@ -237,8 +249,19 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                      **{f"{status}_seeds": _seed_list(g, status) for status in NOT_OK}})
     columns = ["group", *override_keys(runs), *SUMMARY_COLUMNS[1:-len(SIG_COLUMNS)]]
     summary = pd.DataFrame(rows, columns=columns)
+    keys = varying_keys(summary)
+    summary["label"] = [cell_label(r, keys, labels or {}) if keys else r["group"]
+                        for _, r in summary.iterrows()]
     ints = {"epochs": "Int64", "params": "Int64", "flops_per_image": "Int64"}
-    return versus_best(summary.astype(ints))
+    return versus_reference(summary.astype(ints))
+
+
+def experiment_of(runs: pd.DataFrame) -> str | None:
+    """The experiment file every run of a sweep names (`experiment=...`), else None."""
+    if "experiment" not in runs.columns:
+        return None
+    names = runs["experiment"].dropna().unique()
+    return str(names[0]) if len(names) == 1 else None
 
 
 def varying_keys(summary: pd.DataFrame) -> list[str]:
@@ -275,28 +298,28 @@ def _signed_cell(x: Any) -> str:
     return "—" if x is None or pd.isna(x) else signed(x)
 
 
-def _is_best(row: pd.Series) -> bool:
-    """The best cell as significance.versus_best chose it (the one definition of the best)."""
-    return row["vs_best"] == BEST
+def _is_ref(row: pd.Series) -> bool:
+    """The reference cell as significance.versus_reference chose it (its one definition)."""
+    return row["vs_ref"] == REF
 
 
 def _mean_cell(row: pd.Series, pm: str, tied: str = "") -> str:
-    """'mean ± std', followed by `tied` when the cell is not separated from the best."""
+    """'mean ± std', followed by `tied` when the cell is not separated from the reference."""
     if row["n"] == 0:
         return "—"
-    mark = tied if not _is_best(row) and is_tied_with_best(row["vs_best"]) else ""
+    mark = tied if not _is_ref(row) and is_tied_with_ref(row["vs_ref"]) else ""
     return f"{row['test_mean']:.2f} {pm} {row['test_std']:.2f}{mark}"
 
 
-def _vs_best_cell(row: pd.Series) -> str:
-    """'Δ [95% CI], p' against the best cell, or why there is no test."""
-    delta, half = row["delta_vs_best"], row["delta_ci95"]
-    if _is_best(row) or pd.isna(delta):
-        return str(row["vs_best"])
+def _vs_ref_cell(row: pd.Series) -> str:
+    """'Δ [simultaneous 95% CI], p' against the reference cell, or why there is no test."""
+    delta, half = row["delta_vs_ref"], row["delta_ci_sim"]
+    if _is_ref(row) or pd.isna(delta):
+        return str(row["vs_ref"])
     if pd.isna(half):
-        return f"{signed(delta)} ({row['vs_best']})"
+        return f"{signed(delta)} ({row['vs_ref']})"
     return (f"{signed(delta)} [{signed(delta - half)}, {signed(delta + half)}], "
-            f"p={row['p_holm']:.2g} ({row['vs_best']})")
+            f"p={p_text(row['p_holm'])} ({row['vs_ref']})")
 
 
 def _ci_cell(row: pd.Series) -> str:
@@ -321,19 +344,21 @@ def _not_ok_cell(row: pd.Series) -> str:
 def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: s,
                   pm: str = "±", tied: str = TIED,
                   escape: Callable[[str], str] = lambda s: s) -> pd.DataFrame:
-    """The summary as strings: one column per quantity, the best cell's mean (versus_best's
-    choice) wrapped by `bold`, the means not separated from the best followed by `tied`.
+    """The summary as strings: one column per quantity, the reference cell's mean
+    (versus_reference's choice) wrapped by `bold`, the means not separated from it followed by
+    `tied`.
 
-    The configuration column names only the overrides that vary between groups. `escape` is
-    applied to every text cell that can hold user strings (configuration, vs best, not ok), before
-    any markup is added; the other cells hold only numbers and `bold`, `pm` and `tied`.
+    The configuration column is each cell's label (its swept values, named by the experiment
+    file's labels). `escape` is applied to every text cell that can hold user strings
+    (configuration, vs reference, not ok), before any markup is added; the other cells hold only
+    numbers and `bold`, `pm` and `tied`.
     """
-    keys = varying_keys(summary)
-    label = lambda r: ", ".join(f"{k}={r[k]}" for k in keys) if keys else r["group"]
-    cells = [{"configuration": escape(label(r)), "seeds ok": f"{r['n']}/{r['n_runs']}",
-              "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_best(r)
+    cells = [{"configuration": escape(str(r["label"])), "seeds ok": f"{r['n']}/{r['n_runs']}",
+              "val acc % (mean)": _num(r["val_mean"]),
+              "test acc % (mean ± std)": bold(_mean_cell(r, pm)) if _is_ref(r)
               else _mean_cell(r, pm, tied), "95% CI": _ci_cell(r),
-              "vs best: Δ pp [95% CI], Holm p": escape(_vs_best_cell(r)),
+              "vs reference: Δ test pp [simultaneous 95% CI], Holm p": escape(_vs_ref_cell(r)),
+              "seeds for 80% power": _num(r["n_power80"], "d"),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]),
               "best-val epoch": _epochs_cell(r), "val Δ last epoch pp": _signed_cell(
@@ -342,6 +367,35 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": escape(_not_ok_cell(r))}
              for _, r in summary.iterrows()]
     return pd.DataFrame(cells).astype(str)
+
+
+def selection_note(summary: pd.DataFrame) -> str | None:
+    """One sentence on whether the reference (chosen on validation) also has the highest test
+    mean, naming the test-best cell when it does not; None without a reference."""
+    ref_at = reference_index(summary)
+    if ref_at is None:
+        return None
+    ref, best = summary.loc[ref_at], summary.loc[highest_test_index(summary)]
+    if best.name == ref_at:
+        return (f"The reference cell, {ref['label']}, also has the highest test mean "
+                f"({ref['test_mean']:.2f}%).")
+    return (f"The highest test mean is {best['label']}'s ({best['test_mean']:.2f}%, validation "
+            f"{best['val_mean']:.2f}%), not the reference's, {ref['label']} "
+            f"({ref['test_mean']:.2f}% test, {ref['val_mean']:.2f}% validation): the reference "
+            "is chosen on validation.")
+
+
+FOOTNOTE = (
+    "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; val acc: "
+    "the validation accuracy there, mean over the same seeds; 95% CI = mean ± t(0.975, "
+    "n−1)·std/√n. " + RULE + " Bold = the reference cell (among the cells with at least 2 ok "
+    "seeds, with 1 when none has 2); {tied} = not separated from it at 5% (Holm; its interval "
+    "then includes 0). Cells with one seed are not tested. seeds for 80% power: "
+    "for a cell not separated from the reference, the seeds per cell with which a Welch t-test "
+    "at the intervals' level would separate the observed difference 80% of the time, at the "
+    "observed standard deviations. best-val epoch: the mean epoch of best validation accuracy, "
+    "of the epochs run; val Δ last epoch: the mean change of validation accuracy over the last "
+    "epoch (positive: still rising when the budget ended).")
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:
@@ -356,37 +410,36 @@ def _md(frame: pd.DataFrame) -> str:
     return cells.to_markdown(index=False, disable_numparse=True)
 
 
-def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str]) -> str:
-    """Markdown grid: rows = first key's values, columns = second key's; cell = mean ± std [CI]."""
+def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str],
+                   labels: Labels | None = None) -> str:
+    """Markdown grid: rows = first key's values, columns = second key's (named by `labels`);
+    cell = mean ± std [CI]."""
     rk, ck = keys
-    grid = summary.assign(**{k: summary[k].fillna("(default)") for k in keys})
+    named = lambda k: lambda v: "(default)" if pd.isna(v) else value_label(  # noqa: E731
+        k, v, labels or {}, keyed=False)
+    grid = summary.assign(**{k: summary[k].map(named(k)) for k in keys})
     table = pd.DataFrame(index=list(dict.fromkeys(grid[rk])),
                          columns=list(dict.fromkeys(grid[ck])), data="—")
     for _, r in grid.iterrows():
         cell = _mean_cell(r, "±", TIED) + ("" if r["n"] < 2 else " " + _ci_cell(r))
-        table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_best(r) else cell
+        table.loc[r[rk], r[ck]] = f"**{cell}**" if _is_ref(r) else cell
     return _md(table.rename_axis(f"{rk} \\ {ck}").reset_index())
 
 
 def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
-                title: str | None = None) -> str:
-    """Markdown table, the 2-D pivot when groups form a grid, the failures (given the runs)."""
+                title: str | None = None, labels: Labels | None = None) -> str:
+    """Markdown table, its footnote (the selection rule, and whether the reference has the
+    highest test mean), the 2-D pivot when groups form a grid, the failures (given the runs)."""
     parts = [f"## {title}"] if title else []
     parts += [_md(display_frame(summary, lambda s: f"**{s}**")),
-              "Test accuracy (%) at the best-validation epoch over the seeds that finished ok; "
-              "95% CI = mean ± t(0.975, n−1)·std/√n; bold = the best cell: the highest mean "
-              "among the cells with at least 2 ok seeds (with 1 when none has 2). "
-              "vs best: difference to the best mean with its 95% Welch interval, and the "
-              "two-sided Welch t-test's p-value, Holm-corrected over the cells; "
-              f"{TIED.strip()} = not separated from the best at 5%. Cells with one seed are not "
-              "tested. best-val epoch: the mean epoch of best validation accuracy, of the epochs "
-              "run; val Δ last epoch: the mean change of validation accuracy over the last epoch "
-              "(positive: still rising when the budget ended)."]
+              FOOTNOTE.format(tied=TIED.strip())]
+    if (note := selection_note(summary)) is not None:
+        parts.append(note)
     common = common_overrides(summary)
     if common:
         parts.append(f"Common to every configuration: {common}.")
     if (keys := grid_keys(summary)) is not None:
-        parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys)]
+        parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys, labels)]
     if runs is not None:
         bad = failures(runs)
         parts += ["### Diverged, failed and unfinished runs",
@@ -395,10 +448,12 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
 
 
 def to_csv(summary: pd.DataFrame) -> str:
-    """CSV of the summary: numbers unformatted (accuracies in percent), seed lists joined by ';'."""
+    """CSV of the summary: numbers unformatted (accuracies in percent; p_holm to 4 significant
+    digits, so a small one keeps its digits), seed lists joined by ';'."""
     out = summary.copy()
     for col in (f"{status}_seeds" for status in NOT_OK):
         out[col] = out[col].map(";".join)
+    out["p_holm"] = out["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.4g}")
     return out.to_csv(index=False, float_format="%.4f")
 
 
@@ -433,7 +488,9 @@ def to_latex(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
     lines = [r"\begin{table}[htbp]", r"\centering"]
     lines += [rf"\caption{{{latex_escape(title)}}}"] if title else []
     lines += _tabular(frame)
-    lines += [r"\par\smallskip $^\dagger$ not separated from the best at 5\% (Welch, Holm)."]
+    note = " ".join(filter(None, [RULE, selection_note(summary)]))
+    lines += [r"\par\smallskip $^\dagger$ not separated from the reference cell (bold) at 5\% "
+              rf"(Welch, Holm). {latex_escape(note)}"]
     if runs is not None and len(bad := failures(runs)):
         lines += [r"\par\medskip", r"Diverged, failed and unfinished runs:\par"]
         lines += _tabular(bad.map(latex_escape))

@@ -1,0 +1,65 @@
+"""Readable cell names for a sweep's tables and figure, from its experiment file's `labels:`.
+
+An experiment file may name the values of the keys it sweeps (a top-level `labels:` that the
+training config ignores):
+
+    labels:
+      model: {fc30: 784-30, nielsen_fc: 784-100}
+      data.expand: {"False": 50k images, "True": expanded}
+
+A cell's label is the names of its values of the swept keys, joined by ", " in the sweep's key
+order; a value without a name reads `key=value`, as a sweep without labels does throughout.
+Values match as text, case aside (`false:` in YAML names the override `data.expand=False`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+Labels = Mapping[str, Mapping[str, str]]
+
+
+def _text(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def read_labels(experiment: str | None, conf_dir: str | os.PathLike = CONF_DIR) -> Labels:
+    """The `labels:` of conf/experiment/<experiment>.yaml as {key: {value text: name}}; empty
+    when there is no experiment, no such file or no labels. ValueError for labels that are not
+    a mapping of keys to mappings of values to names."""
+    import yaml  # a Hydra dependency: the tables' extra, not the core install
+
+    if not experiment:
+        return {}
+    path = Path(conf_dir) / "experiment" / f"{experiment}.yaml"
+    if not path.is_file():
+        return {}
+    found = (yaml.safe_load(path.read_text()) or {}).get("labels") or {}
+    if not isinstance(found, Mapping) or not all(isinstance(v, Mapping) for v in found.values()):
+        raise ValueError(f"{path}: labels must map each swept key to {{value: name}}, "
+                         f"got {found!r}")
+    return {str(k): {_text(v): str(name) for v, name in names.items()}
+            for k, names in found.items()}
+
+
+def _unset(value: Any) -> bool:
+    """None or NaN: a key the cell's overrides do not set."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def value_label(key: str, value: Any, labels: Labels, keyed: bool = True) -> str:
+    """The name of one key's value, or without one `key=value` (`value` when not keyed: a
+    grid's row or column of that key)."""
+    return labels.get(key, {}).get(_text(value), f"{key}={value}" if keyed else str(value))
+
+
+def cell_label(values: Mapping[str, Any], keys: Sequence[str], labels: Labels) -> str:
+    """A cell's name: its values of `keys` (the swept ones) by `value_label`, joined by ', '
+    (the missing ones left out; 'default' when none is left)."""
+    parts = [value_label(k, values[k], labels) for k in keys if not _unset(values.get(k))]
+    return ", ".join(parts) or "default"

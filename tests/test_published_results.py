@@ -1,0 +1,64 @@
+"""Every published table regenerates byte for byte from the records kept in docs/results/runs/.
+
+No training: the ablation tables, their CSV, LaTeX and figure (`experiments.table`), Nielsen's
+table (`experiments.nielsen_table`; a row without kept records keeps its published line) and the
+README's results block are written into a temp dir from the kept records and compared with what
+is published. An ablation is checked once its records are kept (docs/results/runs/<name>/).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments import nielsen_table
+from experiments.reproduce import ABLATIONS
+from experiments.table import write_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "results"
+KEPT = DOCS / "runs"
+OUTPUTS = ("table.md", "table.csv", "table.tex", "ablation.png")
+KEPT_ABLATIONS = [name for name in ABLATIONS if (KEPT / name).is_dir()]
+
+
+def test_the_kept_records_cover_at_least_one_ablation() -> None:
+    assert "ablation_dropout" in KEPT_ABLATIONS  # the parametrized test below is never empty
+
+
+@pytest.mark.parametrize("name", KEPT_ABLATIONS)
+def test_an_ablation_table_regenerates_from_its_kept_records(name: str, tmp_path: Path) -> None:
+    write_outputs(KEPT / name, tmp_path, f"Ablation: {name}")
+    for output in OUTPUTS:
+        assert (tmp_path / output).read_bytes() == (DOCS / name / output).read_bytes(), (
+            f"docs/results/{name}/{output} differs from what its kept records give: "
+            f"python -m experiments.table docs/results/runs/{name} --out docs/results/{name} "
+            f"--title 'Ablation: {name}'")
+
+
+def test_nielsen_table_and_readme_block_regenerate_from_the_kept_records() -> None:
+    published = (DOCS / "nielsen_ch6.md").read_text()
+    made = nielsen_table.table(KEPT / "nielsen", nielsen_table.published_rows(published))
+    assert nielsen_table.replace_table(published, made) == published, (
+        "docs/results/nielsen_ch6.md differs from what the kept records give: python -m "
+        "experiments.nielsen_table docs/results/runs/nielsen --out docs/results/nielsen_ch6.md "
+        "--readme README.md")
+    readme = (ROOT / "README.md").read_text()
+    block = nielsen_table.readme_table(made)
+    assert nielsen_table.replace_readme_block(readme, block) == readme, (
+        "README.md's results block differs from the Nielsen table's")
+
+
+@pytest.mark.parametrize("name", KEPT_ABLATIONS)
+def test_a_kept_ablations_csv_has_its_reference_at_the_highest_validation_mean(name: str) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(DOCS / name / "table.csv")
+    assert {"val_mean", "n_power80", "delta_ci_sim", "p_holm", "label"} <= set(table.columns)
+    (ref,) = table.index[table["vs_ref"] == "reference"]
+    assert table.loc[ref, "val_mean"] == table["val_mean"].max()
+    tied = table[table["vs_ref"] == "not separated"]
+    assert (tied["n_power80"] > 0).all()  # every cell not separated says how many seeds would do
+    assert ((tied["delta_vs_ref"] - tied["delta_ci_sim"] <= 0)
+            & (tied["delta_vs_ref"] + tied["delta_ci_sim"] >= 0)).all()
