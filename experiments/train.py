@@ -80,7 +80,8 @@ def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: A
         enable_compile_cache(cfg.train.compile_cache)
         writer = make_writer(logger_options(dcfg), run_dir, group=group)
         with stop_on_signals(StopRequest()) as stop:
-            metrics = run_planned(cfg, run_dir, plan, overrides, writer=writer, stop=stop)
+            metrics = run_planned(cfg, run_dir, plan, overrides, writer=writer, stop=stop,
+                                  startup=time.perf_counter() - started)
     except Interrupted as stopped:
         print(stopped.line, file=sys.stderr)
         raise SystemExit(stopped.exit_code) from None
