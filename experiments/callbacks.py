@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def job_statuses(sweep_dir: str | Path) -> dict[str, int]:
-    """How many job dirs of the sweep are ok, diverged, failed (no metrics.json: failed)."""
+    """How many job dirs of the sweep are ok, diverged, failed, pruned (no metrics.json: failed)."""
     from cnn_jax.results.records import STATUSES, read_metrics
     from cnn_jax.results.tables import find_job_dirs
 
@@ -29,8 +29,9 @@ def job_statuses(sweep_dir: str | Path) -> dict[str, int]:
 
 
 def status_line(counts: dict[str, int]) -> str:
-    """'jobs: 3 ok, 1 diverged, 1 failed'."""
-    return "jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+    """'jobs: 3 ok, 1 diverged, 1 failed' (and ', 2 pruned' when a search pruned some)."""
+    return "jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items()
+                                if n or status != "pruned")
 
 
 class WriteTableCallback(Callback):

@@ -28,6 +28,7 @@ from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
 from cnn_jax.results.rundir import RunDirInUse, RunDirTaken, finished, held, should_resume
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
+from experiments.search_trial import TrialPruned, pruned, with_trial
 
 _IMPORTED = time.perf_counter()
 
@@ -65,8 +66,10 @@ def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: A
             return objective(done, metric)
         should_resume(run_dir, to_dict(cfg), cfg.train.resume)  # refused before a logger starts
         enable_compile_cache(cfg.train.compile_cache)
-        writer = make_writer(logger_options(dcfg), run_dir, group=group)
+        writer = with_trial(make_writer(logger_options(dcfg), run_dir, group=group))
         metrics = run(cfg, run_dir, overrides, writer=writer)
+    except TrialPruned as err:  # a search's pruner stopped the trial (hparams_search)
+        return pruned(run_dir, overrides, err, metric)
     except RunDirTaken as err:  # another run's dir: its records stay as they are
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
     except (ConfigError, DataError) as err:
