@@ -49,8 +49,8 @@ def make_pruner(pruner: Mapping[str, Any] | None) -> Any:
 def open_study(settings: Mapping[str, Any]) -> optuna.Study:
     """The study of `settings` (hydra.sweeper) in its storage, created by the first worker."""
     spec, name = settings["storage"], settings["study_name"]
-    storage = make_storage(spec, settings.get("heartbeat_interval"))
     with budget_lock(spec, name):  # one worker at a time creates the tables and the study
+        storage = make_storage(spec, settings.get("heartbeat_interval"))
         study = optuna.create_study(
             storage=storage, study_name=name, direction=settings["direction"],
             sampler=make_sampler(settings.get("sampler")),

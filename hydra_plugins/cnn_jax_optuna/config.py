@@ -1,9 +1,11 @@
-"""The sweeper's settings (`hydra.sweeper.*`), registered as `hydra/sweeper=optuna_study`."""
+"""The sweeper's settings (`hydra.sweeper.*`), registered as `hydra/sweeper=optuna_study`.
 
-from __future__ import annotations
+No `from __future__ import annotations`: Hydra's plugin scan runs this module unregistered,
+where dataclasses cannot resolve string annotations (and OmegaConf needs the types).
+"""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -11,11 +13,12 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class OptunaStudySweeperConf:
     _target_: str = "hydra_plugins.cnn_jax_optuna.sweeper.OptunaSweeper"
+    _recursive_: bool = False  # the sweeper builds the sampler and pruner (a seed per trial)
     direction: str = "maximize"  # every objective (`optimized_metric`) is maximised
     study_name: str = "cnn_jax"  # the workers of one search share the study of this name
     # null: in memory (this process only); an RDB URL: sqlite:///FILE (one machine),
     # postgresql://USER@HOST:PORT/DB (a cluster); journal:FILE (Optuna's JournalFileBackend)
-    storage: str | None = None
+    storage: Optional[str] = None  # noqa: UP045
     n_trials: int = 20  # trials of the study in total, over all its workers and reruns
     n_jobs: int = 1  # trials launched at once (run in parallel with hydra/launcher=joblib)
     # RDB storages: a worker records each running trial's heartbeat every this many seconds; a

@@ -88,7 +88,7 @@ def run_search(settings: dict, objective: str, arguments: list[str], launcher: A
     while trials := _study.ask_batch(study, settings, space):
         jobs = [[*fixed, *_space.trial_overrides(t.params),
                  f"hydra.sweep.subdir={t.user_attrs[_study.JOB]}",
-                 f"hydra.job.env_set.{TRIAL_ENV}={t._trial_id}"] for t in trials]
+                 f"++hydra.job.env_set.{TRIAL_ENV}={t._trial_id}"] for t in trials]
         with _study.heartbeats(study, trials):
             returns = launcher.launch(jobs, initial_job_idx=trials[0].number)
         for trial, ret in zip(trials, returns, strict=True):
