@@ -1,7 +1,7 @@
 """The search space: `hydra.sweeper.params` and the command line's overrides, in Hydra's override
 grammar, as Optuna distributions (the swept keys) and overrides every trial gets (the rest).
 
-interval(a, b) -> a float (an int when a and b are ints) in [a, b], log-scaled under tag(log, ...);
+interval(a, b) -> a float in [a, b] (an int under tag(int, ...)), log-scaled under tag(log, ...);
 choice(x, y) or x,y -> one of them; range(a, b[, step]) -> one of its values.
 """
 
@@ -23,8 +23,8 @@ def distribution(override: Override) -> Any:
     value = override.value()
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return od.IntDistribution(value.start, value.end, log=log)
+        if "int" in value.tags:
+            return od.IntDistribution(int(value.start), int(value.end), log=log)
         return od.FloatDistribution(value.start, value.end, log=log)
     if isinstance(value, ChoiceSweep):
         return od.CategoricalDistribution(list(override.sweep_iterator()))
