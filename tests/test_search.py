@@ -124,3 +124,5 @@ def test_joblib_jobs_report_to_a_study_in_storage_and_are_pruned(tmp_path, mnist
     trials = study_trials(storage, "mnist_optuna")
     assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
     assert {m["status"] for m in job_metrics(sweep).values()} == {"pruned"}
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["trials"]["pruned"] == 2

@@ -88,8 +88,9 @@ def test_batches_stop_at_the_budget_and_stale_trials_are_not_counted():
     assert _study.ask_batch(study, settings(None, 3, n_jobs=2), {}) == []
 
 
-def test_concurrent_askers_on_one_sqlite_study_ask_exactly_its_trials(tmp_path):
-    spec = f"sqlite:///{tmp_path / 'study.db'}"
+@pytest.mark.parametrize("storage", ["sqlite:///{}/study.db", "journal:{}/study.log"])
+def test_concurrent_askers_on_one_stored_study_ask_exactly_its_trials(tmp_path, storage):
+    spec = storage.format(tmp_path)
     asked: list[int] = []
 
     def worker() -> None:
@@ -106,7 +107,7 @@ def test_concurrent_askers_on_one_sqlite_study_ask_exactly_its_trials(tmp_path):
     for t in threads:
         t.join()
     assert sorted(asked) == list(range(12))
-    assert len(optuna.load_study(study_name="s", storage=spec).trials) == 12
+    assert len(optuna.load_study(study_name="s", storage=_storage.make_storage(spec)).trials) == 12
 
 
 class FakeTrial:
