@@ -65,14 +65,12 @@ def postgres_server() -> Iterator[str]:
     run(bin_dir / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "-o",
         f"-p {port} -h 127.0.0.1 -k {root}", "start")
     try:
-        import psycopg2
+        import psycopg
 
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user=USER, dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {DB}")
-        conn.close()
-        yield f"postgresql+psycopg2://{USER}@127.0.0.1:{port}/{DB}"
+        with psycopg.connect(host="127.0.0.1", port=port, user=USER, dbname="postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {DB}")
+        yield f"postgresql://{USER}@127.0.0.1:{port}/{DB}"
     finally:
         run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)

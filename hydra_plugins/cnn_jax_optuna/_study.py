@@ -21,7 +21,10 @@ import optuna
 from hydra.utils import instantiate
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, Trial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
+from cnn_jax.config import ConfigError
+from cnn_jax.errors import first_line
 from hydra_plugins.cnn_jax_optuna._storage import budget_lock, make_storage, shown
 
 STALE = "cnn_jax:stale"  # system attr: a trial failed because its worker died, not counted
@@ -47,14 +50,19 @@ def make_pruner(pruner: Mapping[str, Any] | None) -> Any:
 
 
 def open_study(settings: Mapping[str, Any]) -> optuna.Study:
-    """The study of `settings` (hydra.sweeper) in its storage, created by the first worker."""
+    """The study of `settings` (hydra.sweeper) in its storage, created by the first worker; a
+    storage that cannot be reached (or whose driver is missing) is a one-line ConfigError."""
     spec, name = settings["storage"], settings["study_name"]
-    with budget_lock(spec, name):  # one worker at a time creates the tables and the study
-        storage = make_storage(spec, settings.get("heartbeat_interval"))
-        study = optuna.create_study(
-            storage=storage, study_name=name, direction=settings["direction"],
-            sampler=make_sampler(settings.get("sampler")),
-            pruner=make_pruner(settings.get("pruner")), load_if_exists=True)
+    try:
+        with budget_lock(spec, name):  # one worker at a time creates the tables and the study
+            storage = make_storage(spec, settings.get("heartbeat_interval"))
+            study = optuna.create_study(
+                storage=storage, study_name=name, direction=settings["direction"],
+                sampler=make_sampler(settings.get("sampler")),
+                pruner=make_pruner(settings.get("pruner")), load_if_exists=True)
+    except (SQLAlchemyError, OSError, ImportError) as err:
+        raise ConfigError(f"hydra.sweeper.storage={shown(spec)!r}: {type(err).__name__}: "
+                          f"{first_line(err)}") from err
     _LIVE[(spec, name)] = study
     return study
 

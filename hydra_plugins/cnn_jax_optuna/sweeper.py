@@ -44,11 +44,11 @@ class OptunaSweeper(Sweeper):
         from cnn_jax.config import ConfigError
 
         try:
-            search = _checked(self.settings, self.config)
+            objective = _checked(self.settings, self.config)
+            run_search(self.settings, objective, arguments, self.launcher, self.config)
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-        run_search(self.settings, search, arguments, self.launcher, self.config)
 
 
 def _checked(settings: dict, config: DictConfig) -> str:
@@ -98,7 +98,7 @@ def run_search(settings: dict, objective: str, arguments: list[str], launcher: A
             except (OSError, ValueError):
                 status = None
             ran = ret.status == JobStatus.COMPLETED
-            _study.tell(study, trial, ran, status, ret._return_value if ran else None)
+            _study.tell(study, trial, ran, status, ret.return_value if ran else None)
             log.info("trial %d (%s): %s", trial.number, run_dir,
                      status if ran else f"job failed: {ret._return_value!r}")
     results = _study.results(study, settings, objective, sweep_dir)
