@@ -144,7 +144,7 @@ def test_a_pruned_run_is_recorded_counted_and_listed_in_the_tables(tmp_path, cap
     assert "pruned: pruned by the search after epoch 2" in capsys.readouterr().out
     assert json.loads((tmp_path / "1" / "metrics.json").read_text())["status"] == "pruned"
     counts = job_statuses(tmp_path)
-    assert counts == {"ok": 1, "diverged": 0, "failed": 0, "pruned": 1}
+    assert counts == {"ok": 1, "diverged": 0, "failed": 0, "pruned": 1, "running": 0}
     assert status_line(counts) == "jobs: 1 ok, 0 diverged, 0 failed, 1 pruned"
     assert status_line({**counts, "pruned": 0}) == "jobs: 1 ok, 0 diverged, 0 failed"
     runs = tables.collect_runs(tmp_path)
@@ -152,3 +152,14 @@ def test_a_pruned_run_is_recorded_counted_and_listed_in_the_tables(tmp_path, cap
     assert list(summary["pruned_seeds"]) == [[], ["job 1"]]
     failures = tables.failures(runs)
     assert list(failures["status"]) == ["pruned"] and "epoch 2" in failures["error"].iloc[0]
+
+
+def test_a_job_another_worker_still_trains_counts_as_running_not_failed(tmp_path,
+                                                                        other_process_holding):
+    (tmp_path / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "0" / ".hydra" / "overrides.yaml").write_text("- dropout=0.1\n")
+    with other_process_holding(tmp_path / "0"):
+        counts = job_statuses(tmp_path)
+        assert counts["running"] == 1 and counts["failed"] == 0
+        assert status_line(counts) == "jobs: 0 ok, 0 diverged, 0 failed, 1 running"
+    assert job_statuses(tmp_path)["failed"] == 1  # no process, no metrics.json: failed
