@@ -71,19 +71,31 @@ def _checked(settings: dict, config: DictConfig) -> str:
     return objective
 
 
+def job_outcome(ret: Any) -> tuple[bool, str | None, Any]:
+    """A job's (ran to its end, its run's metrics.json status, the value it returned or the
+    exception it raised)."""
+    from cnn_jax.results.records import read_metrics
+
+    if ret.status != JobStatus.COMPLETED:
+        return False, None, ret._return_value
+    try:
+        status = (read_metrics(ret.hydra_cfg.hydra.runtime.output_dir) or {}).get("status")
+    except (OSError, ValueError):
+        status = None
+    return True, status, ret.return_value
+
+
 def run_search(settings: dict, objective: str, arguments: list[str], launcher: Any,
                config: DictConfig) -> None:
     """The ask / launch / tell loop of one worker, then its optimization_results.yaml."""
     import yaml
 
     from cnn_jax.atomic import write_atomic
-    from cnn_jax.results.records import read_metrics
     from hydra_plugins.cnn_jax_optuna import _space, _study
 
     space, fixed = _space.search_space(settings["params"] or {}, arguments)
     sweep_dir = Path(config.hydra.sweep.dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    write_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(config))  # as Hydra's sweepers
     study = _study.open_study(settings)
     while trials := _study.ask_batch(study, settings, space):
         jobs = [[*fixed, *_space.trial_overrides(t.params),
@@ -92,15 +104,10 @@ def run_search(settings: dict, objective: str, arguments: list[str], launcher: A
         with _study.heartbeats(study, trials):
             returns = launcher.launch(jobs, initial_job_idx=trials[0].number)
         for trial, ret in zip(trials, returns, strict=True):
-            run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg else None
-            try:
-                status = (read_metrics(run_dir) or {}).get("status") if run_dir else None
-            except (OSError, ValueError):
-                status = None
-            ran = ret.status == JobStatus.COMPLETED
-            _study.tell(study, trial, ran, status, ret.return_value if ran else None)
-            log.info("trial %d (%s): %s", trial.number, run_dir,
-                     status if ran else f"job failed: {ret._return_value!r}")
+            ran, status, value = job_outcome(ret)
+            _study.tell(study, trial, ran, status, value)
+            log.info("trial %d (job %s): %s", trial.number, trial.user_attrs[_study.JOB],
+                     status if ran else f"job failed: {value!r}")
     results = _study.results(study, settings, objective, sweep_dir)
     write_atomic(sweep_dir / RESULTS, yaml.safe_dump(results, sort_keys=False))
     log.info("best trial: %s (%s=%s) in %s", results["best_trial"], objective,
