@@ -100,7 +100,7 @@ def test_a_killed_search_resumes_its_study_and_the_killed_trials_checkpoint(tmp_
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (sweep / "0" / "metrics.json").exists(), "the trial finished before the kill"
-    time.sleep(2.5)  # its heartbeat goes stale (2 x heartbeat_interval)
+    time.sleep(3.5)  # its heartbeat goes stale (2 x heartbeat_interval; sqlite: whole seconds)
     wait_ok([start(args, tmp_path / "rerun.log")], [tmp_path / "rerun.log"])
     killed, rerun, second = sorted(study_trials(storage, "mnist_optuna"), key=lambda t: t.number)
     assert killed.state.name == "FAIL" and killed.system_attrs["cnn_jax:stale"]

@@ -88,6 +88,26 @@ def test_batches_stop_at_the_budget_and_stale_trials_are_not_counted():
     assert _study.ask_batch(study, settings(None, 3, n_jobs=2), {}) == []
 
 
+def test_a_trial_whose_worker_died_is_run_again_with_its_params_in_its_job_dir(tmp_path):
+    import time
+
+    spec = f"sqlite:///{tmp_path / 'study.db'}"
+    conf = settings(spec, 2, heartbeat_interval=1)
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study = _study.open_study(conf)
+    (dead,) = _study.ask_batch(study, conf, space)  # its worker dies: no heartbeat after this
+    time.sleep(3.5)  # stale after 2 heartbeat intervals (sqlite keeps whole seconds)
+    (again,) = _study.ask_batch(study, conf, space)
+    assert again.params == dead.params and again.user_attrs == {"job": "0", "resumes": 0}
+    failed = study.get_trials(deepcopy=False)[0]
+    assert failed.state.name == "FAIL" and failed.system_attrs[_study.STALE]
+    study.tell(again, 0.5)
+    (last,) = _study.ask_batch(study, conf, space)  # the budget: 2 trials besides the stale one
+    assert last.number == 2 and last.user_attrs == {"job": "2"}
+    study.tell(last, 0.4)
+    assert _study.ask_batch(study, conf, space) == []
+
+
 @pytest.mark.parametrize("storage", ["sqlite:///{}/study.db", "journal:{}/study.log"])
 def test_concurrent_askers_on_one_stored_study_ask_exactly_its_trials(tmp_path, storage):
     spec = storage.format(tmp_path)

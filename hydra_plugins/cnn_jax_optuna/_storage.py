@@ -9,6 +9,7 @@ shared file system, no database server).
 from __future__ import annotations
 
 import contextlib
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +43,10 @@ def make_storage(spec: str | None, heartbeat_interval: int | None = None) -> Any
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if spec.startswith(SQLITE) else {}
-    return optuna.storages.RDBStorage(spec, engine_kwargs=engine,
-                                      heartbeat_interval=heartbeat_interval)
+    with warnings.catch_warnings():  # heartbeats: "experimental" since Optuna 2.9
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(spec, engine_kwargs=engine,
+                                          heartbeat_interval=heartbeat_interval)
 
 
 def shown(spec: str | None) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -77,11 +78,17 @@ def counted(trials: Sequence[FrozenTrial]) -> int:
     return sum(not t.system_attrs.get(STALE) for t in trials)
 
 
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """Seconds between a running trial's heartbeats (None: its storage keeps none)."""
+    storage = study._storage
+    return storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+
+
 def rerun_stale(study: optuna.Study) -> list[int]:
     """Fail the running trials whose heartbeat is stale, mark them, and queue a copy of each
     (same params and job dir); their numbers. Call it holding the study's lock."""
     storage = study._storage
-    if not isinstance(storage, BaseHeartbeat) or not storage.get_heartbeat_interval():
+    if not heartbeat_interval(study):
         return []
     rerun = []
     for trial_id in storage._get_stale_trial_ids(study._study_id):
@@ -103,9 +110,13 @@ def ask_batch(study: optuna.Study, settings: Mapping[str, Any], space: dict) -> 
         asked = []
         for i in range(max(left, 0)):
             study.sampler = make_sampler(settings.get("sampler"), offset=len(trials) + i)
-            trial = study.ask(space)
+            with warnings.catch_warnings():  # heartbeats are ours, not study.optimize's
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+                trial = study.ask(space)
             if JOB not in trial.user_attrs:
                 trial.set_user_attr(JOB, str(trial.number))
+            if heartbeat_interval(study):  # from its first moment: a worker killed now shows
+                study._storage.record_heartbeat(trial._trial_id)
             asked.append(trial)
     return asked
 
@@ -113,8 +124,7 @@ def ask_batch(study: optuna.Study, settings: Mapping[str, Any], space: dict) -> 
 @contextlib.contextmanager
 def heartbeats(study: optuna.Study, trials: Sequence[Trial]) -> Iterator[None]:
     """While the block runs, record the trials' heartbeats (RDB storages with heartbeats)."""
-    storage = study._storage
-    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    storage, interval = study._storage, heartbeat_interval(study)
     if not interval:
         yield
         return
