@@ -6,6 +6,7 @@ the epoch raises TrialPruned, and the run's metrics.json records status `pruned`
 A job is a trial's when $CNN_JAX_OPTUNA_TRIAL holds the trial's id. It reaches the study the
 sweeper has open in this process, else (a job in another process: joblib, SLURM) the study in
 the storage its Hydra config names; an in-memory study in another process: no pruning.
+Importing this module loads neither JAX nor Optuna (the CLI answers mistakes before JAX loads).
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cnn_jax.loggers import MultiWriter, Writer
-from cnn_jax.results import records
-from cnn_jax.results.objective import objective
 from hydra_plugins.cnn_jax_optuna.sweeper import TRIAL_ENV
 
 log = logging.getLogger(__name__)
@@ -40,12 +38,21 @@ def epoch_value(record: Mapping[str, Any]) -> float:
     return sum(values) / len(values)
 
 
-class TrialReporter(Writer):
-    """A writer that reports each epoch to an Optuna trial and raises TrialPruned when the
-    study's pruner says so."""
+class TrialReporter:
+    """A writer (`cnn_jax.loggers.Writer`'s four methods, only `epoch` doing anything) that
+    reports each epoch to an Optuna trial and raises TrialPruned when the study's pruner says so."""
 
     def __init__(self, trial: Any) -> None:
         self.trial = trial
+
+    def config(self, config: Mapping[str, Any]) -> None:
+        """Nothing: the trial's params are the sweeper's."""
+
+    def summary(self, metrics: Mapping[str, Any]) -> None:
+        """Nothing: the sweeper tells the trial its outcome."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def epoch(self, record: Mapping[str, Any], seeds: Sequence[int]) -> None:
         step, value = int(record["epoch"]), epoch_value(record)
@@ -77,15 +84,23 @@ def current_trial() -> Any:
     return optuna.trial.Trial(study, int(trial_id))
 
 
-def with_trial(writer: Writer) -> Writer:
-    """`writer`, plus the trial's reporter when this job is a search trial's."""
+def with_trial(writer: Any) -> Any:
+    """`writer` (a `cnn_jax.loggers.Writer`), plus the trial's reporter when this job is a search
+    trial's."""
     trial = current_trial()
-    return writer if trial is None else MultiWriter([writer, TrialReporter(trial)])
+    if trial is None:
+        return writer
+    from cnn_jax.loggers import MultiWriter
+
+    return MultiWriter([writer, TrialReporter(trial)])
 
 
 def pruned(run_dir: Path, overrides: list[str], err: TrialPruned, metric: str) -> float:
     """Record the pruned run in run_dir's metrics.json, print its line, return the objective a
     run that did not finish gets (the sweeper tells the trial pruned)."""
+    from cnn_jax.results import records
+    from cnn_jax.results.objective import objective
+
     record = {**records.failure_record(str(err), overrides), "status": "pruned",
               "epochs": err.epoch}
     records.write_json_atomic(Path(run_dir) / records.METRICS, record)

@@ -183,3 +183,14 @@ def test_a_job_another_worker_still_trains_counts_as_running_not_failed(tmp_path
         assert counts["running"] == 1 and counts["failed"] == 0
         assert status_line(counts) == "jobs: 0 ok, 0 diverged, 0 failed, 1 running"
     assert job_statuses(tmp_path)["failed"] == 1  # no process, no metrics.json: failed
+
+
+def test_the_job_side_imports_neither_jax_nor_optuna():
+    import subprocess
+    import sys
+
+    code = ("import sys, experiments.search_trial\n"
+            "print(sorted({'jax', 'optuna'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
