@@ -54,6 +54,8 @@ def test_optuna_search_optimises_validation_accuracy(tmp_path, mnist_dir):
     assert "jobs: 2 ok, 0 diverged, 0 failed" in proc.stdout
 
 
+@pytest.mark.slow  # 83-117 s measured on 2 shared cores; test_search_study.py's concurrent
+# askers test the same budget in the default suite
 def test_two_workers_share_one_sqlite_study_and_run_exactly_its_trials(tmp_path, mnist_dir):
     sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
     args = search_args(sweep, mnist_dir, "hydra.sweeper.n_trials=5", "hydra.sweeper.pruner=null",
@@ -82,6 +84,8 @@ def test_a_trial_below_the_pruners_threshold_is_pruned_and_listed(tmp_path, mnis
     assert "| 0     |" in listed and "pruned" in listed
 
 
+@pytest.mark.slow  # 52-83 s measured on 2 shared cores; test_search_study.py tests the rerun of
+# a dead worker's trial in the default suite
 def test_a_killed_search_resumes_its_study_and_the_killed_trials_checkpoint(tmp_path,
                                                                            mnist_dir):
     sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
