@@ -6,7 +6,7 @@ UV ?= uv
 ARGS ?=
 ACCEL ?=
 
-.PHONY: setup train test test-all lint gpu-check
+.PHONY: setup train test test-all test-cluster lint gpu-check
 
 setup:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -22,6 +22,14 @@ test: setup
 
 test-all: setup
 	$(UV) run --frozen pytest -m "slow or not slow"
+
+# The tests marked `cluster`: they start the services they need (a PostgreSQL server) themselves;
+# as root, the Debian packages are installed first when missing.
+CLUSTER_PACKAGES ?= postgresql
+test-cluster: setup
+	@[ "$$(id -u)" != 0 ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLUSTER_PACKAGES) >/dev/null)
+	$(UV) run --frozen pytest -m cluster
 
 lint: setup
 	$(UV) run --frozen ruff check .

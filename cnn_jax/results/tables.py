@@ -53,8 +53,10 @@ STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "tes
 SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
                    "best_val_epoch_mean", "epochs", "val_gain_last_mean", "params",
                    "flops_per_image", "compile_seconds", "seconds_per_seed",
-                   "failed_seeds", "diverged_seeds", "unfinished_seeds", *SIG_COLUMNS)
-NOT_OK = ("diverged", "failed", "unfinished")  # the statuses of a (job, seed) listed as not ok
+                   "failed_seeds", "diverged_seeds", "unfinished_seeds", "pruned_seeds",
+                   *SIG_COLUMNS)
+# the statuses of a (job, seed) listed as not ok (pruned: stopped early by a search's pruner)
+NOT_OK = ("diverged", "failed", "unfinished", "pruned")
 TIED = " †"  # marks a mean not separated from the reference at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
