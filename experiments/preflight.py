@@ -155,13 +155,16 @@ def _first_choices(overrides: Sequence[str]) -> list[str]:
     return out
 
 
-def _sweep_error(hydra: Any, multirun: bool) -> str | None:
+def _sweep_error(hydra: Any, multirun: bool, argv: Sequence[str]) -> str | None:
+    """The error for a preset whose sweeper params define a sweep, run without -m."""
     params = dict(hydra.sweeper.get("params") or {})
-    experiment = hydra.runtime.choices.get("experiment")
-    if params and not multirun:
-        return (f"experiment={experiment} defines a sweep over {', '.join(params)}; run it with "
-                f"-m (python -m experiments.train -m experiment={experiment})")
-    return None
+    if not params or multirun:
+        return None
+    choices = hydra.runtime.choices
+    preset = next((f"{g}={choices.get(g)}" for g in ("hparams_search", "experiment")
+                   if choices.get(g) not in (None, "null")), "the config")
+    return (f"{preset} defines a sweep over {', '.join(params)}; run it with -m "
+            f"(python -m experiments.train -m {' '.join(argv)})")
 
 
 def _validation_error(dcfg: Any, label: str = "") -> str | None:
@@ -222,7 +225,7 @@ def check(argv: Sequence[str]) -> str | None:
         full = _compose([*base, *[o for o in overrides if o.lstrip("+~").startswith("hydra")
                                   and not (_parse(o) and _parse(o).is_sweep_override())]],
                         with_hydra=True)
-        error = _sweep_error(full.hydra, multirun)
+        error = _sweep_error(full.hydra, multirun, argv)
         if error:
             return error
         if multirun:

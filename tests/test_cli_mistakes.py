@@ -96,3 +96,10 @@ def test_nothing_heavy_is_imported_before_a_mistake_is_answered():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_search_preset_without_m_names_itself():
+    assert check(["hparams_search=mnist_optuna", "train.epochs=2"]) == (
+        "hparams_search=mnist_optuna defines a sweep over optimizer.lr, optimizer.l2, dropout; "
+        "run it with -m (python -m experiments.train -m hparams_search=mnist_optuna "
+        "train.epochs=2)")
