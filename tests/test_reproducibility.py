@@ -5,6 +5,8 @@ pairs that name only runs the script trains."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +118,35 @@ def test_children_get_only_the_case_flags(monkeypatch):
     assert repro.child_env("--x=1")["XLA_FLAGS"] == "--x=1"
     cmd = repro.command(repro.Case("c", "0"), repro.ROOT / "d", ["model=fast"])
     assert cmd[cmd.index("-c") + 1] == "0" and "train.compile_cache=null" in cmd
+
+
+KERNEL_GRADIENT = '''
+import hashlib, os
+import jax.numpy as jnp
+import numpy as np
+rng = np.random.default_rng(0)
+a, b = (jnp.asarray(rng.standard_normal((5760, n), dtype=np.float32)) for n in (25, 20))
+out = np.asarray(a.T @ b)  # conv1's kernel gradient as im2col computes it: a long reduction
+print(len(os.sched_getaffinity(0)), hashlib.md5(out.tobytes()).hexdigest())
+'''
+
+
+@pytest.mark.slow
+def test_one_thread_pool_on_two_cores_computes_what_one_core_does(tmp_path):
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs 2 CPU cores")
+    (tmp_path / "kgrad.py").write_text(KERNEL_GRADIENT)
+    env = repro.child_env("")
+
+    def out(cpus, *args):
+        cmd = ["taskset", "-c", cpus, sys.executable, *args]
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              check=True)
+        return done.stdout.split()
+
+    two = f"{cores[0]},{cores[1]}"
+    one_core = out(str(cores[0]), "kgrad.py")
+    pooled = out(two, "-c", repro.ONE_THREAD_POOL, "kgrad")
+    assert one_core[0] == "1" and pooled[0] == "2"  # the module runs with both cores
+    assert pooled[1] == one_core[1]
