@@ -177,6 +177,12 @@ def _epochs_recorded(run_dir: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
+def last_line(text: str) -> str:
+    """A child's last non-blank stderr line (its `error: ...`, or a traceback's last line)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
 def train(case: Case, run_dir: Path, overrides: Sequence[str]) -> None:
     """Run `case` to the end (if it interrupts: stopped by SIGTERM once epoch 1 is recorded,
     then the same command again continues it). RuntimeError naming the case when a run fails."""
@@ -189,11 +195,12 @@ def train(case: Case, run_dir: Path, overrides: Sequence[str]) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate()
         if proc.returncode != 128 + signal.SIGTERM:
-            raise RuntimeError(f"{case.name}: expected a stop after epoch 1 (exit 143), got exit "
-                               f"{proc.returncode} (too few steps left to stop it?): {err[-500:]}")
+            raise RuntimeError(f"{case.name}: expected a stop after epoch 1 (exit 143), got "
+                               f"exit {proc.returncode} (too few steps left to stop it?): "
+                               f"{last_line(err)}")
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{case.name}: exit {done.returncode}: {done.stderr[-1000:]}")
+        raise RuntimeError(f"{case.name}: exit {done.returncode}: {last_line(done.stderr)}")
 
 
 def load_record(run_dir: Path, predict: Any) -> Record:
@@ -287,7 +294,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         dirs = {c.name: work / f"run{i}" for i, c in enumerate(cases)}
         for c in cases:
             start = time.perf_counter()
-            train(c, dirs[c.name], a.overrides)
+            try:
+                train(c, dirs[c.name], a.overrides)
+            except RuntimeError as err:  # a child's failure, in one line
+                from cnn_jax.errors import first_line
+
+                raise SystemExit(f"error: {first_line(err)}") from None
             print(f"trained {c.name} ({time.perf_counter() - start:.0f} s)", flush=True)
         predict = predictor(a.overrides)
         recs = {c.name: load_record(dirs[c.name], predict) for c in cases}

@@ -119,6 +119,10 @@ def test_children_get_only_the_case_flags(monkeypatch):
     cmd = repro.command(repro.Case("c", "0"), repro.ROOT / "d", ["model=fast"])
     assert cmd[cmd.index("-c") + 1] == "0" and "train.compile_cache=null" in cmd
 
+    assert repro.last_line("Traceback\n  ...\nerror: bad=1 is not known\n\n") == (
+        "error: bad=1 is not known")
+    assert repro.last_line("") == ""
+
 
 KERNEL_GRADIENT = '''
 import hashlib, os
