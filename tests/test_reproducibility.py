@@ -126,11 +126,13 @@ def test_children_get_only_the_case_flags(monkeypatch):
 
 KERNEL_GRADIENT = '''
 import hashlib, os
+import jax
 import jax.numpy as jnp
 import numpy as np
 rng = np.random.default_rng(0)
 a, b = (jnp.asarray(rng.standard_normal((5760, n), dtype=np.float32)) for n in (25, 20))
-out = np.asarray(a.T @ b)  # conv1's kernel gradient as im2col computes it: a long reduction
+# conv1's kernel gradient as im2col computes it in a compiled step: a 5,760-long reduction
+out = np.asarray(jax.jit(lambda a, b: a.T @ b)(a, b))
 print(len(os.sched_getaffinity(0)), hashlib.md5(out.tobytes()).hexdigest())
 '''
 
@@ -151,6 +153,8 @@ def test_one_thread_pool_on_two_cores_computes_what_one_core_does(tmp_path):
 
     two = f"{cores[0]},{cores[1]}"
     one_core = out(str(cores[0]), "kgrad.py")
+    if out(two, "kgrad.py")[1] == one_core[1]:
+        pytest.skip("on this CPU the product's bits do not depend on the core count")
     pooled = out(two, "-c", repro.ONE_THREAD_POOL, "kgrad")
     assert one_core[0] == "1" and pooled[0] == "2"  # the module runs with both cores
     assert pooled[1] == one_core[1]
