@@ -64,13 +64,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cnn_jax.config import ConfigError, from_dictconfig, from_mapping, to_dict
+from cnn_jax.cpus import usable_core_ids, usable_cores
 from cnn_jax.errors import first_line
 from cnn_jax.loggers import SWEEP_GROUP_ENV
 from cnn_jax.models.summary import flops_per_image
 from cnn_jax.results import archive, rundir
 from cnn_jax.results.records import read_metrics
 from cnn_jax.results.tables import find_job_dirs
-from cnn_jax.train.program import usable_core_ids, usable_cores
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
 
 ROOT = Path(__file__).resolve().parents[1]

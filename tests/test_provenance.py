@@ -1,5 +1,6 @@
 """Provenance: git state of a checkout (clean, dirty, none), command line, versions."""
 
+import os
 import subprocess
 import sys
 
@@ -73,8 +74,10 @@ def test_record_has_every_field(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
     record = provenance.provenance(["train.py", "train.epochs=1"])
     assert set(record) == {"git_commit", "git_dirty", "git_diff_sha256", "command", "versions",
-                           "device_kind", "xla_flags", "hostname", "started_at"}
+                           "device_kind", "cpu_model", "usable_cores", "xla_flags", "hostname",
+                           "started_at"}
     assert record["command"].endswith("train.epochs=1")
+    assert record["cpu_model"] and record["usable_cores"] == len(os.sched_getaffinity(0))
     assert set(record["versions"]) == {"python", "jax", "jaxlib", "flax", "optax", "numpy"}
     assert all(record["versions"].values())
     assert record["device_kind"] and record["xla_flags"] == "--xla_dump_to=/tmp/x"

@@ -226,10 +226,10 @@ def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
 
 
 def test_lanes_go_to_the_first_cores_of_the_affinity_mask(monkeypatch):
-    from cnn_jax.train import program
+    from cnn_jax import cpus
 
-    monkeypatch.setattr(program.os, "sched_getaffinity", lambda pid: {5, 3, 7}, raising=False)
-    assert program.usable_core_ids() == [3, 5, 7] and program.usable_cores() == 3
+    monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: {5, 3, 7}, raising=False)
+    assert cpus.usable_core_ids() == [3, 5, 7] and cpus.usable_cores() == 3
     assert reproduce.lane_cores(2) == [3, 5]
 
 

@@ -346,7 +346,8 @@ def test_concurrent_seeds_give_the_same_numbers_as_one_by_one(tiny_splits):
 
 
 def test_concurrent_seeds_default_to_one_per_core_and_at_most_the_seeds():
-    from cnn_jax.train.program import concurrent_seeds, usable_cores
+    from cnn_jax.cpus import usable_cores
+    from cnn_jax.train.program import concurrent_seeds
 
     assert concurrent_seeds(None, 64) == min(64, usable_cores())
     assert concurrent_seeds(None, 1) == 1

@@ -4,7 +4,9 @@ git_commit, git_dirty and git_diff_sha256 (of `git diff HEAD` and the untracked,
 Python and YAML files, only when dirty) describe the checkout the code was imported from;
 outside a git checkout (or without git) they are None. command is the full command line,
 versions the Python and array-stack versions, device_kind the first JAX device's kind,
-xla_flags $XLA_FLAGS, hostname, started_at an ISO-8601 UTC time.
+cpu_model the processor and usable_cores how many cores the process could use (XLA:CPU's
+results differ between one and two: docs/reproducibility.md), xla_flags $XLA_FLAGS, hostname,
+started_at an ISO-8601 UTC time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from cnn_jax.cpus import cpu_model, usable_cores
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
 # untracked files that make a checkout dirty, anywhere in it: code and config a run may have used
@@ -99,6 +103,8 @@ def provenance(argv: Sequence[str] | None = None,
         "command": command_line(argv),
         "versions": versions(),
         "device_kind": device_kind(),
+        "cpu_model": cpu_model(),
+        "usable_cores": usable_cores(),
         "xla_flags": os.environ.get("XLA_FLAGS"),
         "hostname": socket.gethostname(),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -10,7 +10,6 @@ once (`train.concurrent_seeds`); minibatches are optionally sharded over devices
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 
 from cnn_jax.config import SEED_BATCHING, Config, ConfigError
+from cnn_jax.cpus import usable_cores
 from cnn_jax.models.convnet import ConvNet, init_params
 from cnn_jax.protocol import seeds_of
 from cnn_jax.train.optim import make_optimizer
@@ -66,19 +66,6 @@ def over_seeds(fn: Callable, num_seeds: int, in_axes: tuple[int | None, ...]) ->
         return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*unstacked))
 
     return one_seed
-
-
-def usable_core_ids() -> list[int]:
-    """The CPU cores this process may run on, in order (its affinity mask where the OS has one,
-    else every core)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def usable_cores() -> int:
-    """How many CPU cores this process may run on (`usable_core_ids`)."""
-    return len(usable_core_ids())
 
 
 def concurrent_seeds(requested: int | None, seeds: int, devices: int = 1) -> int:
