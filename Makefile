@@ -6,7 +6,7 @@ UV ?= uv
 ARGS ?=
 ACCEL ?=
 
-.PHONY: setup train test test-all lint gpu-check
+.PHONY: setup train test test-all test-cluster lint gpu-check
 
 setup:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install -q uv
@@ -22,6 +22,15 @@ test: setup
 
 test-all: setup
 	$(UV) run --frozen pytest -m "slow or not slow"
+
+# The tests marked `cluster`: they start the servers they need themselves (a one-node SLURM
+# cluster: munged, slurmctld, slurmd, all files in a temp dir; stopped at the end); as root, the
+# Debian packages are installed first when missing. One process: the cluster is shared by the tests.
+CLUSTER_PACKAGES ?= slurm-wlm munge
+test-cluster: setup
+	@[ "$$(id -u)" != 0 ] || (command -v slurmctld && command -v munged) >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLUSTER_PACKAGES) >/dev/null)
+	$(UV) run --frozen pytest -m cluster -n 0
 
 lint: setup
 	$(UV) run --frozen ruff check .

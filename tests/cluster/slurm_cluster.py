@@ -62,7 +62,8 @@ def slurm_conf(root: Path, host: str, ctld_port: int, slurmd_port: int) -> str:
         f"SlurmdPort={slurmd_port}",
         "AuthType=auth/munge",
         "CredType=cred/munge",
-        f"AuthInfo=socket={root / 'munge.socket'}",
+        # cred_expire: also how long a requeued job waits before it may start again (120 s)
+        f"AuthInfo=socket={root / 'munge.socket'},cred_expire=5",
         "SlurmUser=root",
         "SlurmdUser=root",
         f"StateSaveLocation={root / 'state'}",

@@ -27,7 +27,8 @@ def command(sweep_dir: Path, mnist_dir: Path, launcher: str, *overrides: str) ->
     return [sys.executable, "-m", "experiments.train", "-m", *TINY, *overrides,
             f"data.dir={mnist_dir}", f"hydra.sweep.dir={sweep_dir}",
             f"hydra/launcher={launcher}", f"hydra.launcher.partition={PARTITION}",
-            "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10"]
+            "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.timeout_min=20"]  # submitit: a USR2 in the first 10 min is a preemption
 
 
 def sweep(cluster, sweep_dir: Path, mnist_dir: Path, launcher: str,
@@ -70,11 +71,34 @@ def test_four_job_sweep_on_slurm_writes_its_table(cluster, tmp_path, mnist_dir):
     assert "sacct error" not in proc.stderr  # submitit followed the jobs without warnings
 
 
+# How a running job is stopped and put back in the queue: by hand (SLURM's SIGTERM; the run stops
+# after its chunk), or by a preemption notice (the USR2 that SLURM sends signal_delay_s before it
+# preempts; submitit requeues the job itself): the command, and what the job's log then says
+INTERRUPTIONS = {
+    "scontrol_requeue": (("scontrol", "requeue"), "stopped at epoch"),
+    "usr2_preemption_notice": (("scancel", "--signal=USR2"), "this job is preempted"),
+}
+
+
+RESUMED = ["seed=3", "train.epochs=20", "train.batch_size=10"]  # a run the tests interrupt
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, mnist_dir) -> list[dict]:
+    """The epochs of RESUMED run to its end in one go, here (no cluster)."""
+    whole = tmp_path_factory.mktemp("whole")
+    ref = subprocess.run([sys.executable, "-m", "experiments.train", *TINY, *RESUMED,
+                          f"data.dir={mnist_dir}", f"hydra.run.dir={whole}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    return epochs_of(whole)
+
+
+@pytest.mark.parametrize("interrupt", INTERRUPTIONS)
 def test_requeued_job_continues_from_its_checkpoint_and_ends_as_an_uninterrupted_run(
-        cluster, tmp_path, mnist_dir):
-    args = ["seed=3", "train.epochs=20", "train.batch_size=10"]
+        cluster, tmp_path, mnist_dir, interrupt, uninterrupted):
     sweep_dir, run_dir = tmp_path / "sweep", tmp_path / "sweep" / "0"
-    proc = subprocess.Popen(command(sweep_dir, mnist_dir, "slurm", *args), cwd=ROOT,
+    proc = subprocess.Popen(command(sweep_dir, mnist_dir, "slurm", *RESUMED), cwd=ROOT,
                             env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -82,7 +106,7 @@ def test_requeued_job_continues_from_its_checkpoint_and_ends_as_an_uninterrupted
             assert proc.poll() is None, "the sweep ended before its job was requeued"
             time.sleep(0.05)
         (job,) = array_jobs(cluster, sweep_dir)
-        cluster.run("scontrol", "requeue", job["JobID"])
+        cluster.run(*INTERRUPTIONS[interrupt][0], job["JobID"])
         out, err = proc.communicate(timeout=600)
     finally:
         proc.kill()
@@ -92,12 +116,10 @@ def test_requeued_job_continues_from_its_checkpoint_and_ends_as_an_uninterrupted
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["epochs"] == 20
     assert 1 <= metrics["resumed_from"] < 20
-    whole = tmp_path / "whole"
-    ref = subprocess.run([sys.executable, "-m", "experiments.train", *TINY, *args,
-                          f"data.dir={mnist_dir}", f"hydra.run.dir={whole}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    assert epochs_of(run_dir) == epochs_of(whole)
+    log = "".join(p.read_text() for p in (sweep_dir / ".submitit").glob("*/*_log.*"))
+    assert INTERRUPTIONS[interrupt][1] in log
+    assert f"resuming {run_dir} at epoch {metrics['resumed_from'] + 1}/20" in log
+    assert epochs_of(run_dir) == uninterrupted
 
 
 def test_array_parallelism_runs_one_job_at_a_time(cluster, tmp_path, mnist_dir):
