@@ -54,6 +54,17 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
     }
 
 
+def phases(start: float, t_data: float, t_build: float, t_built: float,
+           result: FitResult) -> dict[str, float]:
+    """Where this process's run time went, in seconds: setting up the run dir, loading the
+    data, building (putting the data on the device, tracing, compiling: `compile` of it),
+    training and evaluating (this process's epochs)."""
+    return {"setup": t_data - start, "data": t_build - t_data, "build": t_built - t_build,
+            "compile": result.compile_seconds,
+            "train": result.train_seconds - result.eval_seconds,
+            "evaluate": result.eval_seconds}
+
+
 def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
     """on_epoch callback: metrics.jsonl line, the experiment loggers, orbax checkpoint."""
     manager = checkpoint.checkpoint_manager(run_dir / CHECKPOINTS) if cfg.train.checkpoint else None
@@ -138,8 +149,11 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
 
 def run_planned(cfg: Config, run_dir: str | Path, plan: Plan,
                 overrides: list[str] | None = None, writer: Writer | None = None,
-                stop: StopRequest | None = None) -> dict[str, Any]:
-    """`run` after its decision `plan` (`rundir.prepare`), in a run dir this process holds."""
+                stop: StopRequest | None = None,
+                startup: float | None = None) -> dict[str, Any]:
+    """`run` after its decision `plan` (`rundir.prepare`), in a run dir this process holds.
+    `startup`: the seconds before it (interpreter, imports, config: the CLI's), recorded first
+    among the run's phases."""
     start = time.perf_counter()
     origin = provenance()
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -149,11 +163,12 @@ def run_planned(cfg: Config, run_dir: str | Path, plan: Plan,
         if plan.action == "skip":
             return plan.finished
         return _train(cfg, run_dir, plan.action == "resume", list(overrides or []), writer,
-                      start, origin, stop)
+                      start, origin, stop, startup)
 
 
 def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], writer: Writer,
-           start: float, origin: dict[str, Any], stop: StopRequest | None) -> dict[str, Any]:
+           start: float, origin: dict[str, Any], stop: StopRequest | None,
+           startup: float | None = None) -> dict[str, Any]:
     """run's training, fresh or resumed, in a run dir this process holds."""
     manager = None
     config = to_dict(cfg)
@@ -164,8 +179,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
             records.write_json_atomic(run_dir / records.CONFIG, config)
             writer.config(config)
+        t_data = time.perf_counter()
         splits = load_splits(cfg.data)
+        t_build = time.perf_counter()
         program = build(cfg, splits)
+        t_built = time.perf_counter()
         for line in header_lines(cfg, splits, data_source.choose(cfg.data), program.seeds,
                                  program.batching):
             log.info("%s", line)
@@ -198,6 +216,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
         metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
                                  overrides, program.seeds)
         metrics["resumed_from"] = saved.next_epoch if saved else None
+        metrics["phases"] = ({} if startup is None else {"startup": startup}) | phases(
+            start, t_data, t_build, t_built, result)
+        log.info("phases: %s", ", ".join(f"{k} {v:.2f} s" for k, v in metrics["phases"].items()))
         metrics["provenance"] = origin
         if cfg.train.vote or cfg.train.test_errors:
             _ensemble_records(cfg, program.model, result, splits, run_dir, metrics)

@@ -1,5 +1,6 @@
 """Hydra callback: when a multirun ends, write the ablation table and figure into the sweep dir,
-print one line counting its jobs by status, and exit 1 if any job failed."""
+print one line counting its jobs by status, and exit 1 if any job failed (a job another process
+is still training, as another worker of a shared search does, is running, not failed)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,32 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
+SHOWN_WHEN_SOME = ("pruned", "running")  # counts the status line leaves out when they are 0
 
 
 def job_statuses(sweep_dir: str | Path) -> dict[str, int]:
-    """How many job dirs of the sweep are ok, diverged, failed (no metrics.json: failed)."""
+    """How many job dirs of the sweep are ok, diverged, failed, pruned, running (no metrics.json:
+    running while a process holds the dir, else failed)."""
     from cnn_jax.results.records import STATUSES, read_metrics
+    from cnn_jax.results.rundir import holder
     from cnn_jax.results.tables import find_job_dirs
 
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys((*STATUSES, "running"), 0)
     for job in find_job_dirs(sweep_dir):
         try:
             status = (read_metrics(job) or {}).get("status")
         except (OSError, ValueError):
             status = None
+        if status is None and holder(job) is not None:
+            status = "running"
         counts[status if status in counts else "failed"] += 1
     return counts
 
 
 def status_line(counts: dict[str, int]) -> str:
-    """'jobs: 3 ok, 1 diverged, 1 failed'."""
-    return "jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+    """'jobs: 3 ok, 1 diverged, 1 failed' (and ', 2 pruned', ', 1 running' when there are some)."""
+    return "jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items()
+                                if n or status not in SHOWN_WHEN_SOME)
 
 
 class WriteTableCallback(Callback):

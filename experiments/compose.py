@@ -57,7 +57,7 @@ def not_sweeps(overrides: tuple[str, ...] | list[str]) -> list[str]:
     return kept
 
 
-def sweep_jobs(*overrides: str) -> list[list[str]]:
+def sweep_jobs(*overrides: str, numbered: bool = True) -> list[list[str]]:
     """The task overrides of each job `python -m experiments.train -m *overrides` launches, job
     0 first, in the dirs SWEEP_DIR/0, /1, ...: the experiment's `hydra.sweeper.params`, then the
     command line, split by Hydra's basic sweeper itself (its `split_arguments`: a later value of
@@ -75,7 +75,7 @@ def sweep_jobs(*overrides: str) -> list[list[str]]:
         raise ValueError(f"hydra.sweeper {sweeper!r}: only the basic sweeper's jobs are known "
                          "before they run")
     subdir = OmegaConf.to_container(hydra.sweep, resolve=False).get("subdir")
-    if subdir != "${hydra.job.num}":
+    if numbered and subdir != "${hydra.job.num}":
         raise ValueError(f"hydra.sweep.subdir={subdir!r}: job dirs are found by number "
                          "(${hydra.job.num})")
     params = [f"{key}={value}" for key, value in (hydra.sweeper.get("params") or {}).items()]

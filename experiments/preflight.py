@@ -180,7 +180,7 @@ def _job_errors(overrides: Sequence[str]) -> str | None:
     from experiments.compose import sweep_jobs
 
     try:
-        jobs = sweep_jobs(*overrides)
+        jobs = sweep_jobs(*overrides, numbered=False)
     except ValueError:  # another sweeper: its trials are checked as they run
         return None
     seen: set[tuple[str, ...]] = set()

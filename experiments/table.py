@@ -35,15 +35,24 @@ def write_outputs(sweep_dir: str | Path, out_dir: str | Path | None = None,
     return markdown, paths
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` is a single run's dir (its own records), not a sweep's."""
+    return (path / "metrics.json").is_file() or (path / ".hydra" / "overrides.yaml").is_file()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, write the outputs, print the Markdown; exit 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m experiments.table", description=__doc__)
-    parser.add_argument("sweep_dir", type=Path, help="Hydra multirun dir (or one run dir)")
+    parser.add_argument("sweep_dir", type=Path, help="Hydra multirun dir")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default: sweep_dir)")
     parser.add_argument("--title", default=None, help="table and figure title")
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         print(f"error: {args.sweep_dir}: no such directory", file=sys.stderr)
+        return 2
+    if is_run_dir(args.sweep_dir):
+        print(f"error: {args.sweep_dir} is one run's dir, not a sweep's; its results are in its "
+              "metrics.json (a table compares the runs of a sweep dir)", file=sys.stderr)
         return 2
     try:
         markdown, _ = write_outputs(args.sweep_dir, args.out, args.title)

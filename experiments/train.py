@@ -21,6 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.run_dirs as run_dirs
+from experiments.search_trial import TrialPruned, pruned, with_trial
 
 _IMPORTED = time.perf_counter()
 
@@ -78,9 +79,12 @@ def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: A
         from cnn_jax.train.compiles import enable_compile_cache
 
         enable_compile_cache(cfg.train.compile_cache)
-        writer = make_writer(logger_options(dcfg), run_dir, group=group)
+        writer = with_trial(make_writer(logger_options(dcfg), run_dir, group=group))
         with stop_on_signals(StopRequest()) as stop:
-            metrics = run_planned(cfg, run_dir, plan, overrides, writer=writer, stop=stop)
+            metrics = run_planned(cfg, run_dir, plan, overrides, writer=writer, stop=stop,
+                                  startup=time.perf_counter() - started)
+    except TrialPruned as err:  # a search's pruner stopped the trial (hparams_search)
+        return pruned(run_dir, overrides, err, metric)
     except Interrupted as stopped:
         print(stopped.line, file=sys.stderr)
         raise SystemExit(stopped.exit_code) from None

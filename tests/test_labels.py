@@ -86,3 +86,12 @@ def test_the_pivot_names_rows_and_columns(tmp_path: Path) -> None:
     pivot = tables.pivot_markdown(summary, ("dropout", "data.expand"), named)
     assert "| no dropout " in pivot and "| 0.5 " in pivot and "| expanded " in pivot
     assert "| False " in pivot
+
+
+def test_a_label_shows_a_number_to_four_significant_digits_the_csv_keeps_it_whole():
+    from cnn_jax.results.labels import short_number, value_label
+
+    assert value_label("optimizer.lr", "0.007247031607588867", {}) == "optimizer.lr=0.007247"
+    assert short_number("0.25") == "0.25" and short_number("1000000") == "1000000"
+    assert short_number("123456.7") == "1.235e+05" and short_number("max") == "max"
+    assert short_number("nan") == "nan" and short_number(True) == "True"

@@ -31,8 +31,9 @@ def sweep(tmp_path_factory, mnist_dir):
     main = multirun(sweep_dir, mnist_dir, "pooling=max,avg", "seed=0,1")
     assert main.returncode == 0, main.stderr[-3000:]
     assert main.stdout.strip().splitlines()[-1] == "jobs: 4 ok, 0 diverged, 0 failed"
-    # one more job in the same sweep dir, forced to fail: a pool window larger than its input
-    failing = multirun(sweep_dir, mnist_dir, "pooling=l2", "pooling.window=30", "seed=0")
+    # one more job in the same sweep dir, forced to fail as it runs: a minibatch larger than
+    # the training images (a value the config alone cannot refuse before the data is loaded)
+    failing = multirun(sweep_dir, mnist_dir, "pooling=l2", "train.batch_size=1000", "seed=0")
     # the sweep finishes and writes its table, then exits non-zero with its status line
     assert failing.returncode == 1, failing.stderr[-3000:]
     assert failing.stdout.strip().splitlines()[-1] == "jobs: 4 ok, 0 diverged, 1 failed"
@@ -51,7 +52,7 @@ def test_every_job_ran_and_the_forced_failure_is_recorded(sweep):
     ok = {k: m for k, m in metrics.items() if m["status"] == "ok"}
     assert len(ok) == 4 and all(0.0 < m["test_acc"] <= 1.0 for m in ok.values())
     (failed,) = [m for m in metrics.values() if m["status"] == "failed"]
-    assert "pool.window=30 is larger than" in failed["error"]
+    assert "train.batch_size=1000 exceeds the 200 training images" in failed["error"]
     assert "error: " in failing.stderr
 
 
@@ -73,7 +74,7 @@ def test_callback_table_has_mean_std_of_each_cell_and_lists_the_failure(sweep):
         assert row["test_mean"] == pytest.approx(100 * pd.Series(accs).mean(), abs=1e-3)
         assert row["test_std"] == pytest.approx(100 * pd.Series(accs).std(), abs=1e-3)  # sample
         assert f"{row['test_mean']:.2f}" in md
-    assert "failed" in md.lower() and "window=30" in md
+    assert "failed" in md.lower() and "batch_size=1000" in md
     assert md.count("**") >= 2  # the best cell in bold
 
 
@@ -94,7 +95,7 @@ def test_relaunch_skips_finished_jobs_and_reruns_the_missing_one(sweep, mnist_di
     stamps = {j: (j / "metrics.json").stat().st_mtime_ns for j in jobs[1:]}
     proc = multirun(sweep_dir, mnist_dir, "pooling=max,avg", "seed=0,1")
     assert proc.returncode == 1, proc.stderr[-3000:]  # the failed job is still in the sweep dir
-    assert len(re.findall(r"skip \(already ok\)", proc.stdout)) == 3, proc.stdout
+    assert len(re.findall(r"\(finished earlier\)", proc.stdout)) == 3, proc.stdout
     assert json.loads(gone.read_text())["status"] == "ok"
     assert {j: (j / "metrics.json").stat().st_mtime_ns for j in jobs[1:]} == stamps
 

@@ -40,7 +40,8 @@ def _job(sweep: Path, name: str, overrides: list[str], per_seed: list[dict] | No
         status = "ok" if all(s["status"] == "ok" for s in per_seed) else "diverged"
         metrics = {"status": status, "error": None if status == "ok" else "loss is nan at epoch 2",
                    "overrides": overrides, "per_seed": per_seed, "params": 23550,
-                   "flops_per_image": 47000, "seconds": 6.0 * len(per_seed), **record}
+                   "flops_per_image": 47000, "seconds": 6.0 * len(per_seed),
+                   "compile_seconds": 2.0, **record}
         (job / "metrics.json").write_text(json.dumps(metrics))
     lines = [json.dumps({"epoch": e, "val_acc": v}) + "\n" for e, v in enumerate(val_history, 1)]
     (job / "metrics.jsonl").write_text("".join(lines))
@@ -82,7 +83,9 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     multi = runs[runs["job"] == "3"]
     assert list(multi["status"]) == ["ok", "diverged", "ok"]
     assert multi["error"].iloc[1] == "loss is nan at epoch 2"
-    assert multi["seconds"].iloc[0] == 18.0 and multi["seconds_per_seed"].iloc[0] == 6.0
+    # a seed's share of the run's time, its compile left out: (18 - 2) / 3
+    assert multi["seconds"].iloc[0] == 18.0 and multi["compile_seconds"].iloc[0] == 2.0
+    assert multi["seconds_per_seed"].iloc[0] == pytest.approx(16.0 / 3)
     gains = list(multi["val_gain_last"])  # each seed's own, in per_seed's order
     assert gains[0] == pytest.approx(0.02) and gains[2] == 0.0 and pd.isna(gains[1])
 
@@ -159,9 +162,9 @@ def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> 
     tex = tables.to_latex(tables.summarize(runs), runs, "stride_ablation")
     (spec, rows), (bad_spec, bad_rows) = _tabulars(tex)
     frame = tables.display_frame(tables.summarize(runs))
-    assert len(spec) == frame.shape[1] == 15 and len(bad_spec) == 5
+    assert len(spec) == frame.shape[1] == 16 and len(bad_spec) == 5
     # configuration, mean ± std, CI, vs reference, min-max, not ok: text; the rest numbers
-    assert spec == "lrrlllrlrrrrrrl"
+    assert spec == "lrrlllrlrrrrrrrl"
     for s, lines in ((spec, rows), (bad_spec, bad_rows)):
         for line in lines:
             assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line
@@ -344,3 +347,16 @@ def test_key_columns_put_the_swept_keys_first_whatever_order_a_job_listed_them(
     assert tables.override_keys(runs) == ["dropout", "data.expand", "experiment"]
     summary = tables.summarize(runs)
     assert tables.override_keys(summary) == ["dropout", "data.expand", "experiment"]
+
+
+def test_the_table_command_refuses_a_single_run_dir_in_one_line(tmp_path: Path, capsys) -> None:
+    from experiments.table import main
+
+    _job(tmp_path / "sweep", "0", ["pooling=max"], [_seed(0, 0.98)], [[0.9]])
+    before = sorted(p.name for p in (tmp_path / "sweep" / "0").iterdir())
+    assert main([str(tmp_path / "sweep" / "0")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is one run's dir, not a sweep's" in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "sweep" / "0").iterdir()) == before  # wrote nothing
+    assert main([str(tmp_path / "sweep")]) == 0

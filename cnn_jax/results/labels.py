@@ -52,10 +52,27 @@ def _unset(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+SIGNIFICANT = 4  # digits a label shows of a number (the CSV keeps the full value)
+
+
+def short_number(value: Any) -> str:
+    """A number as a label shows it: at most SIGNIFICANT significant digits
+    ('0.007247031607588867' -> '0.007247'); anything else as it is."""
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number) or text.lstrip("+-").isdigit():
+        return text
+    return f"{number:.{SIGNIFICANT}g}"
+
+
 def value_label(key: str, value: Any, labels: Labels, keyed: bool = True) -> str:
     """The name of one key's value, or without one `key=value` (`value` when not keyed: a
-    grid's row or column of that key)."""
-    return labels.get(key, {}).get(_text(value), f"{key}={value}" if keyed else str(value))
+    grid's row or column of that key), numbers to SIGNIFICANT digits."""
+    shown = short_number(value)
+    return labels.get(key, {}).get(_text(value), f"{key}={shown}" if keyed else shown)
 
 
 def cell_label(values: Mapping[str, Any], keys: Sequence[str], labels: Labels) -> str:

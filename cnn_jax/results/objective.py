@@ -14,6 +14,7 @@ from cnn_jax.config import ConfigError
 
 # name in metrics.json -> the value of a run that failed or diverged (all are maximised)
 OBJECTIVES: dict[str, float] = {"val_acc": 0.0}
+DIRECTION = "maximize"  # a search's direction (Optuna's word) for every objective
 
 
 def check_metric(name: Any) -> str:

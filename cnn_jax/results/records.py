@@ -1,6 +1,7 @@
 """What a run leaves on disk: metrics.json (final), metrics.jsonl (per epoch), config.json.
 
-metrics.json holds: status ("ok" | "diverged" | "failed"), error (one line or None), overrides
+metrics.json holds: status ("ok" | "diverged" | "failed" | "pruned": stopped by a search's
+pruner, with `epochs` run and no per_seed), error (one line or None), overrides
 (Hydra task overrides), model (name), seeds (list), per_seed (list of dicts: seed, status,
 best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / val_acc /
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
@@ -34,7 +35,7 @@ TEST_ERRORS = "test_errors.json"
 FINISHED = ("ok", "diverged")  # the statuses of a run that trained to its end
 # config keys that change how a run goes, not what it computes: no part of a run's identity
 RUNTIME_KEYS = ("train.progress", "train.compile_cache", "train.resume", "train.concurrent_seeds")
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "pruned")
 
 
 def _jsonable(value: Any) -> Any:

@@ -47,13 +47,16 @@ SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
 RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
-               "val_gain_last", "params", "flops_per_image", "seconds", "seconds_per_seed", "error")
+               "val_gain_last", "params", "flops_per_image", "seconds", "compile_seconds",
+               "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
                    "best_val_epoch_mean", "epochs", "val_gain_last_mean", "params",
-                   "flops_per_image", "seconds_per_seed",
-                   "failed_seeds", "diverged_seeds", "unfinished_seeds", *SIG_COLUMNS)
-NOT_OK = ("diverged", "failed", "unfinished")  # the statuses of a (job, seed) listed as not ok
+                   "flops_per_image", "compile_seconds", "seconds_per_seed",
+                   "failed_seeds", "diverged_seeds", "unfinished_seeds", "pruned_seeds",
+                   *SIG_COLUMNS)
+# the statuses of a (job, seed) listed as not ok (pruned: stopped early by a search's pruner)
+NOT_OK = ("diverged", "failed", "unfinished", "pruned")
 TIED = " †"  # marks a mean not separated from the reference at 5%
 _RESERVED = frozenset(RUN_COLUMNS + SUMMARY_COLUMNS)  # an override key by one of these names...
 _LATEX_SPECIAL = {c: "\\" + c for c in "_&%$#{}"} | {
@@ -168,6 +171,8 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
     kept = [parse_override(o) for o in overrides if is_group_override(o)]
     base = {"job": name, "group": group_label(overrides)}
     base |= {(f"{k} (override)" if k in _RESERVED else k): v for k, v in kept}  # ...is renamed
+    if metrics is not None and metrics.get("status") == "interrupted":  # it continues when rerun
+        metrics, problem = None, "no metrics.json"
     if metrics is None:  # one row for the job, standing for the seeds it trains (1 if unknown)
         unfinished = problem == "no metrics.json"
         seeds = _planned_seeds(job_dir) if unfinished else None
@@ -176,9 +181,12 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
                  "seeds_planned": len(seeds), "status": "unfinished" if unfinished else "failed",
                  "error": unfinished_state(job_dir) if unfinished else problem}]
     per_seed = metrics.get("per_seed") or []
-    secs = metrics.get("seconds")
+    secs, compile_secs = metrics.get("seconds"), metrics.get("compile_seconds") or 0.0
     base |= {"params": metrics.get("params"), "flops_per_image": metrics.get("flops_per_image"),
-             "seconds": secs, "seconds_per_seed": secs / max(len(per_seed), 1) if secs else None}
+             "seconds": secs, "compile_seconds": metrics.get("compile_seconds"),
+             # a seed's share of the run's time less its compile (the first job of a sweep
+             # compiles what the later ones load from the compile cache)
+             "seconds_per_seed": (secs - compile_secs) / max(len(per_seed), 1) if secs else None}
     if not per_seed:
         status = metrics.get("status") or "failed"
         return [{**base, "seed": _seed_override(overrides), "status": status,
@@ -245,6 +253,7 @@ def summarize(runs: pd.DataFrame, labels: Labels | None = None) -> pd.DataFrame:
                      "epochs": ok["epochs"].max() if len(ok) else None,
                      "val_gain_last_mean": ok["val_gain_last"].astype(float).mean() * 100,
                      "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
+                     "compile_seconds": g["compile_seconds"].astype(float).mean(),
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
                      **{f"{status}_seeds": _seed_list(g, status) for status in NOT_OK}})
     columns = ["group", *override_keys(runs), *SUMMARY_COLUMNS[1:-len(SIG_COLUMNS)]]
@@ -364,7 +373,8 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               "best-val epoch": _epochs_cell(r), "val Δ last epoch pp": _signed_cell(
                   r["val_gain_last_mean"]), "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
-              "s / seed": _num(r["seconds_per_seed"], ".1f"), "not ok": escape(_not_ok_cell(r))}
+              "s / seed": _num(r["seconds_per_seed"], ".1f"),
+              "compile s": _num(r["compile_seconds"], ".1f"), "not ok": escape(_not_ok_cell(r))}
              for _, r in summary.iterrows()]
     return pd.DataFrame(cells).astype(str)
 
@@ -395,7 +405,8 @@ FOOTNOTE = (
     "at the intervals' level would separate the observed difference 80% of the time, at the "
     "observed standard deviations. best-val epoch: the mean epoch of best validation accuracy, "
     "of the epochs run; val Δ last epoch: the mean change of validation accuracy over the last "
-    "epoch (positive: still rising when the budget ended).")
+    "epoch (positive: still rising when the budget ended). s / seed: the run's wall time less "
+    "its compile time (compile s, per run), per seed.")
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:

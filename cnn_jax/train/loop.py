@@ -46,6 +46,7 @@ class FitResult:
     compile_seconds: float
     train_seconds: float
     images_per_sec: float
+    eval_seconds: float = 0.0  # of train_seconds, the evaluations after each epoch
 
 
 def _chunk_watch(watch: EpochProgress | None, stop: StopRequest | None, epoch: int,
@@ -81,7 +82,7 @@ def run_epochs(program: Program, start: Progress | None = None,
     first_epoch = progress.next_epoch
     best_val = best_val_so_far(progress.history, len(program.seeds))
     diverged = diverged_seeds(progress.history, len(program.seeds))  # stays so on a resume
-    train_seconds = 0.0
+    train_seconds = eval_seconds = 0.0
     steps = program.num_train // cfg.train.batch_size
     epoch_images = steps * cfg.train.batch_size
     for epoch in range(progress.next_epoch, cfg.train.epochs):
@@ -99,9 +100,12 @@ def run_epochs(program: Program, start: Progress | None = None,
             state, loss = program.epoch(progress.state, epoch, on_chunk)
         finally:
             watch.close()
+        jax.block_until_ready(loss)
+        t_eval = time.perf_counter()
         accs = program.evaluate(state.params)
         loss, val_acc, test_acc = (np.asarray(a, np.float64)
                                    for a in (loss, accs["val"], accs["test"]))
+        eval_seconds += time.perf_counter() - t_eval
         seconds = time.perf_counter() - t
         train_seconds += seconds
         diverged |= exploded(loss, cfg.train.max_loss)
@@ -125,6 +129,7 @@ def run_epochs(program: Program, start: Progress | None = None,
         compile_seconds=program.compile_seconds,
         train_seconds=train_seconds,
         images_per_sec=images / train_seconds if train_seconds else 0.0,
+        eval_seconds=eval_seconds,
     )
 
 
