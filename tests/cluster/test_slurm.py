@@ -1,10 +1,13 @@
 """Sweeps through a real one-node SLURM cluster (the `cluster` fixture): a 4-job sweep with
 submitit_slurm writes its table, a job requeued mid-run continues from its checkpoint and ends as
-an uninterrupted run, and array_parallelism limits the jobs running at once."""
+an uninterrupted run, array_parallelism limits the jobs running at once, and the tasks of a job
+array share one Optuna study."""
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -12,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from search_runs import check_shared_study, search_args
 from slurm_cluster import PARTITION
 
 from cnn_jax.results.rundir import has_checkpoint
@@ -130,3 +134,32 @@ def test_array_parallelism_runs_one_job_at_a_time(cluster, tmp_path, mnist_dir):
     jobs = array_jobs(cluster, sweep_dir)
     assert len(jobs) == 3 and {j["JobState"] for j in jobs} == {"COMPLETED"}
     assert most_at_once(jobs) == 1
+
+
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+
+
+def wait_for_array(cluster, array_id: str, tasks: int, timeout: float = 600) -> list[dict]:
+    """The array's task records once all `tasks` of them have ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = cluster.jobs(array_id)
+        if len(jobs) == tasks and {j["JobState"] for j in jobs} <= FINAL_STATES:
+            return jobs
+        time.sleep(1)
+    raise AssertionError(f"array {array_id} not done after {timeout:.0f} s: {jobs}")
+
+
+def test_array_tasks_share_one_optuna_study(cluster, tmp_path, mnist_dir):
+    sweep, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
+    worker = search_args(sweep, mnist_dir, "hydra.sweeper.n_trials=4", "hydra.sweeper.pruner=null",
+                         f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=shared")
+    submitted = cluster.run("sbatch", "--parsable", "--array=0-1", f"--partition={PARTITION}",
+                            "--cpus-per-task=1", f"--chdir={ROOT}",
+                            f"--output={tmp_path}/worker_%a.log", "--wrap", shlex.join(worker))
+    jobs = wait_for_array(cluster, submitted.stdout.strip().split(";")[0], tasks=2)
+    logs = [p.read_text() for p in sorted(tmp_path.glob("worker_*.log"))]
+    assert {j["JobState"] for j in jobs} == {"COMPLETED"}, "\n".join(g[-2000:] for g in logs)
+    assert all(re.search(r"trial \d+ \(job \d+\): ok", log) for log in logs)  # both did trials
+    assert most_at_once(jobs) == 2  # the two workers asked the study for trials at the same time
+    check_shared_study(sweep, storage, "shared", 4)
