@@ -23,13 +23,16 @@ test: setup
 test-all: setup
 	$(UV) run --frozen pytest -m "slow or not slow"
 
-# The tests marked `cluster`: they start the services they need (a PostgreSQL server) themselves;
-# as root, the Debian packages are installed first when missing.
-CLUSTER_PACKAGES ?= postgresql
+# The tests marked `cluster`: they start the servers they need themselves (a PostgreSQL server; a
+# one-node SLURM cluster: munged, slurmctld, slurmd) with every file in a temp dir, and stop them at
+# the end; as root, the Debian packages are installed first when missing. One process: the SLURM
+# cluster is shared by its tests, and the machine's cores by their jobs.
+CLUSTER_PACKAGES ?= postgresql slurm-wlm munge
 test-cluster: setup
-	@[ "$$(id -u)" != 0 ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	@[ "$$(id -u)" != 0 ] || (ls /usr/lib/postgresql/*/bin/initdb && command -v slurmctld && \
+	  command -v munged) >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CLUSTER_PACKAGES) >/dev/null)
-	$(UV) run --frozen pytest -m cluster
+	$(UV) run --frozen pytest -m cluster -n 0
 
 lint: setup
 	$(UV) run --frozen ruff check .
