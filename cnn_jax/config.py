@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnn_jax.ops.geometry import PADDINGS, output_size
+from cnn_jax.geometry import PADDINGS, output_size
 
 ORDERS = ("pool_act", "act_pool")
 DROPOUT_FORMS = ("inverted", "nielsen")

@@ -64,7 +64,7 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
             f"hydra.run.dir={tmp_path}", "logger=none"]
     assert train(*args).returncode == 0
     again = train(*args)
-    assert again.returncode == 0 and "skip (already ok)" in again.stdout
+    assert again.returncode == 0 and "(finished earlier)" in again.stdout
     other = train(*args[:-1], "logger=csv", "optimizer.lr=0.2")
     assert other.returncode == 2
     (line,) = other.stderr.strip().splitlines()[-1:]
@@ -77,15 +77,21 @@ def test_another_config_in_the_run_dir_is_one_line_unless_resume_false(tmp_path,
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["optimizer"]["lr"] == 0.2
     rerun = train(*args, "optimizer.lr=0.2", "train.resume=false")  # false: even a finished run
-    assert rerun.returncode == 0 and "skip" not in rerun.stdout and "ok: " in rerun.stdout
+    assert rerun.returncode == 0 and "finished earlier" not in rerun.stdout
+    assert "ok: " in rerun.stdout
 
 
 def test_a_run_dir_another_process_trains_in_is_one_line_and_left_alone(
         tmp_path, mnist_dir, other_process_holding):
-    # a bad value too: the dir is checked first, so not even a failure record goes there
+    args = [*TINY, "train.epochs=1", "data.train_limit=500", f"data.dir={mnist_dir}",
+            f"hydra.run.dir={tmp_path}", "logger=csv"]
     with other_process_holding(tmp_path) as pid:
-        busy = train(*TINY, "train.epochs=1", "data.train_limit=500", f"data.dir={mnist_dir}",
-                     f"hydra.run.dir={tmp_path}", "logger=csv", "optimizer.lr=-1")
+        busy = train(*args)
+        # a bad value is refused before the run starts: nothing at all goes into the dir
+        before = {p.name for p in tmp_path.iterdir()}
+        bad = train(*args, "optimizer.lr=-1")
+        assert bad.returncode == 2 and {p.name for p in tmp_path.iterdir()} == before
+        assert bad.stderr.strip() == "error: optimizer.lr=-1 must be a number > 0"
     assert busy.returncode == 2, busy.stderr[-2000:]
     (line,) = busy.stderr.strip().splitlines()[-1:]
     assert line == (f"error: {tmp_path}: pid {pid} on {socket.gethostname()} is training in this "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 from jax import lax
 
-from cnn_jax.ops.geometry import PADDINGS, output_size
+from cnn_jax.geometry import PADDINGS, output_size
 
 __all__ = ["PADDINGS", "output_size", "window_slices"]
 
