@@ -1,8 +1,10 @@
-"""Which source serves a dataset: the IDX files in `data.dir`, or the TFDS builder (download).
+"""Which source serves a dataset: its entry's own loader, the IDX files in its folder, or the
+TFDS builder (download).
 
-`data.source=auto` (the default) reads the IDX files when `data.dir` holds them, else prepares
-the TFDS builder, which downloads the official files when online; with neither, one line names
-the folder searched, the four files and both remedies.
+`data.source=auto` (the default) reads the IDX files when the folder (`data.dir`, else the
+entry's environment variable, else its default folder) holds them, else prepares the TFDS
+builder, which downloads the official files when online; with neither, one line names the
+folder searched, the four files and both remedies.
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnn_jax.data import idx
+from cnn_jax.data import idx, registry
+from cnn_jax.data.registry import TFDS_EXTRA
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
-    from cnn_jax.data.pipeline import Splits
-
-TFDS_EXTRA = "pip install 'cnn-jax[tfds]' (in a clone: uv sync --extra tfds)"
+    from cnn_jax.data.splits import Splits
 
 
-def has_idx_files(directory: str) -> bool:
+def folder(cfg: DataConfig) -> str | None:
+    """The folder searched for `cfg`'s IDX files (`registry.idx_dir`)."""
+    entry = registry.DATASETS.get(cfg.name)
+    return registry.idx_dir(entry, cfg.dir) if entry else cfg.dir
+
+
+def has_idx_files(directory: str | None) -> bool:
     """Whether `directory` holds the four IDX files."""
+    if directory is None:
+        return False
     try:
         idx.find_files(directory)
     except idx.DataError:
@@ -29,9 +38,13 @@ def has_idx_files(directory: str) -> bool:
 
 
 def choose(cfg: DataConfig) -> str:
-    """The source that serves `cfg`: "idx" or "tfds" (auto: idx when data.dir holds the files)."""
+    """The source that serves `cfg`: "own" (its entry's `load`), "idx" or "tfds" (auto: idx
+    when its folder holds the files)."""
+    entry = registry.DATASETS.get(cfg.name)
+    if entry is not None and entry.load is not None:
+        return "own"
     if cfg.source == "auto":
-        return "idx" if has_idx_files(cfg.dir) else "tfds"
+        return "idx" if has_idx_files(folder(cfg)) else "tfds"
     return cfg.source
 
 
@@ -41,16 +54,16 @@ def check_options(cfg: DataConfig, source: str) -> None:
         return
     for key, value in (("manual_dir", cfg.manual_dir), ("data_dir", cfg.data_dir)):
         if value is not None:
-            root = Path(cfg.dir).expanduser().resolve()
+            root = Path(folder(cfg) or ".").expanduser().resolve()
             raise idx.DataError(
                 f"data.{key}={value} is a TFDS option, but data.source={cfg.source} reads the "
                 f"IDX files in {root} directly; drop data.{key}, or set data.source=tfds"
             )
 
 
-def not_found(directory: str, reason: str) -> str:
+def not_found(directory: str | None, reason: str) -> str:
     """The one-line error when neither the IDX files nor the download can serve the data."""
-    root = Path(directory).expanduser().resolve()
+    root = Path(directory or ".").expanduser().resolve()
     expected = ", ".join(f"{name}[.gz]" for name in idx.FILES.values())
     return (
         f"dataset files not found in {root} (expected {expected}) and the download failed "
@@ -67,11 +80,11 @@ def load_tfds(cfg: DataConfig, auto: bool) -> Splits:
         if not (err.name or "").startswith("tensorflow_datasets"):
             raise
         reason = f"TensorFlow Datasets is not installed: {TFDS_EXTRA}"
-        raise idx.DataError(not_found(cfg.dir, reason) if auto else
+        raise idx.DataError(not_found(folder(cfg), reason) if auto else
                             f"data.source=tfds needs TensorFlow Datasets: {TFDS_EXTRA}") from err
     try:
         return builders.load_tfds_splits(cfg)
     except builders.DownloadFailed as err:
         if not auto:
             raise
-        raise idx.DataError(not_found(cfg.dir, err.reason)) from err
+        raise idx.DataError(not_found(folder(cfg), err.reason)) from err
