@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from cnn_jax.config import ModelConfig
+from cnn_jax.config import ModelConfig, arch_of
 from cnn_jax.ops.windows import output_size
 
 
@@ -58,6 +58,31 @@ def flops_per_image(cfg: ModelConfig) -> int:
 def config_param_count(cfg: ModelConfig) -> int:
     """Parameters of the network described by `cfg` (no initialisation needed)."""
     return sum(r.params for r in layer_table(cfg))
+
+
+def model_costs(cfg: Any) -> tuple[int, int | None]:
+    """(parameters, forward FLOPs per image) of any registered model's config; a ConvNet's from
+    its layer table, another model's parameters from an abstract init (its mutable collections,
+    e.g. batch_stats, not counted) and FLOPs None (not computed)."""
+    if isinstance(cfg, ModelConfig):
+        return config_param_count(cfg), flops_per_image(cfg)
+    from cnn_jax.models.forward import init_params
+    from cnn_jax.models.registry import make_model, mutable_of
+
+    model = make_model(cfg)
+    shapes = jax.eval_shape(lambda k: init_params(model, k), jax.random.PRNGKey(0))
+    return count_params(shapes["params"] if mutable_of(model) else shapes), None
+
+
+def describe(cfg: Any) -> str:
+    """One line naming a model: a ConvNet's layers, another model's config fields."""
+    if not isinstance(cfg, ModelConfig):
+        fields = ", ".join(f"{f}={getattr(cfg, f)!r}" for f in cfg.__dataclass_fields__)
+        return f"{arch_of(cfg)}({fields})"
+    layers = [f"conv {b.features}@{b.kernel}x{b.kernel}"
+              + ("" if b.pool.kind == "none" else f" {b.pool.kind}-pool") for b in cfg.conv]
+    layers += [f"FC{layer.units}" for layer in cfg.dense]
+    return f"{', '.join(layers) or 'softmax only'}, {cfg.activation}"
 
 
 def format_table(cfg: ModelConfig) -> str:
