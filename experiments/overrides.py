@@ -12,7 +12,19 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     """The options of a config group: its yaml files, nested ones as 'sub/name'."""
     root = conf_dir / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    files = {str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml")}
+    return sorted(files | stored_options(group))
+
+
+def stored_options(group: str) -> set[str]:
+    """The options of a group in Hydra's ConfigStore (a plugin's models: experiments/plugins)."""
+    from hydra.core.config_store import ConfigStore
+
+    try:
+        names = ConfigStore.instance().list(group)
+    except OSError:  # no such group stored
+        return set()
+    return {n.removesuffix(".yaml") for n in names}
 
 
 def chosen(value: object) -> list[object]:

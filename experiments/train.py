@@ -28,6 +28,7 @@ from cnn_jax.results.objective import OBJECTIVES, check_metric, objective
 from cnn_jax.results.rundir import RunDirInUse, RunDirTaken, finished, held, should_resume
 from cnn_jax.train.compiles import enable_compile_cache
 from experiments.overrides import exit_on_bad_group_choice
+from experiments.plugins import load_cli_plugins
 
 _IMPORTED = time.perf_counter()
 
@@ -105,5 +106,6 @@ def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun
 
 
 if __name__ == "__main__":
+    load_cli_plugins()  # first: a plugin's models are options of the model group
     exit_on_bad_group_choice()
     main()

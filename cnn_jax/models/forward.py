@@ -32,7 +32,10 @@ def init_params(model: nn.Module, key: jax.Array, input_shape: Sequence[int] | N
 def apply(model: nn.Module, params: Any, x: jax.Array, train: bool = False,
           rngs: dict[str, jax.Array] | None = None) -> tuple[jax.Array, Any]:
     """(logits, params after the pass): in training a model's mutable collections are updated;
-    otherwise `params` come back as they were."""
+    otherwise `params` come back as they were. uint8 images reach the model as floats in [0, 1].
+    """
+    if x.dtype == jnp.uint8:
+        x = x.astype(jnp.float32) / 255.0
     mutable = mutable_of(model)
     if not mutable:
         return model.apply({"params": params}, x, train=train, rngs=rngs), params
