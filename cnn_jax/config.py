@@ -136,10 +136,11 @@ class ModelConfig:
         _one_of("model.init", self.init, _registry("cnn_jax.models.init", "INIT_SCHEMES"))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
         _positive_int("model.num_classes", self.num_classes)
-        _check_spatial_fit(self)
 
 
-def _check_spatial_fit(model: ModelConfig) -> None:
+def check_spatial_fit(model: ModelConfig) -> None:
+    """Every conv block's kernel and pool window fit its input (checked by `Config`, once the
+    input shape is the data's)."""
     h, w, _ = model.input_shape
     for i, block in enumerate(model.conv):
         if block.padding == "VALID" and block.kernel > min(h, w):
@@ -302,6 +303,8 @@ class Config:
         entry = data_registry.dataset_of(d.name, d.source, d.data_dir)
         object.__setattr__(self, "model", fit_to_data(self.model, entry.image_shape,
                                                       entry.num_classes))
+        if isinstance(self.model, ModelConfig):
+            check_spatial_fit(self.model)
 
 
 def check_images_fit(cfg: Config, image_shape: Sequence[int]) -> None:
