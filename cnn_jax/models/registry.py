@@ -47,7 +47,7 @@ def register_model(name: str, config: type, module: type[nn.Module],
     for other in MODELS.values():
         if other.config is config and other.name != name:
             raise ConfigError(f"register_model({name!r}): config {config.__name__} is already "
-                              f"model {other.name!r}'s; give each model its own config class")
+                              f"model {other.name!r}; give each model its own config class")
     entry = ModelEntry(name, config, module, tuple(mutable))
     MODELS[name] = entry
     return entry
