@@ -4,7 +4,6 @@ over its own field that ends in its table."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -150,8 +149,3 @@ def test_an_unknown_plugin_model_is_a_one_line_group_error():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: model='small_resnet' is "
                                                            "not one of")
-
-
-def test_dataclass_fields_of_the_example_are_what_the_docs_say():
-    assert [f.name for f in dataclasses.fields(SmallResNetConfig)] == [
-        "width", "blocks", "activation", "dropout", "input_shape", "num_classes"]
