@@ -4,6 +4,7 @@ over its own field that ends in its table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -149,3 +150,19 @@ def test_an_unknown_plugin_model_is_a_one_line_group_error():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: model='small_resnet' is "
                                                            "not one of")
+
+
+def test_params_of_a_seed_and_short_summaries(toy_data):
+    cfg = _tiny(toy_data, epochs=1, seeds=2)
+    cfg = dataclasses.replace(cfg, seed=3)  # seeds 3 and 4
+    result = cj.fit(cfg, cj.load_splits(cfg.data))
+    one = result.params_of(4)
+    stacked = result.progress.best_params
+    for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(stacked),
+                    strict=True):
+        np.testing.assert_array_equal(a, b[1])  # seed 4 is the second on the seed axis
+    with pytest.raises(ValueError, match="seed=0 is not one of this fit's seeds 3, 4"):
+        result.params_of(0)
+    assert repr(result).startswith("FitResult(epochs=1, test_acc at best val {3: ")
+    assert repr(result.progress).startswith("Progress(epochs done 1, seeds 2, ")
+    assert len(repr(result)) < 200 and len(repr(result.progress)) < 200
