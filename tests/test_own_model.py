@@ -73,7 +73,7 @@ def test_one_config_class_cannot_serve_two_models():
         cj.register_model("another_name", SmallResNetConfig, SmallResNet)
 
 
-def test_the_model_wide_knobs_reach_the_fields_that_declare_them():
+def test_the_model_wide_knobs_reach_the_fields_that_declare_them(forget_plugin_models):
     node = model_node("small_resnet", SmallResNetConfig)
     assert node["activation"] == "${activation.name}" and node["dropout"] == "${dropout}"
     assert node["width"] == 16 and node["arch"] == "small_resnet"
