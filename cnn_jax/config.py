@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnn_jax.data import registry as data_registry
+from cnn_jax.data.source import dataset_of
 from cnn_jax.data.splits import PROTOCOLS
 from cnn_jax.ops.activations import ACTIVATIONS
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS
@@ -300,7 +301,7 @@ class Config:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an integer >= 0")
         d = self.data
-        entry = data_registry.dataset_of(d.name, d.source, d.data_dir)
+        entry = dataset_of(d.name, d.source, d.data_dir)
         object.__setattr__(self, "model", fit_to_data(self.model, entry.image_shape,
                                                       entry.num_classes))
         if isinstance(self.model, ModelConfig):
@@ -310,7 +311,7 @@ class Config:
 def check_images_fit(cfg: Config, image_shape: Sequence[int]) -> None:
     """Images of `image_shape` are those of the config's data (arrays handed to `fit` by hand
     must match the dataset the config names)."""
-    entry = data_registry.dataset_of(cfg.data.name, cfg.data.source, cfg.data.data_dir)
+    entry = dataset_of(cfg.data.name, cfg.data.source, cfg.data.data_dir)
     if tuple(image_shape) != tuple(entry.image_shape):
         got, want = ("x".join(map(str, s)) for s in (image_shape, entry.image_shape))
         raise ConfigError(f"the images are {got} but data.name={cfg.data.name!r} has {want} "

@@ -16,7 +16,7 @@ from cnn_jax.atomic import write_atomic
 from cnn_jax.config import Config, arch_of, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
-from cnn_jax.data.registry import dataset_of
+from cnn_jax.data.source import dataset_of
 from cnn_jax.errors import first_line
 from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import model_costs

@@ -131,10 +131,10 @@ def test_arrays_of_another_shape_than_the_configs_data_are_refused(toy_entry):
 
 def test_mnist_finds_its_folder_through_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_JAX_MNIST_DIR", str(tmp_path / "from_env"))
-    assert source.folder(cj.DataConfig()) == str(tmp_path / "from_env")
-    assert source.folder(cj.DataConfig(dir="x")) == "x"  # the configured folder comes first
+    assert registry.folder(cj.DataConfig()) == str(tmp_path / "from_env")
+    assert registry.folder(cj.DataConfig(dir="x")) == "x"  # the configured folder comes first
     monkeypatch.delenv("CNN_JAX_MNIST_DIR")
-    assert source.folder(cj.DataConfig()) == registry.DATASETS["mnist"].default_dir
+    assert registry.folder(cj.DataConfig()) == registry.DATASETS["mnist"].default_dir
 
 
 def mock_examples(shape, classes, n):

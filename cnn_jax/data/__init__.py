@@ -3,7 +3,8 @@ IDX files, through TFDS (any image classification dataset by name) or an entry's
 
 from cnn_jax.data.idx import DataError, load_idx_dir, read_idx, write_idx
 from cnn_jax.data.pipeline import expand_shifts, load_idx_arrays, load_splits
-from cnn_jax.data.registry import DATASETS, Dataset, dataset_of, register_dataset
+from cnn_jax.data.registry import DATASETS, Dataset, register_dataset
+from cnn_jax.data.source import dataset_of
 from cnn_jax.data.splits import PROTOCOLS, Splits, split
 
 __all__ = [

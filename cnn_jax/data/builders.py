@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.decode import DeserializeMethod
 from tensorflow_datasets.proto import tf_example_pb2
 
-from cnn_jax.data import idx, registry, source
+from cnn_jax.data import idx, registry
 from cnn_jax.data.splits import Pair, Splits, split
 from cnn_jax.errors import first_line
 
@@ -270,8 +270,8 @@ def _manual_dir(cfg: DataConfig, builder_name: str) -> str | None:
                 "put them there, or drop data.manual_dir to download them"
             )
         return cfg.manual_dir
-    here = source.folder(cfg)
-    return here if source.has_idx_files(here) else None  # None: TFDS's <data_dir>/downloads/manual/
+    here = registry.folder(cfg)
+    return here if idx.has_files(here) else None  # None: TFDS's <data_dir>/downloads/manual/
 
 
 def _keys(builder: tfds.core.DatasetBuilder) -> tuple[str, str]:
@@ -327,7 +327,7 @@ def prepared_tfds(name: str, data_dir: str | os.PathLike | None = None,
 def load_tfds_splits(cfg: DataConfig) -> Splits:
     """Splits of `cfg.name` read through its TFDS builder (prepared first if needed), split by
     `splits.split` (protocol holdout uses the dataset's validation split when it has one)."""
-    entry = registry.dataset_of(cfg.name, "tfds", cfg.data_dir)
+    entry = registry.DATASETS.get(cfg.name) or tfds_dataset(cfg.name, cfg.data_dir)
     if cfg.name in BUILDERS:
         manual_dir = _manual_dir(cfg, BUILDERS[cfg.name].name)
         builder = prepared_builder(cfg.name, cfg.data_dir, manual_dir)

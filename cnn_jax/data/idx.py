@@ -65,6 +65,17 @@ def find_files(directory: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
+def has_files(directory: str | os.PathLike | None) -> bool:
+    """Whether `directory` holds the four IDX files."""
+    if directory is None:
+        return False
+    try:
+        find_files(directory)
+    except DataError:
+        return False
+    return True
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The uncompressed content of an IDX file, gunzipping when it starts with the gzip magic."""
     path = Path(path)

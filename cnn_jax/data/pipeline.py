@@ -118,14 +118,14 @@ def load_splits(cfg: DataConfig, cache_dir: str | os.PathLike | None = None) -> 
 
     `cache_dir` is where the IDX source keeps its parsed arrays (default: `default_cache_dir()`).
     """
-    entry = registry.dataset_of(cfg.name, cfg.source, cfg.data_dir)
+    entry = source.dataset_of(cfg.name, cfg.source, cfg.data_dir)
     chosen = source.choose(cfg)
     source.check_options(cfg, chosen)
     if chosen == "own":
         train, test, validation = entry.load()
         splits = split(train, test, cfg.protocol, validation)
     elif chosen == "idx":
-        arrays = load_idx_arrays(cfg.name, source.folder(cfg), cache_dir=cache_dir)
+        arrays = load_idx_arrays(cfg.name, registry.folder(cfg), cache_dir=cache_dir)
         splits = split((arrays["train_images"], arrays["train_labels"]),
                        (arrays["test_images"], arrays["test_labels"]), cfg.protocol)
     else:

@@ -2,8 +2,9 @@
 
 MNIST and Fashion-MNIST are entries (IDX files in a folder, else the TFDS builders
 `mnist_idx` / `fashion_mnist_idx`). With `data.source=tfds`, any TFDS image classification
-dataset not registered here is described from its builder's metadata (`builders.tfds_dataset`).
+dataset not registered here is described from its builder's metadata (`source.dataset_of`).
 `register_dataset` adds an entry, e.g. one with its own `load` function for arrays in memory.
+This module reads no data and imports no TFDS (`source.dataset_of` looks unregistered names up).
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from cnn_jax.data import idx
-from cnn_jax.data.idx import DataError
 
 Pair = tuple[np.ndarray, np.ndarray]
-TFDS_EXTRA = "pip install 'cnn-jax[tfds]' (in a clone: uv sync --extra tfds)"
 
 
 @dataclass(frozen=True)
@@ -90,22 +90,7 @@ def name_error(name: str, source: str) -> str | None:
             "command line)")
 
 
-def dataset_of(name: str, source: str = "auto", data_dir: str | None = None) -> Dataset:
-    """The entry of `name`; under data.source=tfds an unregistered name's TFDS builder's."""
-    error = name_error(name, source)
-    if error:
-        raise DataError(error)
-    if name in DATASETS:
-        return DATASETS[name]
-    return _tfds_dataset(name, data_dir)
-
-
-def _tfds_dataset(name: str, data_dir: str | None) -> Dataset:
-    try:
-        from cnn_jax.data import builders  # imports tensorflow_datasets: only when needed
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("tensorflow_datasets"):
-            raise
-        raise DataError(f"data.name={name!r} with data.source=tfds needs TensorFlow Datasets: "
-                        f"{TFDS_EXTRA}") from err
-    return builders.tfds_dataset(name, data_dir)
+def folder(cfg: Any) -> str | None:
+    """The folder searched for the IDX files of `cfg` (a DataConfig): `idx_dir` of its entry."""
+    entry = DATASETS.get(cfg.name)
+    return idx_dir(entry, cfg.dir) if entry else cfg.dir

@@ -13,28 +13,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnn_jax.data import idx, registry
-from cnn_jax.data.registry import TFDS_EXTRA
+from cnn_jax.data.registry import Dataset, folder
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
     from cnn_jax.data.splits import Splits
 
-
-def folder(cfg: DataConfig) -> str | None:
-    """The folder searched for `cfg`'s IDX files (`registry.idx_dir`)."""
-    entry = registry.DATASETS.get(cfg.name)
-    return registry.idx_dir(entry, cfg.dir) if entry else cfg.dir
+TFDS_EXTRA = "pip install 'cnn-jax[tfds]' (in a clone: uv sync --extra tfds)"
 
 
-def has_idx_files(directory: str | None) -> bool:
-    """Whether `directory` holds the four IDX files."""
-    if directory is None:
-        return False
+def dataset_of(name: str, source: str = "auto", data_dir: str | None = None) -> Dataset:
+    """The entry of `name`; under data.source=tfds, an unregistered name's, from its TFDS
+    builder's metadata (no download)."""
+    error = registry.name_error(name, source)
+    if error:
+        raise idx.DataError(error)
+    if name in registry.DATASETS:
+        return registry.DATASETS[name]
     try:
-        idx.find_files(directory)
-    except idx.DataError:
-        return False
-    return True
+        from cnn_jax.data import builders  # imports tensorflow_datasets: only when needed
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("tensorflow_datasets"):
+            raise
+        raise idx.DataError(f"data.name={name!r} with data.source=tfds needs TensorFlow "
+                            f"Datasets: {TFDS_EXTRA}") from err
+    return builders.tfds_dataset(name, data_dir)
 
 
 def choose(cfg: DataConfig) -> str:
@@ -44,7 +47,7 @@ def choose(cfg: DataConfig) -> str:
     if entry is not None and entry.load is not None:
         return "own"
     if cfg.source == "auto":
-        return "idx" if has_idx_files(folder(cfg)) else "tfds"
+        return "idx" if idx.has_files(folder(cfg)) else "tfds"
     return cfg.source
 
 

@@ -14,8 +14,8 @@ import jax
 from tqdm.auto import tqdm
 
 from cnn_jax.config import Config, arch_of
-from cnn_jax.data.registry import dataset_of
-from cnn_jax.data.source import folder
+from cnn_jax.data.registry import folder
+from cnn_jax.data.source import dataset_of
 from cnn_jax.data.splits import validation_note
 from cnn_jax.models.summary import describe, model_costs
 from cnn_jax.train.program import concurrent_seeds
