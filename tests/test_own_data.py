@@ -174,6 +174,7 @@ with tfds.testing.mock_data(num_examples=40):
 """
 
 
+@pytest.mark.slow  # about 35 to 50 s: two jobs of two seeds, each compiling
 def test_cli_trains_and_tables_a_tfds_dataset_by_name(tmp_path):
     """`data=tfds data.name=cifar10` at 32x32x3 through the real entry point, as a sweep over
     two learning rates (2 seeds each) that ends in its table."""

@@ -124,6 +124,7 @@ with tfds.testing.mock_data(num_examples=40):
 """
 
 
+@pytest.mark.slow  # about 35 to 50 s: two jobs of two seeds, each compiling
 def test_cli_sweep_of_a_plugin_model_over_its_own_field_writes_its_table(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-c", CLI_UNDER_MOCK, "-m", "plugins=[examples.own_model]",
