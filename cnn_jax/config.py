@@ -139,10 +139,12 @@ class ModelConfig:
         _positive_int("model.num_classes", self.num_classes)
 
 
-def check_spatial_fit(model: ModelConfig) -> None:
-    """Every conv block's kernel and pool window fit its input (checked by `Config`, once the
-    input shape is the data's)."""
+def layer_shapes(model: ModelConfig) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Per conv block, the (h, w) after its convolution and after its pool (the same when it
+    has none), from model.input_shape; a kernel or pool window larger than its input is a
+    one-line ConfigError naming the layer. The one walk of a ConvNet's spatial sizes."""
     h, w, _ = model.input_shape
+    shapes = []
     for i, block in enumerate(model.conv):
         if block.padding == "VALID" and block.kernel > min(h, w):
             raise ConfigError(
@@ -151,6 +153,7 @@ def check_spatial_fit(model: ModelConfig) -> None:
             )
         h = output_size(h, block.kernel, block.stride, block.padding)
         w = output_size(w, block.kernel, block.stride, block.padding)
+        conv = (h, w)
         if block.pool.kind != "none":
             if block.pool.window > min(h, w):
                 raise ConfigError(
@@ -160,6 +163,8 @@ def check_spatial_fit(model: ModelConfig) -> None:
             stride = block.pool.effective_stride
             h = output_size(h, block.pool.window, stride, "VALID")
             w = output_size(w, block.pool.window, stride, "VALID")
+        shapes.append((conv, (h, w)))
+    return shapes
 
 
 @dataclass(frozen=True)
@@ -305,7 +310,7 @@ class Config:
         object.__setattr__(self, "model", fit_to_data(self.model, entry.image_shape,
                                                       entry.num_classes))
         if isinstance(self.model, ModelConfig):
-            check_spatial_fit(self.model)
+            layer_shapes(self.model)  # every kernel and pool window fits the data's images
 
 
 def check_images_fit(cfg: Config, image_shape: Sequence[int]) -> None:

@@ -7,8 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from cnn_jax.config import ModelConfig, arch_of
-from cnn_jax.ops.windows import output_size
+from cnn_jax.config import ModelConfig, arch_of, layer_shapes
 
 
 class LayerRow(NamedTuple):
@@ -30,15 +29,10 @@ def layer_table(cfg: ModelConfig) -> list[LayerRow]:
     """
     h, w, c = cfg.input_shape
     rows = []
-    for i, b in enumerate(cfg.conv):
-        h, w = (output_size(n, b.kernel, b.stride, b.padding) for n in (h, w))
-        conv_flops = 2 * b.kernel * b.kernel * c * b.features * h * w
+    for i, (b, ((ch, cw), (h, w))) in enumerate(zip(cfg.conv, layer_shapes(cfg), strict=True)):
+        conv_flops = 2 * b.kernel * b.kernel * c * b.features * ch * cw
         params = b.kernel * b.kernel * c * b.features + b.features
-        pool_flops = 0
-        if b.pool.kind != "none":
-            s = b.pool.effective_stride
-            h, w = (output_size(n, b.pool.window, s) for n in (h, w))
-            pool_flops = b.pool.window**2 * h * w * b.features
+        pool_flops = 0 if b.pool.kind == "none" else b.pool.window**2 * h * w * b.features
         c = b.features
         rows.append(LayerRow(f"conv{i}", (h, w, c), params,
                              conv_flops + pool_flops + 2 * h * w * c))
