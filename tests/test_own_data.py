@@ -4,23 +4,16 @@ dataset by name (TFDS's mock data, no network) through `fit` and the command lin
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tfds_mock_cli import train_under_mock
 
 import cnn_jax as cj
 from cnn_jax.config import ConfigError, from_mapping, to_dict
 from cnn_jax.data import DataError, load_splits, registry, source, split
 from cnn_jax.data.splits import validation_note
 from cnn_jax.train.watch import header_lines
-
-ROOT = Path(__file__).resolve().parent.parent
-FAST_COMPILE = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
-                             "--xla_backend_optimization_level=0"}
 
 
 def pairs(n_train: int, n_test: int, shape=(4, 4, 1)):
@@ -165,26 +158,16 @@ def test_a_tfds_dataset_by_name_through_fit(name, shape, tmp_path):
     assert result.per_seed[0]["status"] == "ok" and len(result.history) == 1
 
 
-CLI_UNDER_MOCK = """
-import runpy, sys
-import tensorflow_datasets as tfds
-sys.argv = ["experiments.train", *sys.argv[1:]]
-with tfds.testing.mock_data(num_examples=40):
-    runpy.run_module("experiments.train", run_name="__main__")
-"""
-
-
 @pytest.mark.slow  # about 35 to 50 s: two jobs of two seeds, each compiling
 def test_cli_trains_and_tables_a_tfds_dataset_by_name(tmp_path):
     """`data=tfds data.name=cifar10` at 32x32x3 through the real entry point, as a sweep over
     two learning rates (2 seeds each) that ends in its table."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-c", CLI_UNDER_MOCK, "-m", "data=tfds", "data.name=cifar10",
+    cmd = ["-m", "data=tfds", "data.name=cifar10",
            f"data.data_dir={tmp_path / 'tfds'}", "model=fc30", "optimizer.lr=0.001,0.01",
            "train.seeds=2", "train.epochs=1", "train.batch_size=12", "logger=none",
            "train.compile_cache=null", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **FAST_COMPILE})
+    proc = train_under_mock(*cmd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "data cifar10 32x32x3, 10 classes (TFDS, protocol holdout: val = last 10% of train" \
            in proc.stdout + proc.stderr

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from tfds_mock_cli import ROOT, train_under_mock
 
 import cnn_jax as cj
 from cnn_jax.config import ConfigError, from_mapping, to_dict
@@ -22,10 +21,6 @@ from cnn_jax.experiment import run
 from examples.own_model import SmallResNet, SmallResNetConfig
 from experiments.compose import compose_config
 from experiments.plugins import model_node, plugins_in
-
-ROOT = Path(__file__).resolve().parent.parent
-FAST_COMPILE = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
-                             "--xla_backend_optimization_level=0"}
 
 
 @pytest.fixture
@@ -115,25 +110,15 @@ def test_a_resumed_run_of_a_registered_model_equals_an_uninterrupted_one(toy_dat
     assert straight["flops_per_image"] is None
 
 
-CLI_UNDER_MOCK = """
-import runpy, sys
-import tensorflow_datasets as tfds
-sys.argv = ["experiments.train", *sys.argv[1:]]
-with tfds.testing.mock_data(num_examples=40):
-    runpy.run_module("experiments.train", run_name="__main__")
-"""
-
-
 @pytest.mark.slow  # about 35 to 50 s: two jobs of two seeds, each compiling
 def test_cli_sweep_of_a_plugin_model_over_its_own_field_writes_its_table(tmp_path):
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "-c", CLI_UNDER_MOCK, "-m", "plugins=[examples.own_model]",
+    cmd = ["-m", "plugins=[examples.own_model]",
            "model=small_resnet", "model.width=2,4", "model.blocks=1", "data=tfds",
            "data.name=cifar10", f"data.data_dir={tmp_path / 'tfds'}", "train.seeds=2",
            "train.epochs=1", "train.batch_size=12", "logger=none", "train.compile_cache=null",
            f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **FAST_COMPILE})
+    proc = train_under_mock(*cmd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for job, width in (("0", 2), ("1", 4)):
         config = json.loads((sweep / job / "config.json").read_text())
