@@ -22,8 +22,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "OptimizerConfig", "PoolConfig", "TrainConfig", "from_mapping",
     ),
     "cnn_jax.models": (
-        "INIT_SCHEMES", "ConvNet", "LayerInit", "count_params", "format_table", "init_params",
-        "layer_table", "register_init",
+        "INIT_SCHEMES", "MODELS", "ConvNet", "LayerInit", "ModelEntry", "count_params",
+        "format_table", "init_params", "layer_table", "make_model", "predict", "register_init",
+        "register_model",
     ),
     "cnn_jax.train": (
         "FitResult", "OPTIMIZERS", "Program", "Progress", "TrainState", "build",
@@ -31,7 +32,10 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "init_states", "make_eval_step", "make_optimizer", "make_train_chunk",
         "make_train_epoch", "make_train_step", "register_optimizer", "run_epochs",
     ),
-    "cnn_jax.data": ("DataError", "Splits", "expand_shifts", "load_splits"),
+    "cnn_jax.data": (
+        "DATASETS", "DataError", "Dataset", "Splits", "dataset_of", "expand_shifts",
+        "load_splits", "register_dataset",
+    ),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 

@@ -1,10 +1,12 @@
 """Frozen, validated run configuration, and its one reader.
 
-The YAML under model / optimizer / data / train is exactly these dataclasses' fields;
-`from_mapping` turns a plain mapping (Hydra's resolved config, or a run's config.json) into a
-Config, and `from_dictconfig` is the only reader of Hydra's DictConfig. Names of components
-(pools, activations, init schemes, optimizers, conv implementations) are checked against their
-live registries, so plugins count.
+The YAML under model / optimizer / data / train is exactly these dataclasses' fields (under
+model: those of the registered model's config dataclass, chosen by `model.arch`, default
+convnet = ModelConfig); `from_mapping` turns a plain mapping (Hydra's resolved config, or a
+run's config.json) into a Config, and `from_dictconfig` is the only reader of Hydra's
+DictConfig. Names of components (pools, activations, init schemes, optimizers, conv
+implementations, models, datasets) are checked against their live registries, so plugins count.
+The model's input shape and class count are the data's (`Config` sets them).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_jax.data import registry as data_registry
+from cnn_jax.data.source import dataset_of
+from cnn_jax.data.splits import PROTOCOLS
 from cnn_jax.geometry import PADDINGS, output_size
 
 ORDERS = ("pool_act", "act_pool")
 DROPOUT_FORMS = ("inverted", "nielsen")
 SCHEDULES = ("constant", "cosine", "onecycle")
-DATASETS = ("mnist", "fashion_mnist")
-PROTOCOLS = ("nielsen", "full")
 SOURCES = ("auto", "idx", "tfds")
 
 
@@ -108,6 +111,8 @@ class DenseConfig:
 class ModelConfig:
     """A ConvNet: conv blocks, then FC layers, then a softmax layer (no conv blocks = FC net).
 
+    input_shape and num_classes: inside a Config, the data's (Config sets them from its
+    dataset's entry); the defaults are MNIST's, for a ModelConfig used on its own.
     conv_impl: how conv2d computes ("auto": im2col patches on CPU, XLA's convolution elsewhere).
     """
 
@@ -130,11 +135,14 @@ class ModelConfig:
         _one_of("model.init", self.init, _registry("cnn_jax.models.init", "INIT_SCHEMES"))
         _one_of("model.dropout_form", self.dropout_form, DROPOUT_FORMS)
         _positive_int("model.num_classes", self.num_classes)
-        _check_spatial_fit(self)
 
 
-def _check_spatial_fit(model: ModelConfig) -> None:
+def layer_shapes(model: ModelConfig) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Per conv block, the (h, w) after its convolution and after its pool (the same when it
+    has none), from model.input_shape; a kernel or pool window larger than its input is a
+    one-line ConfigError naming the layer. The one walk of a ConvNet's spatial sizes."""
     h, w, _ = model.input_shape
+    shapes = []
     for i, block in enumerate(model.conv):
         if block.padding == "VALID" and block.kernel > min(h, w):
             raise ConfigError(
@@ -143,6 +151,7 @@ def _check_spatial_fit(model: ModelConfig) -> None:
             )
         h = output_size(h, block.kernel, block.stride, block.padding)
         w = output_size(w, block.kernel, block.stride, block.padding)
+        conv = (h, w)
         if block.pool.kind != "none":
             if block.pool.window > min(h, w):
                 raise ConfigError(
@@ -152,6 +161,8 @@ def _check_spatial_fit(model: ModelConfig) -> None:
             stride = block.pool.effective_stride
             h = output_size(h, block.pool.window, stride, "VALID")
             w = output_size(w, block.pool.window, stride, "VALID")
+        shapes.append((conv, (h, w)))
+    return shapes
 
 
 @dataclass(frozen=True)
@@ -184,10 +195,17 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset, where its files are, which split protocol, whether to expand it."""
+    """Which dataset, where its files are, which split protocol, whether to expand it.
+
+    name: an entry of `cnn_jax.data.DATASETS`, or with source="tfds" any TFDS image
+    classification dataset. dir: the folder holding its IDX files; None: the entry's
+    environment variable ($CNN_JAX_MNIST_DIR for MNIST) when set, else its default folder.
+    protocol: nielsen (MNIST's 50k / 10k), full (val = test) or holdout (the dataset's own
+    validation split, else the last tenth of train).
+    """
 
     name: str = "mnist"
-    dir: str = "../shared/data/mnist"
+    dir: str | None = None
     source: str = "auto"
     protocol: str = "nielsen"
     expand: bool = False
@@ -196,8 +214,10 @@ class DataConfig:
     manual_dir: str | None = None
 
     def __post_init__(self) -> None:
-        _one_of("data.name", self.name, DATASETS)
         _one_of("data.source", self.source, SOURCES)
+        unknown = data_registry.name_error(self.name, self.source)
+        if unknown:
+            raise ConfigError(unknown)
         _one_of("data.protocol", self.protocol, PROTOCOLS)
         if self.train_limit is not None:
             _positive_int("data.train_limit", self.train_limit)
@@ -273,7 +293,7 @@ class TrainConfig:
 class Config:
     """Everything one run needs."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = field(default_factory=ModelConfig)  # ModelConfig or a registered model's config
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -283,6 +303,32 @@ class Config:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an integer >= 0")
+        d = self.data
+        entry = dataset_of(d.name, d.source, d.data_dir)
+        object.__setattr__(self, "model", fit_to_data(self.model, entry.image_shape,
+                                                      entry.num_classes))
+        if isinstance(self.model, ModelConfig):
+            layer_shapes(self.model)  # every kernel and pool window fits the data's images
+
+
+def check_images_fit(cfg: Config, image_shape: Sequence[int]) -> None:
+    """Images of `image_shape` are those of the config's data (arrays handed to `fit` by hand
+    must match the dataset the config names)."""
+    entry = dataset_of(cfg.data.name, cfg.data.source, cfg.data.data_dir)
+    if tuple(image_shape) != tuple(entry.image_shape):
+        got, want = ("x".join(map(str, s)) for s in (image_shape, entry.image_shape))
+        raise ConfigError(f"the images are {got} but data.name={cfg.data.name!r} has {want} "
+                          "images; name the dataset of these arrays (register_dataset for "
+                          "your own)")
+
+
+def fit_to_data(model: Any, image_shape: Sequence[int], num_classes: int) -> Any:
+    """`model` (a model config) with the data's input_shape and num_classes, where it declares
+    those fields."""
+    declared = {f.name for f in dataclasses.fields(model)}
+    wanted = {"input_shape": tuple(image_shape), "num_classes": num_classes}
+    changes = {k: v for k, v in wanted.items() if k in declared and getattr(model, k) != v}
+    return dataclasses.replace(model, **changes) if changes else model
 
 
 # Where each dataclass's own messages start, so the reader can put the full path there instead.
@@ -307,6 +353,42 @@ def _field_value(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_type(hint: Any, value: Any, where: str) -> None:
+    """A bool / int / float / str field's value is of that type (an int counts as a float)."""
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}.get(hint)
+    if ok is not None and not ok(value):
+        raise ConfigError(f"{where}={value!r} must be {_TYPE_WORDS[hint]}")
+
+
+def model_entries() -> dict[str, Any]:
+    """The registered models by name (`cnn_jax.models.registry.MODELS`)."""
+    return dict(importlib.import_module("cnn_jax.models.registry").MODELS)
+
+
+def _read_model(values: Any, where: str) -> Any:
+    """The config of the model `values["arch"]` names (default convnet: ModelConfig); a
+    registered model's fields are also checked for their declared bool / int / float / str."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}={values!r} must be a mapping")
+    entries = model_entries()
+    arch = values.get("arch", "convnet")
+    _one_of(f"{where}.arch", arch, tuple(entries))
+    cls = entries[arch].config
+    rest = {k: v for k, v in values.items() if k != "arch"}
+    if cls is not ModelConfig:
+        hints = typing.get_type_hints(cls)
+        for k, v in rest.items():
+            if k in hints:
+                _check_type(hints[k], v, _join(where, k))
+    return _read(cls, rest, where)
+
+
 def _read(cls: type, values: Any, where: str) -> Any:
     """`cls` from a mapping of its field names; unknown or missing keys are one-line errors."""
     if not isinstance(values, Mapping):
@@ -321,7 +403,8 @@ def _read(cls: type, values: Any, where: str) -> Any:
     if missing:
         raise ConfigError(f"{_join(where, missing[0])} is missing")
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _field_value(hints[k], v, _join(where, k)) for k, v in values.items()}
+    kwargs = {k: _read_model(v, _join(where, k)) if cls is Config and k == "model"
+              else _field_value(hints[k], v, _join(where, k)) for k, v in values.items()}
     try:
         return cls(**kwargs)
     except ConfigError as err:
@@ -359,6 +442,19 @@ def from_dictconfig(cfg: Any) -> Config:
     return from_mapping(OmegaConf.to_container(cfg, resolve=True))
 
 
+def arch_of(model: Any) -> str:
+    """The registered name of a model config's model (convnet for a ModelConfig)."""
+    for name, entry in model_entries().items():
+        if type(model) is entry.config:
+            return name
+    raise ConfigError(f"model={type(model).__name__} is the config of no registered model; "
+                      f"allowed: the configs of {', '.join(model_entries())}")
+
+
 def to_dict(cfg: Config) -> dict[str, Any]:
-    """A JSON-ready dict of a Config."""
-    return dataclasses.asdict(cfg)
+    """A JSON-ready dict of a Config; a registered model other than convnet adds `model.arch`."""
+    out = dataclasses.asdict(cfg)
+    arch = arch_of(cfg.model)
+    if arch != "convnet":
+        out["model"] = {"arch": arch, **out["model"]}
+    return out

@@ -13,12 +13,13 @@ from typing import Any
 import jax
 
 from cnn_jax.atomic import write_atomic
-from cnn_jax.config import Config, ConfigError, to_dict
+from cnn_jax.config import Config, ConfigError, arch_of, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
+from cnn_jax.data.source import dataset_of
 from cnn_jax.errors import first_line
 from cnn_jax.loggers import MultiWriter, Writer
-from cnn_jax.models.summary import config_param_count, flops_per_image
+from cnn_jax.models.summary import model_costs
 from cnn_jax.protocol import run_summary, seeds_of
 from cnn_jax.results import records
 from cnn_jax.results.provenance import provenance
@@ -36,16 +37,17 @@ log = logging.getLogger(__name__)
 def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: list[str],
                    seeds: list[int]) -> dict:
     """The metrics.json record of a finished fit of `seeds`."""
+    params, flops = model_costs(cfg.model)
     return {
         **run_summary(result.per_seed),
         "error": None,
         "overrides": overrides,
-        "model": cfg.model.name,
+        "model": getattr(cfg.model, "name", arch_of(cfg.model)),
         "seeds": seeds,
         "per_seed": result.per_seed,
         "epochs": len(result.history),
-        "params": config_param_count(cfg.model),
-        "flops_per_image": flops_per_image(cfg.model),
+        "params": params,
+        "flops_per_image": flops,
         "seconds": seconds,
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
@@ -115,7 +117,8 @@ def _ensemble_records(cfg: Config, model: Any, result: FitResult, splits: Any, r
     `metrics` (train.vote), the nets' errors into test_errors.json (train.test_errors)."""
     predictions = seed_predictions(model, result.progress.best_params, splits.test_x)
     if cfg.train.vote:
-        votes = plurality_vote(predictions, cfg.model.num_classes)
+        classes = dataset_of(cfg.data.name, cfg.data.source, cfg.data.data_dir).num_classes
+        votes = plurality_vote(predictions, classes)
         metrics["vote_test_acc"] = float((votes == splits.test_y).mean())
     if cfg.train.test_errors:
         records.write_test_errors(run_dir, result.seeds, len(splits.test_y),

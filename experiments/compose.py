@@ -26,6 +26,9 @@ def compose_dictconfig(*overrides: str, with_hydra: bool = False) -> DictConfig:
     keeps the `hydra` node (sweeper, sweep dir), unresolved run-time fields and all."""
     from hydra import compose, initialize_config_dir
 
+    from experiments.plugins import load_cli_plugins
+
+    load_cli_plugins(overrides)  # a plugin's models are options of the model group
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides),
                        return_hydra_config=with_hydra)

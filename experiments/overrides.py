@@ -12,7 +12,19 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     """The options of a config group: its yaml files, nested ones as 'sub/name'."""
     root = conf_dir / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    files = {str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml")}
+    return sorted(files | stored_options(group))
+
+
+def stored_options(group: str) -> set[str]:
+    """The options of a group in Hydra's ConfigStore (a plugin's models: experiments/plugins)."""
+    from hydra.core.config_store import ConfigStore
+
+    try:
+        names = ConfigStore.instance().list(group)
+    except OSError:  # no such group stored
+        return set()
+    return {n.removesuffix(".yaml") for n in names}
 
 
 def chosen(value: object) -> list[object]:
@@ -27,12 +39,10 @@ def chosen(value: object) -> list[object]:
     return [] if value is None or value == "" or isinstance(value, (Sweep, Glob)) else [value]
 
 
-def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR,
-                     extra: dict[str, list[str]] | None = None) -> str | None:
+def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
     """The one-line error for the first override choosing a missing group option, else None.
     Overrides are read by Hydra's own parser: `pooling=max,l2`, `choice(max,l2)`,
-    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option.
-    `extra` adds options by group (the names plugins register)."""
+    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -45,7 +55,7 @@ def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR,
         group = override.key_or_group
         if override.is_delete() or group.startswith("hydra") or not (conf_dir / group).is_dir():
             continue
-        options = sorted({*group_options(group, conf_dir), *(extra or {}).get(group, [])})
+        options = group_options(group, conf_dir)
         for choice in chosen(override.value()):
             if str(choice) not in options:
                 return f"{group}={str(choice)!r} is not one of {', '.join(options)}"

@@ -6,9 +6,9 @@
 - an experiment that defines a sweep (`hydra.sweeper.params`), launched without `-m`;
 - a value the config's reader refuses (`train.epochs=0`), for the run or for each job a
   multirun would launch.
-`register_plugin_options(argv)` first imports the command's `plugins=[...]` and offers each
-component they register as an option of its group, in the same form as a built-in
-(`activation=softsign`, `pooling=min`). Hydra's own flags (`--help`, `--cfg`, ...) are left to
+The command's `plugins=[...]` are imported first (`experiments.plugins`), so what they register
+is an option of its group (`model=my_net`, `activation=softsign`, `pooling=min`). Hydra's own
+flags (`--help`, `--cfg`, ...) are left to
 Hydra.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.overrides import CONF_DIR, bad_group_choice, group_options
+from experiments.plugins import load_cli_plugins
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 # flags after which Hydra answers by itself, or reads a config other than conf/config.yaml
@@ -27,15 +28,6 @@ HYDRA_ONLY_FLAGS = ("--hydra-help", "-c", "--cfg", "-i", "--info", "-p",
                     "--package", "--resolve", "-sc", "--shell-completion", "-cp",
                     "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
                     "--experimental-rerun")
-
-# group -> (registry module, registry name, the group node for a registered name)
-REGISTRY_GROUPS: dict[str, tuple[str, str, Any]] = {
-    "pooling": ("cnn_jax.ops.pooling", "POOLS",
-                lambda name: {"kind": name, "window": 2, "stride": None, "p": 2.0}),
-    "activation": ("cnn_jax.ops.activations", "ACTIVATIONS", lambda name: {"name": name}),
-    "optimizer": ("cnn_jax.train.optim", "OPTIMIZERS", lambda name: {"name": name}),
-}
-
 
 def overrides_of(argv: Sequence[str]) -> list[str]:
     """The overrides of a command line (what is not a flag)."""
@@ -51,39 +43,6 @@ def _parse(override: str) -> Any | None:
     except HydraException:
         return None
     return parsed
-
-
-def plugins_of(argv: Sequence[str]) -> list[str]:
-    """The modules a `plugins=[...]` (or `plugins=name`) override names."""
-    for arg in overrides_of(argv):
-        parsed = _parse(arg)
-        if parsed is not None and parsed.key_or_group == "plugins":
-            value = parsed.value()
-            return [str(v) for v in (value if isinstance(value, list) else [value]) if v]
-    return []
-
-
-def register_plugin_options(argv: Sequence[str]) -> dict[str, list[str]]:
-    """Import the command's plugins and store each registered name that no YAML file of its
-    group offers as a config option of that group (Hydra's ConfigStore); returns them."""
-    modules = plugins_of(argv)
-    if not modules:
-        return {}
-    import importlib
-
-    from hydra.core.config_store import ConfigStore
-
-    from cnn_jax.config import load_plugins
-
-    load_plugins(modules)
-    store, added = ConfigStore.instance(), {}
-    for group, (module, registry, node) in REGISTRY_GROUPS.items():
-        files = set(group_options(group))
-        names = [n for n in getattr(importlib.import_module(module), registry) if n not in files]
-        for name in names:
-            store.store(group=group, name=name, node=node(name))
-        added[group] = names
-    return added
 
 
 def _flat_keys(node: Any, prefix: str = "") -> set[str]:
@@ -209,8 +168,8 @@ def check(argv: Sequence[str]) -> str | None:
     overrides = overrides_of(argv)
     multirun = any(a in MULTIRUN_FLAGS for a in argv)
     try:
-        extra = register_plugin_options(argv)
-        error = bad_group_choice(overrides, extra=extra)
+        load_cli_plugins(overrides)
+        error = bad_group_choice(overrides)
         if error:
             return error
         base = [o for o in _first_choices(overrides) if not o.lstrip("+~").startswith("hydra")]

@@ -69,3 +69,20 @@ def other_process_holding():
             proc.wait(timeout=60)
 
     return holding
+
+
+@pytest.fixture
+def forget_plugin_models():
+    """Hydra's ConfigStore as it was before the test (loading a plugin stores its models'
+    nodes in this process-wide store; other tests list the model group without them)."""
+    import copy
+
+    from hydra.core.config_store import ConfigStore
+
+    repo = ConfigStore.instance().repo
+    saved = copy.deepcopy(repo.get("model"))
+    yield
+    if saved is None:
+        repo.pop("model", None)
+    else:
+        repo["model"] = saved

@@ -36,3 +36,12 @@ def make_dataset(folder: Path, n_train: int = 12, n_test: int = 4, gz: bool = Tr
         "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
     }
     return {"arrays": arrays, "md5s": write_idx_dir(folder, arrays, gz=gz)}
+
+
+def use_md5s(monkeypatch, name: str, md5s: dict[str, str]) -> None:
+    """Make dataset `name`'s registry entry expect these content md5s (a generated dataset)."""
+    from dataclasses import replace
+
+    from cnn_jax.data import registry
+
+    monkeypatch.setitem(registry.DATASETS, name, replace(registry.DATASETS[name], idx_md5=md5s))

@@ -78,7 +78,8 @@ def test_wrong_dims(tmp_path: Path) -> None:
     make_dataset(tmp_path)
     idx.write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((4, 27, 28), np.uint8))
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: wrong dims \(4, 27, 28\)"):
-        idx.load_idx_dir(tmp_path)
+        idx.load_idx_dir(tmp_path, image_hw=(28, 28))
+    assert idx.load_idx_dir(tmp_path)["test_images"].shape == (4, 27, 28)  # no shape asked
 
 
 def test_label_count_mismatch(tmp_path: Path) -> None:

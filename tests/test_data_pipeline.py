@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_fixtures import FASHION_DIR, MNIST_DIR, ROOT, make_dataset
+from idx_fixtures import FASHION_DIR, MNIST_DIR, ROOT, make_dataset, use_md5s
 
 from cnn_jax.config import DataConfig
 from cnn_jax.data import DataError, Splits, expand_shifts, idx, load_splits, pipeline, source
@@ -62,7 +62,7 @@ def test_expand_shifts_nhwc_size_order_and_determinism() -> None:
 
 def test_generated_full_protocol_limit_and_expand(tmp_path: Path, monkeypatch) -> None:
     made = make_dataset(tmp_path / "d")
-    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
+    use_md5s(monkeypatch, "mnist", made["md5s"])
     cfg = DataConfig(dir=str(tmp_path / "d"), protocol="full", train_limit=5, expand=True)
     s = load_splits(cfg, cache_dir=tmp_path / "c")
     assert isinstance(s, Splits)
@@ -76,14 +76,14 @@ def test_generated_full_protocol_limit_and_expand(tmp_path: Path, monkeypatch) -
 
 def test_nielsen_protocol_needs_more_than_50k_images(tmp_path: Path, monkeypatch) -> None:
     made = make_dataset(tmp_path / "d")
-    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
-    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000 .* hold 12"):
+    use_md5s(monkeypatch, "mnist", made["md5s"])
+    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000 .* holds 12"):
         load_splits(DataConfig(dir=str(tmp_path / "d")), cache_dir=tmp_path / "c")
 
 
 def test_relative_dir_resolves_against_cwd(tmp_path: Path, monkeypatch) -> None:
     made = make_dataset(tmp_path / "rel")
-    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
+    use_md5s(monkeypatch, "mnist", made["md5s"])
     monkeypatch.chdir(tmp_path)
     s = load_splits(DataConfig(dir="rel", protocol="full"), cache_dir=tmp_path / "c")
     assert len(s.train_x) == 12
@@ -123,7 +123,7 @@ def test_missing_dir_through_load_splits(tmp_path: Path) -> None:
 
 def test_auto_reads_the_idx_files_when_present(tmp_path: Path, monkeypatch) -> None:
     made = make_dataset(tmp_path / "d", n_train=6)
-    monkeypatch.setitem(idx.MD5, "mnist", made["md5s"])
+    use_md5s(monkeypatch, "mnist", made["md5s"])
     monkeypatch.setattr(source, "load_tfds", lambda cfg, auto: pytest.fail("TFDS used"))
     cfg = DataConfig(dir=str(tmp_path / "d"), protocol="full")
     assert cfg.source == "auto" and source.choose(cfg) == "idx"

@@ -67,12 +67,6 @@ def test_load_splits_tfds_source_uses_dir_as_manual_dir(tmp_path: Path, tiny: di
         load_splits(DataConfig(**{**cfg.__dict__, "protocol": "nielsen"}))
 
 
-def test_split_names() -> None:
-    assert builders.split_names("nielsen") == ("train[:50000]", "train[50000:]", "test")
-    assert builders.split_names("nielsen", 100) == ("train[:100]", "train[50000:]", "test")
-    assert builders.split_names("full") == ("train", "test", "test")
-
-
 def test_failed_prepare_leaves_nothing_complete(tmp_path: Path, tiny: dict, monkeypatch) -> None:
     def broken(self, images, labels):
         for i in range(3):
@@ -182,10 +176,11 @@ def test_load_splits_under_tfds_mock_data(tmp_path: Path, monkeypatch) -> None:
         splits_asked.append(split)
         return fake
 
-    cfg = DataConfig(source="tfds", dir=str(tmp_path / "none"), data_dir=str(tmp_path / "t"))
+    cfg = DataConfig(source="tfds", dir=str(tmp_path / "none"), data_dir=str(tmp_path / "t"),
+                     protocol="full")
     with tfds.testing.mock_data(as_data_source_fn=as_data_source):
         s = load_splits(cfg)
-    assert {"train[:50000]", "train[50000:]", "test"} <= set(splits_asked)
+    assert {"train", "test"} <= set(splits_asked)
     assert s.train_x.shape == (7, 28, 28, 1) and s.train_x.dtype == np.uint8
     np.testing.assert_array_equal(s.test_x[3], fake[3]["image"])
     np.testing.assert_array_equal(s.test_y, np.arange(7) % 10)

@@ -17,6 +17,7 @@ EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name != 
 FAST_COMPILE = "--xla_backend_optimization_level=0"  # tiny programs: LLVM -O0 halves compile time
 KEY_LINES = {
     "build_and_train.py": r"final test accuracy: (0\.9\d*|1\.000)",
+    "own_model.py": r"seed 0: test 0\.\d+[\s\S]*batch_stats per seed: 2 sets",
     "grad_through_l2_pool.py": r"all-zero window gradient: \[0\. 0\. 0\. 0\.\] \(finite\)"
     r"[\s\S]*check_grads and jit\(grad\), window 3 stride 2: ok",
     "stochastic_pool.py": r"eval value: 2\.50[\s\S]*"

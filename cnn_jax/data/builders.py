@@ -1,4 +1,5 @@
-"""TFDS builders `mnist_idx`, `fashion_mnist_idx`: IDX files -> ArrayRecord, no TensorFlow."""
+"""TFDS: the builders `mnist_idx`, `fashion_mnist_idx` (IDX files -> ArrayRecord, no TensorFlow),
+and any TFDS image classification dataset by name, read into numpy splits."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.decode import DeserializeMethod
 from tensorflow_datasets.proto import tf_example_pb2
 
-from cnn_jax.data import idx
-from cnn_jax.data.pipeline import NIELSEN_TRAIN, Splits, check_nielsen_size
+from cnn_jax.data import idx, registry
+from cnn_jax.data.splits import Pair, Splits, split
 from cnn_jax.errors import first_line
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 # registered in checksums.tsv beside this file (TFDS reads it: `url_infos`) and checked on download.
 _MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
 
 
 def official_urls(base: str) -> dict[str, str]:
@@ -103,24 +102,28 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; .gz or raw) in the manual dir, "
         "or in <manual_dir>/<builder name>/; otherwise they are downloaded."
     )
-    DATASET = ""  # key into idx.MD5
+    DATASET = ""  # its entry in registry.DATASETS: shape, classes, label names, content md5s
     BASE_URL = ""
-    LABEL_NAMES: tuple[str, ...] | None = None
-    CONTENT_MD5: dict[str, str] | None = None  # None = idx.MD5[DATASET]; tests override
+    CONTENT_MD5: dict[str, str] | None = None  # None = the entry's idx_md5; tests override
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
+    @property
+    def entry(self) -> registry.Dataset:
+        return registry.DATASETS[self.DATASET]
+
     def _info(self) -> tfds.core.DatasetInfo:
-        names = list(self.LABEL_NAMES) if self.LABEL_NAMES else None
-        label = tfds.features.ClassLabel(names=names, num_classes=None if names else 10)
+        entry = self.entry
+        names = list(entry.label_names) if entry.label_names else None
+        label = tfds.features.ClassLabel(names=names,
+                                         num_classes=None if names else entry.num_classes)
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Tensor(
-                        shape=(28, 28, 1), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
-                    ),
+                    "image": tfds.features.Tensor(shape=entry.image_shape, dtype=np.uint8,
+                                                  encoding=tfds.features.Encoding.BYTES),
                     "label": label,
                 }
             ),
@@ -144,8 +147,9 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             except Exception as err:  # offline, refused, or a registered checksum did not match
                 raise download_failed(self.name, _manual_dir_of(dl_manager),
                                       f"{type(err).__name__}: {first_line(err)}") from err
-        md5s = self.CONTENT_MD5 if self.CONTENT_MD5 is not None else idx.MD5[self.DATASET]
-        arrays = idx.load_idx_paths(paths, md5s)
+        entry = self.entry
+        md5s = self.CONTENT_MD5 if self.CONTENT_MD5 is not None else entry.idx_md5
+        arrays = idx.load_idx_paths(paths, md5s, entry.image_shape[:2], entry.num_classes)
         return {
             split: self._generate_examples(arrays[f"{split}_images"], arrays[f"{split}_labels"])
             for split in ("train", "test")
@@ -153,7 +157,7 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _generate_examples(self, images: np.ndarray, labels: np.ndarray):
         for i in range(len(images)):
-            yield i, {"image": images[i][..., None], "label": int(labels[i])}
+            yield i, {"image": images[i].reshape(self.entry.image_shape), "label": int(labels[i])}
 
 
 class MnistIdx(_IdxBuilder):
@@ -168,7 +172,6 @@ class FashionMnistIdx(_IdxBuilder):
 
     DATASET = "fashion_mnist"
     BASE_URL = _FASHION_URL
-    LABEL_NAMES = FASHION_NAMES
 
 
 BUILDERS = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}
@@ -207,55 +210,57 @@ def prepared_builder(
     return builder
 
 
-def _parse_fast(records: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Parse serialized Examples straight from their protos (3-5x faster than TFDS's decoder)."""
+def _parse_fast(records: list[bytes], shape: tuple[int, ...],
+                keys: tuple[str, str]) -> Pair | None:
+    """Parse serialized Examples straight from their protos (3-5x faster than TFDS's decoder);
+    None unless every image is raw uint8 bytes of `shape`."""
     parse = tf_example_pb2.Example.FromString
+    size, (image_key, label_key) = int(np.prod(shape)), keys
     images, labels = [], []
     for record in records:
         if not isinstance(record, bytes):  # e.g. tfds.testing.mock_data hands decoded examples
             return None
         feature = parse(record).features.feature
-        image, label = feature["image"].bytes_list.value, feature["label"].int64_list.value
-        if len(image) != 1 or len(image[0]) != 784 or len(label) != 1:
+        image, label = feature[image_key].bytes_list.value, feature[label_key].int64_list.value
+        if len(image) != 1 or len(image[0]) != size or len(label) != 1:
             return None
         images.append(image[0])
         labels.append(label[0])
-    x = np.frombuffer(b"".join(images), dtype=np.uint8).reshape(-1, 28, 28, 1)
+    x = np.frombuffer(b"".join(images), dtype=np.uint8).reshape(-1, *shape)
     return x, np.asarray(labels, dtype=np.int32)
 
 
 def _all_records(source: Any) -> list[Any]:
     n = len(source)
     if hasattr(source, "__getitems__"):  # ArrayRecord: one batched, parallel read
-        return list(source.__getitems__(range(n)))
+        try:
+            return list(source.__getitems__(range(n)))
+        except TypeError:  # tfds.testing.mock_data's source takes no batched read
+            pass
     return [source[i] for i in range(n)]  # any Sequence (e.g. a list from a test double)
 
 
-def read_split(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """A split (TFDS slice syntax allowed) as numpy (images (N,28,28,1) uint8, labels int32)."""
-    raw = builder.as_data_source(split=split, deserialize_method=DeserializeMethod.RAW_BYTES)
-    fast = _parse_fast(_all_records(raw))
-    if fast is not None:
-        return fast
-    examples = _all_records(builder.as_data_source(split=split))  # decoded by TFDS
+def read_split(builder: tfds.core.DatasetBuilder, split_name: str,
+               shape: tuple[int, ...] | None = None, keys: tuple[str, str] = ("image", "label"),
+               ) -> Pair:
+    """A split (TFDS slice syntax allowed) as numpy (images (N, *shape) uint8, labels int32);
+    `shape` defaults to the builder's image feature's."""
+    shape = tuple(shape or builder.info.features[keys[0]].shape)
+    if isinstance(builder, _IdxBuilder):  # raw uint8 bytes: parsed without TFDS's decoder
+        raw = builder.as_data_source(split=split_name,
+                                     deserialize_method=DeserializeMethod.RAW_BYTES)
+        fast = _parse_fast(_all_records(raw), shape, keys)
+        if fast is not None:
+            return fast
+    examples = _all_records(builder.as_data_source(split=split_name))  # decoded by TFDS
     if not examples:
-        return np.zeros((0, 28, 28, 1), np.uint8), np.zeros((0,), np.int32)
-    images = np.stack([np.asarray(e["image"]) for e in examples]).reshape(-1, 28, 28, 1)
-    return images.astype(np.uint8), np.asarray([e["label"] for e in examples], dtype=np.int32)
-
-
-def split_names(protocol: str, train_limit: int | None = None) -> tuple[str, str, str]:
-    """TFDS split strings (train, val, test) of a protocol; nielsen = train[:50000] / [50000:]."""
-    if protocol == "nielsen":
-        n = NIELSEN_TRAIN if train_limit is None else min(train_limit, NIELSEN_TRAIN)
-        return f"train[:{n}]", f"train[{NIELSEN_TRAIN}:]", "test"
-    if protocol == "full":
-        return ("train" if train_limit is None else f"train[:{train_limit}]"), "test", "test"
-    raise idx.DataError(f"data.protocol={protocol!r} is not one of nielsen, full")
+        return np.zeros((0, *shape), np.uint8), np.zeros((0,), np.int32)
+    images = np.stack([np.asarray(e[keys[0]]) for e in examples]).reshape(-1, *shape)
+    return images.astype(np.uint8), np.asarray([e[keys[1]] for e in examples], dtype=np.int32)
 
 
 def _manual_dir(cfg: DataConfig, builder_name: str) -> str | None:
-    """cfg.manual_dir (which must hold the files), else data.dir when it does, else TFDS's."""
+    """cfg.manual_dir (which must hold the files), else the IDX folder when it does, else TFDS's."""
     if cfg.manual_dir is not None:
         if manual_files(cfg.manual_dir, builder_name) is None:
             root = Path(cfg.manual_dir).expanduser().resolve()
@@ -265,22 +270,75 @@ def _manual_dir(cfg: DataConfig, builder_name: str) -> str | None:
                 "put them there, or drop data.manual_dir to download them"
             )
         return cfg.manual_dir
+    here = registry.folder(cfg)
+    return here if idx.has_files(here) else None  # None: TFDS's <data_dir>/downloads/manual/
+
+
+def _keys(builder: tfds.core.DatasetBuilder) -> tuple[str, str]:
+    keys = builder.info.supervised_keys
+    return (keys[0], keys[1]) if keys and len(keys) == 2 else ("image", "label")
+
+
+def tfds_dataset(name: str, data_dir: str | os.PathLike | None = None) -> registry.Dataset:
+    """The registry entry of TFDS dataset `name`, from its builder's metadata (no download):
+    a fixed HxWxC uint8 image feature and a class label, else a one-line DataError."""
     try:
-        idx.find_files(cfg.dir)
-    except idx.DataError:
-        return None  # TFDS default: <data_dir>/downloads/manual/
-    return cfg.dir
+        with _quiet_absl():
+            builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
+    except Exception as err:  # not registered, or a misspelt name
+        raise idx.DataError(f"data.name={name!r} is not a TFDS dataset "
+                            f"({type(err).__name__}: {first_line(err)[:200]})") from err
+    image_key, label_key = _keys(builder)
+    features = {k: builder.info.features[k] for k in builder.info.features.keys()}  # noqa: SIM118
+    image, label = features.get(image_key), features.get(label_key)
+    shape = tuple(getattr(image, "shape", ()) or ())
+    if (len(shape) != 3 or None in shape or np.dtype(image.np_dtype) != np.uint8
+            or not isinstance(label, tfds.features.ClassLabel)):
+        raise idx.DataError(
+            f"data.name={name!r} is not an image classification dataset of fixed-size uint8 "
+            f"images: its supervised keys ({image_key!r}, {label_key!r}) hold {image!r} and "
+            f"{label!r}; expected an HxWxC uint8 image and a class label"
+        )
+    return registry.Dataset(
+        name, shape, label.num_classes,
+        {k: v.num_examples for k, v in builder.info.splits.items()}, tfds_name=name,
+        label_names=tuple(label.names),
+    )
+
+
+def prepared_tfds(name: str, data_dir: str | os.PathLike | None = None,
+                  manual_dir: str | os.PathLike | None = None) -> tfds.core.DatasetBuilder:
+    """TFDS dataset `name`'s builder, downloaded and prepared into data_dir once, then reused."""
+    data_dir = None if data_dir is None else os.fspath(Path(data_dir).expanduser().resolve())
+    with _quiet_absl():
+        builder = tfds.builder(name, data_dir=data_dir)
+        if builder.is_prepared():
+            return builder
+    config = tfds.download.DownloadConfig(
+        manual_dir=None if manual_dir is None else os.fspath(Path(manual_dir).resolve()))
+    try:
+        builder.download_and_prepare(download_config=config)
+    except Exception as err:  # offline, a manual download needed, a checksum mismatch ...
+        raise idx.DataError(f"data.name={name!r}: TFDS could not download and prepare it "
+                            f"({type(err).__name__}: {first_line(err)[:300]})") from err
+    return builder
 
 
 def load_tfds_splits(cfg: DataConfig) -> Splits:
-    """Splits of `cfg.name` read through the TFDS builder (prepared first if needed)."""
-    manual_dir = _manual_dir(cfg, BUILDERS[cfg.name].name)
-    builder = prepared_builder(cfg.name, cfg.data_dir, manual_dir)
-    if cfg.protocol == "nielsen" and "train" in builder.info.splits:  # (no splits under mock_data)
-        check_nielsen_size(builder.info.splits["train"].num_examples)
-    names = split_names(cfg.protocol, cfg.train_limit)
-    parts = {}
-    for split in dict.fromkeys(names):
-        parts[split] = read_split(builder, split)
-    (tx, ty), (vx, vy), (sx, sy) = (parts[s] for s in names)
-    return Splits(tx, ty, vx, vy, sx, sy)
+    """Splits of `cfg.name` read through its TFDS builder (prepared first if needed), split by
+    `splits.split` (protocol holdout uses the dataset's validation split when it has one)."""
+    entry = registry.DATASETS.get(cfg.name) or tfds_dataset(cfg.name, cfg.data_dir)
+    if cfg.name in BUILDERS:
+        manual_dir = _manual_dir(cfg, BUILDERS[cfg.name].name)
+        builder = prepared_builder(cfg.name, cfg.data_dir, manual_dir)
+    else:
+        builder = prepared_tfds(entry.tfds_name or cfg.name, cfg.data_dir, cfg.manual_dir)
+    available = set(builder.info.splits)  # (none listed under tfds.testing.mock_data)
+    if available and not {"train", "test"} <= available:
+        raise idx.DataError(f"data.name={cfg.name!r} has the splits {', '.join(sorted(available))}"
+                            "; a train and a test split are needed")
+    keys = _keys(builder)
+    read = lambda name: read_split(builder, name, entry.image_shape, keys)  # noqa: E731
+    validation = (read("validation") if cfg.protocol == "holdout" and "validation" in available
+                  else None)
+    return split(read("train"), read("test"), cfg.protocol, validation)

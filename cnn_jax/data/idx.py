@@ -13,7 +13,6 @@ import numpy as np
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
-IMAGE_HW = (28, 28)
 
 # The four files, by role, as named in the official distributions (each may also be raw, no .gz).
 FILES = {
@@ -66,6 +65,17 @@ def find_files(directory: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
+def has_files(directory: str | os.PathLike | None) -> bool:
+    """Whether `directory` holds the four IDX files."""
+    if directory is None:
+        return False
+    try:
+        find_files(directory)
+    except DataError:
+        return False
+    return True
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The uncompressed content of an IDX file, gunzipping when it starts with the gzip magic."""
     path = Path(path)
@@ -99,8 +109,6 @@ def parse_idx(data: bytes, path: str | os.PathLike, magic: int) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated: {len(data)} bytes, header needs {header}")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if ndim == 3 and dims[1:] != IMAGE_HW:
-        raise DataError(f"{path}: wrong dims {dims}, expected (N, 28, 28)")
     need = header + int(np.prod(dims))
     if len(data) < need:
         raise DataError(f"{path}: truncated: {len(data)} bytes, dims {dims} need {need}")
@@ -136,26 +144,38 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def load_idx_paths(
-    paths: Mapping[str, str | os.PathLike], md5s: Mapping[str, str] | None = None
+    paths: Mapping[str, str | os.PathLike],
+    md5s: Mapping[str, str] | None = None,
+    image_hw: tuple[int, int] | None = None,
+    num_classes: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Arrays `train_images, train_labels, test_images, test_labels` from their four paths."""
+    """Arrays `train_images, train_labels, test_images, test_labels` from their four paths;
+    images must be `image_hw` and labels below `num_classes` where those are given."""
     out = {}
     for role in FILES:
         magic = IMAGES_MAGIC if role.endswith("images") else LABELS_MAGIC
         out[role], _ = read_idx(paths[role], magic, None if md5s is None else md5s.get(role))
+        dims = out[role].shape
+        if role.endswith("images") and image_hw is not None and dims[1:] != tuple(image_hw):
+            raise DataError(f"{paths[role]}: wrong dims {dims}, expected (N, "
+                            f"{', '.join(map(str, image_hw))})")
     for split in ("train", "test"):
         n_img, n_lab = len(out[f"{split}_images"]), len(out[f"{split}_labels"])
         if n_img != n_lab:
             raise DataError(
                 f"{paths[f'{split}_labels']}: wrong dims: {n_lab} labels for {n_img} images"
             )
-        if n_lab and out[f"{split}_labels"].max() > 9:
-            raise DataError(f"{paths[f'{split}_labels']}: label values outside 0..9")
+        if num_classes is not None and n_lab and out[f"{split}_labels"].max() >= num_classes:
+            raise DataError(f"{paths[f'{split}_labels']}: label values outside "
+                            f"0..{num_classes - 1}")
     return out
 
 
 def load_idx_dir(
-    directory: str | os.PathLike, md5s: Mapping[str, str] | None = None
+    directory: str | os.PathLike,
+    md5s: Mapping[str, str] | None = None,
+    image_hw: tuple[int, int] | None = None,
+    num_classes: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The four verified arrays from one folder (see `find_files` for the names accepted)."""
-    return load_idx_paths(find_files(directory), md5s)
+    return load_idx_paths(find_files(directory), md5s, image_hw, num_classes)

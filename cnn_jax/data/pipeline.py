@@ -1,4 +1,5 @@
-"""Dataset splits as numpy arrays: Nielsen's 50k/10k/10k or the full 60k/10k, optional expansion."""
+"""A dataset as train / val / test numpy arrays: read (IDX, TFDS or an entry's own loader),
+split by `splits.split`, limited and optionally expanded."""
 
 from __future__ import annotations
 
@@ -9,29 +10,18 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnn_jax.atomic import write_atomic
-from cnn_jax.data import idx, source
+from cnn_jax.data import idx, registry, source
+from cnn_jax.data.splits import Splits, split
 
 if TYPE_CHECKING:  # cnn_jax.config imports jax; the data layer does not need it at run time
     from cnn_jax.config import DataConfig
 
 CACHE_VERSION = 1
-NIELSEN_TRAIN = 50_000
-
-
-class Splits(NamedTuple):
-    """Images uint8 (N, 28, 28, 1) NHWC and labels int32 (N,) for train, validation and test."""
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    val_x: np.ndarray
-    val_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
 
 
 def expand_shifts(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +69,8 @@ def load_idx_arrays(
     use_cache: bool = True,
 ) -> dict[str, np.ndarray]:
     """The four verified arrays of a dataset folder, through an .npz cache keyed by md5s + stats."""
-    md5s = idx.MD5.get(name) if md5s is None else md5s
+    entry = registry.DATASETS.get(name)
+    md5s = (entry.idx_md5 if entry else None) if md5s is None else md5s
     paths = idx.find_files(directory)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = cache / f"{name}-{_cache_key(name, paths, md5s)}.npz"
@@ -89,7 +80,8 @@ def load_idx_arrays(
                 return {role: z[role] for role in idx.FILES}
         except Exception:  # a damaged cache file is rebuilt, never trusted
             pass
-    arrays = idx.load_idx_dir(directory, md5s)
+    hw = entry.image_shape[:2] if entry else None
+    arrays = idx.load_idx_dir(directory, md5s, hw, entry.num_classes if entry else None)
     if use_cache:
         try:
             _save_atomic(cache_file, arrays)
@@ -105,29 +97,6 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 
 def _int32(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.int32)
-
-
-def check_nielsen_size(n_train: int) -> None:
-    """Nielsen's split needs more than 50,000 training images (the rest is validation)."""
-    if n_train <= NIELSEN_TRAIN:
-        raise idx.DataError(
-            f"data.protocol=nielsen needs more than {NIELSEN_TRAIN} training images, the files "
-            f"hold {n_train}; use data.protocol=full (or data.train_limit for small runs)"
-        )
-
-
-def split_arrays(arrays: Mapping[str, np.ndarray], protocol: str) -> Splits:
-    """Split the four arrays: nielsen = 50k train / last 10k val / t10k test; full = 60k / t10k."""
-    tx, ty = arrays["train_images"], arrays["train_labels"]
-    sx, sy = arrays["test_images"], arrays["test_labels"]
-    if protocol == "nielsen":
-        check_nielsen_size(len(tx))
-        parts = (tx[:NIELSEN_TRAIN], ty[:NIELSEN_TRAIN], tx[NIELSEN_TRAIN:], ty[NIELSEN_TRAIN:])
-    elif protocol == "full":
-        parts = (tx, ty, sx, sy)
-    else:
-        raise idx.DataError(f"data.protocol={protocol!r} is not one of nielsen, full")
-    return Splits(*parts, sx, sy)
 
 
 def finish(splits: Splits, expand: bool = False, train_limit: int | None = None) -> Splits:
@@ -149,11 +118,16 @@ def load_splits(cfg: DataConfig, cache_dir: str | os.PathLike | None = None) -> 
 
     `cache_dir` is where the IDX source keeps its parsed arrays (default: `default_cache_dir()`).
     """
+    entry = source.dataset_of(cfg.name, cfg.source, cfg.data_dir)
     chosen = source.choose(cfg)
     source.check_options(cfg, chosen)
-    if chosen == "idx":
-        arrays = load_idx_arrays(cfg.name, cfg.dir, cache_dir=cache_dir)
-        splits = split_arrays(arrays, cfg.protocol)
+    if chosen == "own":
+        train, test, validation = entry.load()
+        splits = split(train, test, cfg.protocol, validation)
+    elif chosen == "idx":
+        arrays = load_idx_arrays(cfg.name, registry.folder(cfg), cache_dir=cache_dir)
+        splits = split((arrays["train_images"], arrays["train_labels"]),
+                       (arrays["test_images"], arrays["test_labels"]), cfg.protocol)
     else:
         splits = source.load_tfds(cfg, auto=cfg.source == "auto")
     return finish(splits, cfg.expand, cfg.train_limit)

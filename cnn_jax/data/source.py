@@ -1,8 +1,10 @@
-"""Which source serves a dataset: the IDX files in `data.dir`, or the TFDS builder (download).
+"""Which source serves a dataset: its entry's own loader, the IDX files in its folder, or the
+TFDS builder (download).
 
-`data.source=auto` (the default) reads the IDX files when `data.dir` holds them, else prepares
-the TFDS builder, which downloads the official files when online; with neither, one line names
-the folder searched, the four files and both remedies.
+`data.source=auto` (the default) reads the IDX files when the folder (`data.dir`, else the
+entry's environment variable, else its default folder) holds them, else prepares the TFDS
+builder, which downloads the official files when online; with neither, one line names the
+folder searched, the four files and both remedies.
 """
 
 from __future__ import annotations
@@ -10,28 +12,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnn_jax.data import idx
+from cnn_jax.data import idx, registry
+from cnn_jax.data.registry import Dataset, folder
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
-    from cnn_jax.data.pipeline import Splits
+    from cnn_jax.data.splits import Splits
 
 TFDS_EXTRA = "pip install 'cnn-jax[tfds]' (in a clone: uv sync --extra tfds)"
 
 
-def has_idx_files(directory: str) -> bool:
-    """Whether `directory` holds the four IDX files."""
+def dataset_of(name: str, source: str = "auto", data_dir: str | None = None) -> Dataset:
+    """The entry of `name`; under data.source=tfds, an unregistered name's, from its TFDS
+    builder's metadata (no download)."""
+    error = registry.name_error(name, source)
+    if error:
+        raise idx.DataError(error)
+    if name in registry.DATASETS:
+        return registry.DATASETS[name]
     try:
-        idx.find_files(directory)
-    except idx.DataError:
-        return False
-    return True
+        from cnn_jax.data import builders  # imports tensorflow_datasets: only when needed
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("tensorflow_datasets"):
+            raise
+        raise idx.DataError(f"data.name={name!r} with data.source=tfds needs TensorFlow "
+                            f"Datasets: {TFDS_EXTRA}") from err
+    return builders.tfds_dataset(name, data_dir)
 
 
 def choose(cfg: DataConfig) -> str:
-    """The source that serves `cfg`: "idx" or "tfds" (auto: idx when data.dir holds the files)."""
+    """The source that serves `cfg`: "own" (its entry's `load`), "idx" or "tfds" (auto: idx
+    when its folder holds the files)."""
+    entry = registry.DATASETS.get(cfg.name)
+    if entry is not None and entry.load is not None:
+        return "own"
     if cfg.source == "auto":
-        return "idx" if has_idx_files(cfg.dir) else "tfds"
+        return "idx" if idx.has_files(folder(cfg)) else "tfds"
     return cfg.source
 
 
@@ -41,16 +57,16 @@ def check_options(cfg: DataConfig, source: str) -> None:
         return
     for key, value in (("manual_dir", cfg.manual_dir), ("data_dir", cfg.data_dir)):
         if value is not None:
-            root = Path(cfg.dir).expanduser().resolve()
+            root = Path(folder(cfg) or ".").expanduser().resolve()
             raise idx.DataError(
                 f"data.{key}={value} is a TFDS option, but data.source={cfg.source} reads the "
                 f"IDX files in {root} directly; drop data.{key}, or set data.source=tfds"
             )
 
 
-def not_found(directory: str, reason: str) -> str:
+def not_found(directory: str | None, reason: str) -> str:
     """The one-line error when neither the IDX files nor the download can serve the data."""
-    root = Path(directory).expanduser().resolve()
+    root = Path(directory or ".").expanduser().resolve()
     expected = ", ".join(f"{name}[.gz]" for name in idx.FILES.values())
     return (
         f"dataset files not found in {root} (expected {expected}) and the download failed "
@@ -67,11 +83,11 @@ def load_tfds(cfg: DataConfig, auto: bool) -> Splits:
         if not (err.name or "").startswith("tensorflow_datasets"):
             raise
         reason = f"TensorFlow Datasets is not installed: {TFDS_EXTRA}"
-        raise idx.DataError(not_found(cfg.dir, reason) if auto else
+        raise idx.DataError(not_found(folder(cfg), reason) if auto else
                             f"data.source=tfds needs TensorFlow Datasets: {TFDS_EXTRA}") from err
     try:
         return builders.load_tfds_splits(cfg)
     except builders.DownloadFailed as err:
         if not auto:
             raise
-        raise idx.DataError(not_found(cfg.dir, err.reason)) from err
+        raise idx.DataError(not_found(folder(cfg), err.reason)) from err

@@ -31,9 +31,3 @@ class ConvNet(nn.Module):
                            name=f"dense{i}")(x, train)
         return DenseBlock(c.num_classes, c.out_dropout, None, c.init, c.dropout_form,
                           name="output")(x, train)
-
-
-def init_params(model: ConvNet, key: jax.Array) -> dict:
-    """Parameters of `model` for one seed's key."""
-    dummy = jnp.zeros((1, *model.cfg.input_shape), jnp.float32)
-    return model.init({"params": key}, dummy)["params"]

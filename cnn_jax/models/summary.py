@@ -7,8 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from cnn_jax.config import ModelConfig
-from cnn_jax.ops.windows import output_size
+from cnn_jax.config import ModelConfig, arch_of, layer_shapes
 
 
 class LayerRow(NamedTuple):
@@ -30,15 +29,10 @@ def layer_table(cfg: ModelConfig) -> list[LayerRow]:
     """
     h, w, c = cfg.input_shape
     rows = []
-    for i, b in enumerate(cfg.conv):
-        h, w = (output_size(n, b.kernel, b.stride, b.padding) for n in (h, w))
-        conv_flops = 2 * b.kernel * b.kernel * c * b.features * h * w
+    for i, (b, ((ch, cw), (h, w))) in enumerate(zip(cfg.conv, layer_shapes(cfg), strict=True)):
+        conv_flops = 2 * b.kernel * b.kernel * c * b.features * ch * cw
         params = b.kernel * b.kernel * c * b.features + b.features
-        pool_flops = 0
-        if b.pool.kind != "none":
-            s = b.pool.effective_stride
-            h, w = (output_size(n, b.pool.window, s) for n in (h, w))
-            pool_flops = b.pool.window**2 * h * w * b.features
+        pool_flops = 0 if b.pool.kind == "none" else b.pool.window**2 * h * w * b.features
         c = b.features
         rows.append(LayerRow(f"conv{i}", (h, w, c), params,
                              conv_flops + pool_flops + 2 * h * w * c))
@@ -58,6 +52,31 @@ def flops_per_image(cfg: ModelConfig) -> int:
 def config_param_count(cfg: ModelConfig) -> int:
     """Parameters of the network described by `cfg` (no initialisation needed)."""
     return sum(r.params for r in layer_table(cfg))
+
+
+def model_costs(cfg: Any) -> tuple[int, int | None]:
+    """(parameters, forward FLOPs per image) of any registered model's config; a ConvNet's from
+    its layer table, another model's parameters from an abstract init (its mutable collections,
+    e.g. batch_stats, not counted) and FLOPs None (not computed)."""
+    if isinstance(cfg, ModelConfig):
+        return config_param_count(cfg), flops_per_image(cfg)
+    from cnn_jax.models.forward import init_params
+    from cnn_jax.models.registry import make_model, mutable_of
+
+    model = make_model(cfg)
+    shapes = jax.eval_shape(lambda k: init_params(model, k), jax.random.PRNGKey(0))
+    return count_params(shapes["params"] if mutable_of(model) else shapes), None
+
+
+def describe(cfg: Any) -> str:
+    """One line naming a model: a ConvNet's layers, another model's config fields."""
+    if not isinstance(cfg, ModelConfig):
+        fields = ", ".join(f"{f}={getattr(cfg, f)!r}" for f in cfg.__dataclass_fields__)
+        return f"{arch_of(cfg)}({fields})"
+    layers = [f"conv {b.features}@{b.kernel}x{b.kernel}"
+              + ("" if b.pool.kind == "none" else f" {b.pool.kind}-pool") for b in cfg.conv]
+    layers += [f"FC{layer.units}" for layer in cfg.dense]
+    return f"{', '.join(layers) or 'softmax only'}, {cfg.activation}"
 
 
 def format_table(cfg: ModelConfig) -> str:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from cnn_jax import config as C
 from cnn_jax.models.convnet import ConvNet
+from cnn_jax.models.forward import predict
 from cnn_jax.protocol import per_seed_summary, seeds_of
 
 Maps = list[tuple[str, np.ndarray]]
@@ -35,9 +36,8 @@ def seed_params(params: Any, index: int) -> Any:
 
 def predict_probs(model: Any, params: Any, x: np.ndarray, batch: int = 1000) -> np.ndarray:
     """Softmax probabilities of `model` for every image in x, in batches."""
-    fn = jax.jit(lambda p, xb: jax.nn.softmax(model.apply({"params": p}, xb)))
-    return np.concatenate([np.asarray(fn(params, x[i:i + batch]))
-                           for i in range(0, len(x), batch)])
+    one = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], params)  # a seed axis of one
+    return predict(model, one, x, batch, fn=jax.nn.softmax)[0]
 
 
 def conv_maps(model: Any, params: Any, image: np.ndarray) -> Maps:

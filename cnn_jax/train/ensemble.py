@@ -8,16 +8,14 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from cnn_jax.models.forward import predict
 
 
 def seed_predictions(model: nn.Module, stacked_params: Any, x: jax.Array, batch: int = 1000):
     """Predicted classes [seeds, n] of every seed's network, in batches."""
-    apply = jax.jit(jax.vmap(lambda p, xb: jnp.argmax(model.apply({"params": p}, xb), -1),
-                             in_axes=(0, None)))
-    return np.concatenate([np.asarray(apply(stacked_params, x[i : i + batch]))
-                           for i in range(0, len(x), batch)], axis=1)
+    return predict(model, stacked_params, x, batch)
 
 
 def plurality_vote(predictions: np.ndarray, num_classes: int) -> np.ndarray:

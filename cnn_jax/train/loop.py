@@ -35,9 +35,14 @@ def _keep_best(improved: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree_util.tree_map(pick, new, old)
 
 
-@dataclass
+@dataclass(repr=False)
 class FitResult:
-    """Per-seed outcomes, per-epoch history, final progress and timings."""
+    """Per-seed outcomes, per-epoch history, final progress and timings.
+
+    Every array in `progress` (state, best_params) has a leading seed axis: index i holds the
+    network of seed `per_seed[i]["seed"]`; `params_of(seed)` takes one seed's best-validation
+    parameters out.
+    """
 
     per_seed: list[dict[str, Any]]
     seeds: list[int]
@@ -65,6 +70,20 @@ def _chunk_watch(watch: EpochProgress | None, stop: StopRequest | None, epoch: i
             raise Interrupted(stop.signum, epoch, epochs, done[0] // images_per_step, steps)
 
     return on_chunk
+
+    def params_of(self, seed: int) -> Any:
+        """Seed `seed`'s best-validation parameters (the seed axis removed)."""
+        seeds = [row["seed"] for row in self.per_seed]
+        if seed not in seeds:
+            raise ValueError(f"seed={seed!r} is not one of this fit's seeds "
+                             f"{', '.join(map(str, seeds))}")
+        i = seeds.index(seed)
+        return jax.tree_util.tree_map(lambda a: a[i], self.progress.best_params)
+
+    def __repr__(self) -> str:
+        accs = ", ".join(f"{row['seed']}: {row['test_acc']:.4f}" for row in self.per_seed)
+        return (f"FitResult(epochs={len(self.history)}, test_acc at best val {{{accs}}}, "
+                f"compile {self.compile_seconds:.1f} s, train {self.train_seconds:.1f} s)")
 
 
 def run_epochs(program: Program, start: Progress | None = None,

@@ -17,14 +17,16 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
 
-from cnn_jax.config import SEED_BATCHING, Config, ConfigError
+from cnn_jax.config import SEED_BATCHING, Config, ConfigError, check_images_fit
 from cnn_jax.cpus import usable_cores
-from cnn_jax.models.convnet import ConvNet, init_params
+from cnn_jax.models.forward import init_params
+from cnn_jax.models.registry import make_model
 from cnn_jax.protocol import seeds_of
 from cnn_jax.train.optim import make_optimizer
 from cnn_jax.train.parallel import batch_axis_sharding, constrain_batch, data_mesh, replicate
@@ -146,14 +148,17 @@ def compile_over_seeds(fn: Callable, args: tuple[Any, ...], in_axes: tuple[int |
     return seed_after_seed
 
 
-def _state_init(model: ConvNet, tx) -> Callable[[jax.Array], TrainState]:
-    make = lambda key: create_state(init_params(model, jax.random.fold_in(key, 0)), tx)
+def _state_init(model: nn.Module, tx, input_shape: Sequence[int] | None = None,
+                ) -> Callable[[jax.Array], TrainState]:
+    make = lambda key: create_state(init_params(model, jax.random.fold_in(key, 0), input_shape),
+                                    tx)
     return jax.jit(jax.vmap(make))
 
 
-def init_states(model: ConvNet, tx, seeds: Sequence[int]) -> TrainState:
+def init_states(model: nn.Module, tx, seeds: Sequence[int],
+                input_shape: Sequence[int] | None = None) -> TrainState:
     """Fresh TrainStates for every seed, stacked along a leading seed axis."""
-    return _state_init(model, tx)(seed_keys(seeds))
+    return _state_init(model, tx, input_shape)(seed_keys(seeds))
 
 
 def epoch_batches(key: jax.Array, n: int, batch_size: int, shuffle: bool) -> jax.Array:
@@ -256,7 +261,7 @@ class Program:
     """
 
     cfg: Config
-    model: ConvNet
+    model: nn.Module
     seeds: list[int]
     num_train: int
     train_epoch: Callable[..., tuple[TrainState, jax.Array]]
@@ -280,7 +285,8 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
     An epoch runs as `chunks` calls of one compiled program (1: the whole epoch in one call).
     """
     seeds = seeds_of(cfg)
-    model = ConvNet(cfg.model)
+    check_images_fit(cfg, splits.train_x.shape[1:])
+    model = make_model(cfg.model)
     mesh = data_mesh(cfg.train.devices) if cfg.train.devices > 1 else None
     put = (lambda a: replicate(jnp.asarray(a), mesh)) if mesh else jnp.asarray
     sharded = batch_axis_sharding(mesh) if mesh else None
@@ -300,7 +306,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
         split = sharded if mesh and eval_batch % cfg.train.devices == 0 else None
         evaluates[name] = make_evaluate(make_eval_step(model), len(labels), eval_batch, split)
 
-    init = _state_init(model, tx)
+    init = _state_init(model, tx, splits.train_x.shape[1:])
     place = ((lambda p: Progress(replicate(p.state, mesh), replicate(p.best_params, mesh),
                                  p.next_epoch, p.history)) if mesh else (lambda p: p))
 

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -23,11 +24,23 @@ def create_state(params: Any, tx: optax.GradientTransformation) -> TrainState:
     return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
 
 
-@dataclass
+@dataclass(repr=False)
 class Progress:
-    """Where a fit stands after an epoch: enough to checkpoint it and to resume from it."""
+    """Where a fit stands after an epoch: enough to checkpoint it and to resume from it.
+
+    next_epoch: the number of epochs done (0 when fresh); history[-1]["epoch"] is the last
+    done, counted from 1.
+    """
 
     state: TrainState
     best_params: Any
     next_epoch: int
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        leaves = jax.tree_util.tree_leaves(self.state.params)
+        seeds = leaves[0].shape[0] if leaves and leaves[0].ndim else 1
+        last = self.history[-1] if self.history else None
+        val = "" if last is None else f", last val_acc {last.get('val_acc')}"
+        return (f"Progress(epochs done {self.next_epoch}, seeds {seeds}, "
+                f"{sum(np.size(a) for a in leaves):,} parameter values{val})")

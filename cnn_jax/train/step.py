@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cnn_jax.models.forward import apply
+from cnn_jax.models.registry import mutable_of
 from cnn_jax.train.state import TrainState
 
 Metrics = dict[str, jax.Array]
@@ -26,16 +28,22 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float =
 def make_train_step(
     model: nn.Module, tx: optax.GradientTransformation, label_smoothing: float = 0.0
 ) -> Callable[[TrainState, jax.Array, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
-    """train_step(state, x, y, key) -> (state, {"loss", "accuracy"}); jit it or scan it."""
+    """train_step(state, x, y, key) -> (state, {"loss", "accuracy"}); jit it or scan it.
+
+    A model's mutable collections (e.g. batch_stats) take the values of its training pass."""
+    mutable = mutable_of(model)
 
     def loss_fn(params: Any, x: jax.Array, y: jax.Array, key: jax.Array):
-        logits = model.apply({"params": params}, x, train=True, rngs={"dropout": key})
-        return cross_entropy(logits, y, label_smoothing), logits
+        logits, after = apply(model, params, x, train=True, rngs={"dropout": key})
+        return cross_entropy(logits, y, label_smoothing), (logits, after)
 
     def train_step(state: TrainState, x: jax.Array, y: jax.Array, key: jax.Array):
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, x, y, key)
+        (loss, (logits, after)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, x, y, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        if mutable:
+            params = {**params, **{c: after[c] for c in mutable}}
         accuracy = jnp.mean(jnp.argmax(logits, -1) == y)
         return TrainState(params, opt_state, state.step + 1), {"loss": loss, "accuracy": accuracy}
 
@@ -46,7 +54,7 @@ def make_eval_step(model: nn.Module) -> Callable[[Any, jax.Array, jax.Array, jax
     """eval_step(params, x, y, weight) -> summed {"correct", "loss", "count"} over weighted rows."""
 
     def eval_step(params: Any, x: jax.Array, y: jax.Array, weight: jax.Array) -> Metrics:
-        logits = model.apply({"params": params}, x, train=False)
+        logits = apply(model, params, x)[0]
         nll = optax.softmax_cross_entropy_with_integer_labels(logits, y)
         correct = (jnp.argmax(logits, -1) == y).astype(jnp.float32)
         return {"correct": (correct * weight).sum(), "loss": (nll * weight).sum(),

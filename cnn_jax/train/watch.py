@@ -13,8 +13,11 @@ from typing import Any, TextIO
 import jax
 from tqdm.auto import tqdm
 
-from cnn_jax.config import Config
-from cnn_jax.models.summary import config_param_count, flops_per_image
+from cnn_jax.config import Config, arch_of
+from cnn_jax.data.registry import folder
+from cnn_jax.data.source import dataset_of
+from cnn_jax.data.splits import validation_note
+from cnn_jax.models.summary import describe, model_costs
 from cnn_jax.train.program import concurrent_seeds
 
 log = logging.getLogger("cnn_jax.train")
@@ -34,13 +37,12 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
                  batching: str) -> list[str]:
     """A few lines: model, data and split sizes, seeds and how they run, device, compile cache.
 
-    `source` is the data source that served the splits ("idx" or "tfds"), `batching` how the
+    `source` is the data source that served the splits ("idx", "tfds" or "own"), `batching` how the
     seeds run ("vmap" or "loop", after resolving "auto").
     """
     m, d, t = cfg.model, cfg.data, cfg.train
-    layers = [f"conv {b.features}@{b.kernel}x{b.kernel}"
-              + ("" if b.pool.kind == "none" else f" {b.pool.kind}-pool") for b in m.conv]
-    layers += [f"FC{layer.units}" for layer in m.dense]
+    entry = dataset_of(d.name, d.source, d.data_dir)
+    params, flops = model_costs(m)
     n_train, n_val, n_test = len(splits.train_y), len(splits.val_y), len(splits.test_y)
     steps = n_train // t.batch_size
     at_once = (concurrent_seeds(t.concurrent_seeds, len(seeds), t.devices)
@@ -59,11 +61,15 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
     devices = jax.devices()[: t.devices]
     kind = devices[0].device_kind
     where = devices[0].platform + ("" if kind == devices[0].platform else f" ({kind})")
-    origin = f"IDX files in {Path(d.dir).expanduser().resolve()}" if source == "idx" else "TFDS"
+    origin = {"idx": f"IDX files in {Path(folder(d) or '.').expanduser().resolve()}",
+              "own": "its entry's loader"}.get(source, "TFDS")
+    h, w, c = entry.image_shape
     return [
-        f"model {m.name}: {', '.join(layers) or 'softmax only'}, {m.activation}; "
-        f"{config_param_count(m):,} params, {flops_per_image(m) / 1e6:.2f} MFLOPs/image (forward)",
-        f"data {d.name} ({origin}, protocol {d.protocol}{', expanded x5' if d.expand else ''}): "
+        f"model {getattr(m, 'name', arch_of(m))}: {describe(m)}; {params:,} params"
+        + ("" if flops is None else f", {flops / 1e6:.2f} MFLOPs/image (forward)"),
+        f"data {d.name} {h}x{w}x{c}, {entry.num_classes} classes ({origin}, protocol "
+        f"{d.protocol}: {validation_note(d.protocol, entry.own_validation)}"
+        f"{', expanded x5' if d.expand else ''}): "
         f"train {n_train:,} / val {n_val:,} / test {n_test:,}; minibatch {t.batch_size} -> "
         f"{steps:,} steps/epoch, {t.epochs} epochs",
         f"seeds {', '.join(map(str, seeds))}: {run} ({knobs})",
