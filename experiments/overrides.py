@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,11 +59,3 @@ def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | No
             if str(choice) not in options:
                 return f"{group}={str(choice)!r} is not one of {', '.join(options)}"
     return None
-
-
-def exit_on_bad_group_choice(argv: Sequence[str] = tuple(sys.argv[1:])) -> None:
-    """Print the error for a missing group option and exit with status 2."""
-    error = bad_group_choice(argv)
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2)

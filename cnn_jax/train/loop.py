@@ -53,6 +53,20 @@ class FitResult:
     images_per_sec: float
     eval_seconds: float = 0.0  # of train_seconds, the evaluations after each epoch
 
+    def params_of(self, seed: int) -> Any:
+        """Seed `seed`'s best-validation parameters (the seed axis removed)."""
+        seeds = [row["seed"] for row in self.per_seed]
+        if seed not in seeds:
+            raise ValueError(f"seed={seed!r} is not one of this fit's seeds "
+                             f"{', '.join(map(str, seeds))}")
+        i = seeds.index(seed)
+        return jax.tree_util.tree_map(lambda a: a[i], self.progress.best_params)
+
+    def __repr__(self) -> str:
+        accs = ", ".join(f"{row['seed']}: {row['test_acc']:.4f}" for row in self.per_seed)
+        return (f"FitResult(epochs={len(self.history)}, test_acc at best val {{{accs}}}, "
+                f"compile {self.compile_seconds:.1f} s, train {self.train_seconds:.1f} s)")
+
 
 def _chunk_watch(watch: EpochProgress | None, stop: StopRequest | None, epoch: int,
                  epochs: int, steps: int, images_per_step: int) -> Callable[[int], None] | None:
@@ -70,20 +84,6 @@ def _chunk_watch(watch: EpochProgress | None, stop: StopRequest | None, epoch: i
             raise Interrupted(stop.signum, epoch, epochs, done[0] // images_per_step, steps)
 
     return on_chunk
-
-    def params_of(self, seed: int) -> Any:
-        """Seed `seed`'s best-validation parameters (the seed axis removed)."""
-        seeds = [row["seed"] for row in self.per_seed]
-        if seed not in seeds:
-            raise ValueError(f"seed={seed!r} is not one of this fit's seeds "
-                             f"{', '.join(map(str, seeds))}")
-        i = seeds.index(seed)
-        return jax.tree_util.tree_map(lambda a: a[i], self.progress.best_params)
-
-    def __repr__(self) -> str:
-        accs = ", ".join(f"{row['seed']}: {row['test_acc']:.4f}" for row in self.per_seed)
-        return (f"FitResult(epochs={len(self.history)}, test_acc at best val {{{accs}}}, "
-                f"compile {self.compile_seconds:.1f} s, train {self.train_seconds:.1f} s)")
 
 
 def run_epochs(program: Program, start: Progress | None = None,
