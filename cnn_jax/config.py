@@ -210,6 +210,8 @@ class DataConfig:
     protocol: str = "nielsen"
     expand: bool = False
     train_limit: int | None = None
+    val_limit: int | None = None
+    test_limit: int | None = None
     data_dir: str | None = None
     manual_dir: str | None = None
 
@@ -219,8 +221,9 @@ class DataConfig:
         if unknown:
             raise ConfigError(unknown)
         _one_of("data.protocol", self.protocol, PROTOCOLS)
-        if self.train_limit is not None:
-            _positive_int("data.train_limit", self.train_limit)
+        for name in ("train_limit", "val_limit", "test_limit"):
+            if getattr(self, name) is not None:
+                _positive_int(f"data.{name}", getattr(self, name))
 
 
 SEED_BATCHING = ("auto", "vmap", "loop")

@@ -49,6 +49,8 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
         "params": params,
         "flops_per_image": flops,
         "seconds": seconds,
+        "reduced_eval": {k: v for k, v in (("val_limit", cfg.data.val_limit),
+                                           ("test_limit", cfg.data.test_limit)) if v} or None,
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
         "images_per_sec": result.images_per_sec,

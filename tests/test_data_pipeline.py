@@ -197,3 +197,27 @@ def test_conf_data_yaml_has_exactly_the_dataconfig_fields(name: str, monkeypatch
     assert list(data) == [f.name for f in dataclasses.fields(DataConfig)]
     assert DataConfig(**data).name == name
     assert (name == "mnist") == (data["dir"] == "../shared/data/mnist")
+
+
+def test_val_and_test_limits_keep_the_first_images_of_their_split():
+    import numpy as np
+
+    from cnn_jax.data.pipeline import finish
+    from cnn_jax.data.splits import Splits
+
+    imgs = lambda n, k: np.full((n, 4, 4, 1), k, np.uint8) + np.arange(n)[:, None, None, None]
+    splits = Splits(imgs(10, 0), np.arange(10), imgs(6, 50), np.arange(6), imgs(8, 100),
+                    np.arange(8))
+    out = finish(splits, val_limit=4, test_limit=3)
+    assert len(out.train_y) == 10 and out.val_y.tolist() == [0, 1, 2, 3]
+    assert out.test_y.tolist() == [0, 1, 2] and out.test_x[2, 0, 0, 0] == 102
+    assert len(finish(splits).val_y) == 6  # no limit: every image
+
+
+def test_a_bad_limit_is_a_one_line_config_error():
+    import pytest
+
+    from cnn_jax.config import ConfigError, DataConfig
+
+    with pytest.raises(ConfigError, match=r"data.val_limit=0 must be an integer >= 1"):
+        DataConfig(val_limit=0)

@@ -360,3 +360,15 @@ def test_the_table_command_refuses_a_single_run_dir_in_one_line(tmp_path: Path, 
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "sweep" / "0").iterdir()) == before  # wrote nothing
     assert main([str(tmp_path / "sweep")]) == 0
+
+
+def test_a_reduced_evaluation_run_is_named_in_the_table(tmp_path: Path) -> None:
+    sweep = tmp_path / "s"
+    _job(sweep, "0", ["pooling=max"], [_seed(0, 0.98), _seed(1, 0.981)], [[0.9, 0.9]])
+    _job(sweep, "1", ["pooling=l2"], [_seed(0, 0.97), _seed(1, 0.971)], [[0.9, 0.9]],
+         reduced_eval={"val_limit": 500})
+    runs = tables.collect_runs(sweep)
+    md = tables.to_markdown(tables.summarize(runs), runs)
+    assert "**Reduced evaluation**" in md and "job(s) 1." in md
+    full = tables.collect_runs(sweep / "0")
+    assert "Reduced evaluation" not in tables.to_markdown(tables.summarize(full), full)

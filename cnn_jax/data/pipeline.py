@@ -99,17 +99,17 @@ def _int32(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.int32)
 
 
-def finish(splits: Splits, expand: bool = False, train_limit: int | None = None) -> Splits:
-    """Apply train_limit (first N), then expansion to the train split; fix dtypes and NHWC."""
-    tx, ty = splits.train_x, splits.train_y
-    if train_limit is not None:
-        tx, ty = tx[:train_limit], ty[:train_limit]
+def finish(splits: Splits, expand: bool = False, train_limit: int | None = None,
+           val_limit: int | None = None, test_limit: int | None = None) -> Splits:
+    """Apply train_limit (first N), then expansion to the train split; keep the first
+    val_limit / test_limit images of the validation / test split; fix dtypes and NHWC."""
+    tx, ty = splits.train_x[:train_limit], splits.train_y[:train_limit]
     if expand:
         tx, ty = expand_shifts(_nhwc(tx), ty)
     return Splits(
         _nhwc(tx), _int32(ty),
-        _nhwc(splits.val_x), _int32(splits.val_y),
-        _nhwc(splits.test_x), _int32(splits.test_y),
+        _nhwc(splits.val_x[:val_limit]), _int32(splits.val_y[:val_limit]),
+        _nhwc(splits.test_x[:test_limit]), _int32(splits.test_y[:test_limit]),
     )  # fmt: skip
 
 
@@ -130,4 +130,4 @@ def load_splits(cfg: DataConfig, cache_dir: str | os.PathLike | None = None) -> 
                        (arrays["test_images"], arrays["test_labels"]), cfg.protocol)
     else:
         splits = source.load_tfds(cfg, auto=cfg.source == "auto")
-    return finish(splits, cfg.expand, cfg.train_limit)
+    return finish(splits, cfg.expand, cfg.train_limit, cfg.val_limit, cfg.test_limit)

@@ -47,7 +47,8 @@ SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
 RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
-               "val_gain_last", "params", "flops_per_image", "seconds", "compile_seconds",
+               "val_gain_last", "reduced", "params", "flops_per_image", "seconds",
+               "compile_seconds",
                "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
@@ -182,7 +183,8 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
                  "error": unfinished_state(job_dir) if unfinished else problem}]
     per_seed = metrics.get("per_seed") or []
     secs, compile_secs = metrics.get("seconds"), metrics.get("compile_seconds") or 0.0
-    base |= {"params": metrics.get("params"), "flops_per_image": metrics.get("flops_per_image"),
+    base |= {"reduced": metrics.get("reduced_eval") or None,
+             "params": metrics.get("params"), "flops_per_image": metrics.get("flops_per_image"),
              "seconds": secs, "compile_seconds": metrics.get("compile_seconds"),
              # a seed's share of the run's time less its compile (the first job of a sweep
              # compiles what the later ones load from the compile cache)
@@ -437,6 +439,18 @@ def pivot_markdown(summary: pd.DataFrame, keys: tuple[str, str],
     return _md(table.rename_axis(f"{rk} \\ {ck}").reset_index())
 
 
+def reduced_note(runs: pd.DataFrame) -> str | None:
+    """A line naming the jobs scored on part of the validation or test split (data.val_limit /
+    data.test_limit: a quick look, not a result), else None."""
+    if "reduced" not in runs:
+        return None
+    jobs = sorted(set(runs.loc[runs["reduced"].fillna("").astype(bool), "job"]), key=str)
+    if not jobs:
+        return None
+    return (f"**Reduced evaluation** (data.val_limit / data.test_limit: scored on the first "
+            f"images of a split only, a quick look): job(s) {', '.join(map(str, jobs))}.")
+
+
 def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
                 title: str | None = None, labels: Labels | None = None) -> str:
     """Markdown table, its footnote (the selection rule, and whether the reference has the
@@ -451,6 +465,8 @@ def to_markdown(summary: pd.DataFrame, runs: pd.DataFrame | None = None,
         parts.append(f"Common to every configuration: {common}.")
     if (keys := grid_keys(summary)) is not None:
         parts += [f"### {keys[0]} × {keys[1]}", pivot_markdown(summary, keys, labels)]
+    if runs is not None and (note := reduced_note(runs)) is not None:
+        parts.append(note)
     if runs is not None:
         bad = failures(runs)
         parts += ["### Diverged, failed and unfinished runs",

@@ -33,6 +33,13 @@ def _cache_state() -> str:
     return f"{root} ({entries} entries{', cold' if not entries else ''})"
 
 
+def reduced_note(d: Any) -> str:
+    """' (reduced: val first N, test first M)' for a quick look at a budget, else ''."""
+    parts = [f"{name} first {n:,}" for name, n in (("val", d.val_limit), ("test", d.test_limit))
+             if n is not None]
+    return f" (reduced: {', '.join(parts)})" if parts else ""
+
+
 def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
                  batching: str) -> list[str]:
     """A few lines: model, data and split sizes, seeds and how they run, device, compile cache.
@@ -70,7 +77,8 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
         f"data {d.name} {h}x{w}x{c}, {entry.num_classes} classes ({origin}, protocol "
         f"{d.protocol}: {validation_note(d.protocol, entry.own_validation)}"
         f"{', expanded x5' if d.expand else ''}): "
-        f"train {n_train:,} / val {n_val:,} / test {n_test:,}; minibatch {t.batch_size} -> "
+        f"train {n_train:,} / val {n_val:,} / test {n_test:,}{reduced_note(d)}; minibatch "
+        f"{t.batch_size} -> "
         f"{steps:,} steps/epoch, {t.epochs} epochs",
         f"seeds {', '.join(map(str, seeds))}: {run} ({knobs})",
         f"device: {where}" + (f" x{len(devices)} (data parallel)" if len(devices) > 1 else "")
