@@ -71,18 +71,20 @@ def other_process_holding():
     return holding
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def forget_plugin_models():
-    """Hydra's ConfigStore as it was before the test (loading a plugin stores its models'
-    nodes in this process-wide store; other tests list the model group without them)."""
+    """Hydra's ConfigStore as it was before each test (loading a plugin stores its models' and
+    components' nodes in this process-wide store; other tests list those groups without them)."""
     import copy
 
     from hydra.core.config_store import ConfigStore
 
+    groups = ("model", "pooling", "activation", "optimizer")
     repo = ConfigStore.instance().repo
-    saved = copy.deepcopy(repo.get("model"))
+    saved = {g: copy.deepcopy(repo.get(g)) for g in groups}
     yield
-    if saved is None:
-        repo.pop("model", None)
-    else:
-        repo["model"] = saved
+    for group, nodes in saved.items():
+        if nodes is None:
+            repo.pop(group, None)
+        else:
+            repo[group] = nodes
