@@ -174,3 +174,54 @@ def test_cli_resume_with_more_epochs_equals_uninterrupted(tmp_path, mnist_dir):
     assert_trees_equal(final_state(tmp_path / "cut"), final_state(tmp_path / "whole"))
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert config["train"]["epochs"] == 3 and config["train"]["resume"] is True
+
+
+def test_a_corrupt_latest_checkpoint_is_named_and_the_one_before_resumes(tmp_path, mnist_dir):
+    from cnn_jax.train.stop import Interrupted, StopRequest
+
+    cfg = make_cfg(mnist_dir, *SGD, "train.epochs=3")
+    experiment.run(cfg, tmp_path / "whole")
+    stop = StopRequest()
+
+    class StopAfterTwo:  # an experiment logger that asks the run to stop after epoch 2
+        def config(self, *a): pass
+        def summary(self, *a): pass
+        def close(self): pass
+        def epoch(self, record, seeds):
+            if record["epoch"] == 2:
+                stop.set()
+
+    cut = tmp_path / "cut"
+    with pytest.raises(Interrupted):
+        experiment.run(cfg, cut, writer=StopAfterTwo(), stop=stop)
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir() if p.name.isdigit()) == [
+        "1", "2"]  # the two latest epochs are kept
+    for f in (cut / "checkpoints" / "2").rglob("*"):
+        if f.is_file() and "meta" in f.parts:
+            f.write_bytes(b"\xff\xfe not json")
+    warnings = []
+    import logging
+
+    class Catch(logging.Handler):
+        def emit(self, rec):
+            warnings.append(rec.getMessage())
+
+    handler = Catch(logging.WARNING)
+    logging.getLogger("cnn_jax.experiment").addHandler(handler)
+    try:
+        experiment.run(cfg, cut)
+    finally:
+        logging.getLogger("cnn_jax.experiment").removeHandler(handler)
+    assert any("checkpoint of epoch 2 is corrupt" in w and "resuming from epoch 1" in w
+               for w in warnings), warnings
+    assert epochs_of(cut) == epochs_of(tmp_path / "whole")
+    assert per_seed(cut) == per_seed(tmp_path / "whole")
+    # every saved epoch unreadable: named corrupt, a one-line ConfigError, the dir left alone
+    for f in (cut / "checkpoints").rglob("*"):
+        if f.is_file() and "meta" in f.parts:
+            f.write_bytes(b"\xff\xfe not json")
+    (cut / "metrics.json").unlink()
+    from cnn_jax.config import ConfigError
+
+    with pytest.raises(ConfigError, match="is corrupt"):
+        experiment.run(cfg, cut)
