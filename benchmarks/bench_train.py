@@ -42,7 +42,8 @@ from cnn_jax.config import Config, OptimizerConfig, TrainConfig  # noqa: E402
 from cnn_jax.data import Splits  # noqa: E402
 from cnn_jax.ops.conv import IMPLS as CONV_IMPLS  # noqa: E402
 from cnn_jax.train import build  # noqa: E402
-from cnn_jax.train.program import EPOCH_CHUNKS, concurrent_seeds  # noqa: E402
+from cnn_jax.train.programs import EPOCH_CHUNKS  # noqa: E402
+from cnn_jax.train.seeds import concurrent_seeds  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 

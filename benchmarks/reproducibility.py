@@ -252,7 +252,7 @@ def timing_lines(epochs: Mapping[str, list[float]], flags: Sequence[str]) -> lis
 
 def two_cores() -> tuple[str, str]:
     """taskset lists for two cores and one (the first two this process may use)."""
-    from cnn_jax.train.program import usable_core_ids
+    from cnn_jax.cpus import usable_core_ids
 
     ids = usable_core_ids()
     if len(ids) < 2:

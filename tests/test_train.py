@@ -228,7 +228,7 @@ def test_one_seed_program_has_no_seed_axis_inside_but_keeps_it_outside():
 
 
 def test_seed_loop_equals_vmap_and_compiles_one_seed_program():
-    from cnn_jax.train.program import compile_over_seeds
+    from cnn_jax.train.seeds import compile_over_seeds
 
     def fn(w, x):
         return {"w": w * x.sum(), "n": w.sum()}
@@ -254,7 +254,7 @@ def test_looped_seeds_run_at_once_in_threads():
     """With workers=2 the two seeds' calls overlap: each waits at a barrier for the other."""
     import threading
 
-    from cnn_jax.train.program import compile_over_seeds
+    from cnn_jax.train.seeds import compile_over_seeds
 
     def meet(barrier: threading.Barrier):
         def wait(v):
@@ -277,7 +277,7 @@ def test_a_failing_seed_stops_the_other_threads_before_they_are_waited_for():
     import threading
     import time
 
-    from cnn_jax.train.program import map_seeds
+    from cnn_jax.train.seeds import map_seeds
 
     stop, started, finished = threading.Event(), threading.Event(), []
 
@@ -303,7 +303,7 @@ def test_a_later_seeds_failure_stops_an_earlier_seed_still_running():
     import threading
     import time
 
-    from cnn_jax.train.program import map_seeds
+    from cnn_jax.train.seeds import map_seeds
 
     stop, started = threading.Event(), threading.Event()
 
@@ -347,7 +347,7 @@ def test_concurrent_seeds_give_the_same_numbers_as_one_by_one(tiny_splits):
 
 def test_concurrent_seeds_default_to_one_per_core_and_at_most_the_seeds():
     from cnn_jax.cpus import usable_cores
-    from cnn_jax.train.program import concurrent_seeds
+    from cnn_jax.train.seeds import concurrent_seeds
 
     assert concurrent_seeds(None, 64) == min(64, usable_cores())
     assert concurrent_seeds(None, 1) == 1
@@ -356,7 +356,7 @@ def test_concurrent_seeds_default_to_one_per_core_and_at_most_the_seeds():
 
 
 def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
-    from cnn_jax.train.program import resolve_seed_batching
+    from cnn_jax.train.seeds import resolve_seed_batching
 
     assert resolve_seed_batching("auto", "cpu") == "loop"
     assert resolve_seed_batching("auto", "gpu") == "vmap"

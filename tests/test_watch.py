@@ -24,7 +24,8 @@ from cnn_jax.config import (
 from cnn_jax.data import Splits
 from cnn_jax.models import ConvNet
 from cnn_jax.train import make_optimizer, make_train_step
-from cnn_jax.train.program import epoch_chunks, init_states, make_train_epoch
+from cnn_jax.train.program import init_states
+from cnn_jax.train.programs import epoch_chunks, make_train_epoch
 from cnn_jax.train.watch import EpochProgress, epoch_line, header_lines
 
 MODEL = ModelConfig(conv=(ConvBlockConfig(4),), dense=(DenseConfig(16),), activation="relu",

@@ -4,16 +4,14 @@ from cnn_jax.train.compiles import CompileLog, count_compiles, enable_compile_ca
 from cnn_jax.train.loop import FitResult, fit, run_epochs
 from cnn_jax.train.optim import OPTIMIZERS, make_optimizer, register_optimizer
 from cnn_jax.train.parallel import data_mesh
-from cnn_jax.train.program import (
-    Program,
-    build,
+from cnn_jax.train.program import Program, build, init_states
+from cnn_jax.train.programs import (
     epoch_batches,
-    init_states,
     make_evaluate,
     make_train_chunk,
     make_train_epoch,
-    over_seeds,
 )
+from cnn_jax.train.seeds import over_seeds
 from cnn_jax.train.state import Progress, TrainState, create_state
 from cnn_jax.train.step import cross_entropy, make_eval_step, make_train_step
 

@@ -18,7 +18,7 @@ from cnn_jax.data.registry import folder
 from cnn_jax.data.source import dataset_of
 from cnn_jax.data.splits import validation_note
 from cnn_jax.models.summary import describe, model_costs
-from cnn_jax.train.program import concurrent_seeds
+from cnn_jax.train.seeds import concurrent_seeds
 
 log = logging.getLogger("cnn_jax.train")
 LINE_EVERY_S = 30.0  # a plain progress line at most this often when not on a terminal
