@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from cnn_jax.config import ConfigError
+from cnn_jax.flat import flatten
 from cnn_jax.loggers import SWEEP_GROUP_ENV, make_writer, missing_extra, sweep_group
-from cnn_jax.loggers.base import flatten, scalar_params
+from cnn_jax.loggers.base import scalar_params
 
 SEEDS = [3, 4]
 CONFIG = {"optimizer": {"lr": 0.1, "name": "sgd"}, "model": {"conv": [{"features": 20}]},

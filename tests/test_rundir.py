@@ -205,3 +205,15 @@ def test_taking_the_lock_waits_out_a_probe(tmp_path, monkeypatch):
     with held(tmp_path):
         pass
     assert len(calls) >= 2  # refused once, then taken (and released)
+
+
+def test_one_flatten_indexes_layer_lists_for_loggers_and_keeps_them_whole_for_identity():
+    from cnn_jax.flat import flatten
+
+    config = {"model": {"conv": [{"features": 20}, {"features": 40}], "dense": []},
+              "optimizer": {"lr": 0.1}}
+    assert flatten(config) == {"model.conv.0.features": 20, "model.conv.1.features": 40,
+                               "model.dense": [], "optimizer.lr": 0.1}
+    assert flatten(config, index_lists=False) == {
+        "model.conv": [{"features": 20}, {"features": 40}], "model.dense": [],
+        "optimizer.lr": 0.1}

@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from cnn_jax.flat import flatten
+
 PER_SEED = ("train_loss", "val_acc", "test_acc")
 
 
@@ -65,21 +67,6 @@ def summary_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The final record's numeric top-level fields (test_acc, val_acc, epochs, ...)."""
     return {k: float(v) for k, v in metrics.items()
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"optimizer": {"lr": 0.1}} -> {"optimizer.lr": 0.1}; lists of dicts get an index."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{name}."))
-        elif isinstance(value, list | tuple) and value and isinstance(value[0], Mapping):
-            for i, item in enumerate(value):
-                out.update(flatten(item, f"{name}.{i}."))
-        else:
-            out[name] = value
-    return out
 
 
 def scalar_params(config: Mapping[str, Any]) -> dict[str, bool | int | float | str]:

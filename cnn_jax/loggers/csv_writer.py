@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.atomic import write_atomic
-from cnn_jax.loggers.base import PER_SEED, Writer, flatten, summary_scalars
+from cnn_jax.flat import flatten
+from cnn_jax.loggers.base import PER_SEED, Writer, summary_scalars
 
 EPOCH_COLUMNS = ("epoch", "seed", *PER_SEED, "seconds")
 

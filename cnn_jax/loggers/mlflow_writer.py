@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cnn_jax.loggers.base import Writer, flatten, seed_scalars, summary_scalars
+from cnn_jax.flat import flatten
+from cnn_jax.loggers.base import Writer, seed_scalars, summary_scalars
 
 BATCH = 100  # MLflow's limit on params per log_batch call
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.config import ConfigError
+from cnn_jax.flat import flatten
 from cnn_jax.results.records import (
     CONFIG,
     EPOCHS,
@@ -209,14 +210,10 @@ def _record(run_dir: str | Path) -> dict[str, Any] | None:
         return None
 
 
-def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            out |= _flat(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's keys, dotted, its values JSON-normalised (tuples as lists); a list of
+    layers stays one value (compared whole)."""
+    return flatten(json.loads(json.dumps(config, default=str)), index_lists=False)
 
 
 @functools.cache
@@ -224,7 +221,7 @@ def _schema_defaults() -> dict[str, Any]:
     """Every config key's default, flat ('train.vote': False)."""
     from cnn_jax.config import Config, to_dict
 
-    return _flat(json.loads(json.dumps(to_dict(Config()), default=str)))
+    return _flat_config(to_dict(Config()))
 
 
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
@@ -232,8 +229,8 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
     """'optimizer.lr: 0.1 -> 0.2' for every key whose value differs (JSON-normalised); a key
     one side lacks stands for its schema default there (a key added since a run was made
     leaves that run's identity as it was, unless the other side sets it otherwise)."""
-    a = _flat(json.loads(json.dumps(saved, default=str)))
-    b = _flat(json.loads(json.dumps(current, default=str)))
+    a = _flat_config(saved)
+    b = _flat_config(current)
     defaults = _schema_defaults()
     keys = sorted(a.keys() | b.keys())
     old = {k: a.get(k, defaults.get(k)) for k in keys}
@@ -248,7 +245,7 @@ def config_id(config: Mapping[str, Any], length: int = 10) -> str:
     schema later leaves every existing name as it was."""
     import hashlib
 
-    flat = _flat(json.loads(json.dumps(config, default=str)))
+    flat = _flat_config(config)
     defaults = _schema_defaults()
     kept = {k: v for k, v in flat.items()
             if k not in RUNTIME_KEYS and (k not in defaults or defaults[k] != v)}
