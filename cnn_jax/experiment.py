@@ -123,7 +123,8 @@ def _ensemble_records(cfg: Config, model: Any, result: FitResult, splits: Any, r
         votes = plurality_vote(predictions, classes)
         metrics["vote_test_acc"] = float((votes == splits.test_y).mean())
     if cfg.train.test_errors:
-        records.write_test_errors(run_dir, result.seeds, len(splits.test_y),
+        records.write_test_errors(run_dir, [row["seed"] for row in result.per_seed],
+                                  len(splits.test_y),
                                   errors_of(predictions, splits.test_y))
 
 

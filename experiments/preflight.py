@@ -172,18 +172,20 @@ def check(argv: Sequence[str]) -> str | None:
         error = bad_group_choice(overrides)
         if error:
             return error
-        base = [o for o in _first_choices(overrides) if not o.lstrip("+~").startswith("hydra")]
-        groups_only = [o for o in base if (_parse(o) is not None and not _parse(o).is_delete()
-                                           and (CONF_DIR / _parse(o).key_or_group).is_dir())]
+        is_hydra = lambda o: o.lstrip("+~").startswith("hydra")
+        base = [(o, _parse(o)) for o in _first_choices(overrides) if not is_hydra(o)]
+        groups_only = [o for o, p in base if p is not None and not p.is_delete()
+                       and (CONF_DIR / p.key_or_group).is_dir()]
         from omegaconf import OmegaConf
 
         composed = OmegaConf.to_container(_compose(groups_only), resolve=False)
         error = unknown_key(overrides, composed)
         if error:
             return error
-        full = _compose([*base, *[o for o in overrides if o.lstrip("+~").startswith("hydra")
-                                  and not (_parse(o) and _parse(o).is_sweep_override())]],
-                        with_hydra=True)
+        base = [o for o, _ in base]
+        hydra = [o for o in overrides
+                 if is_hydra(o) and not ((p := _parse(o)) and p.is_sweep_override())]
+        full = _compose([*base, *hydra], with_hydra=True)
         error = _sweep_error(full.hydra, multirun, argv)
         if error:
             return error

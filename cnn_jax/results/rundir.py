@@ -307,12 +307,11 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
 @dataclass(frozen=True)
 class Plan:
     """What a run of a config does in its run dir: "skip" a finished run of it (`finished`:
-    its metrics.json), "resume" its checkpoint (`epochs_done` recorded so far), or start
-    "fresh" (whatever an earlier run of it left is removed)."""
+    its metrics.json), "resume" its checkpoint, or start "fresh" (whatever an earlier run of
+    it left is removed)."""
 
     action: str
     finished: dict[str, Any] | None = None
-    epochs_done: int = 0
 
 
 def prepare(run_dir: str | Path, config: Mapping[str, Any]) -> Plan:
@@ -323,8 +322,8 @@ def prepare(run_dir: str | Path, config: Mapping[str, Any]) -> Plan:
     resume = train.get("resume", "auto")
     done = finished(run_dir, config) if resume is not False else None
     if done:
-        return Plan("skip", finished=done, epochs_done=int(done.get("epochs") or 0))
+        return Plan("skip", finished=done)
     if should_resume(run_dir, config, resume) and train.get("checkpoint", True):
-        return Plan("resume", epochs_done=epochs_recorded(run_dir))
+        return Plan("resume")
     return Plan("fresh")
 

@@ -45,7 +45,6 @@ class FitResult:
     """
 
     per_seed: list[dict[str, Any]]
-    seeds: list[int]
     history: list[dict[str, Any]]
     progress: Progress
     compile_seconds: float
@@ -142,7 +141,6 @@ def run_epochs(program: Program, start: Progress | None = None,
     images = epoch_images * len(program.seeds) * max(progress.next_epoch - first_epoch, 0)
     return FitResult(
         per_seed=per_seed_summary(progress.history, program.seeds),
-        seeds=list(program.seeds),
         history=progress.history,
         progress=progress,
         compile_seconds=program.compile_seconds,
