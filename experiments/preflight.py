@@ -114,11 +114,27 @@ def _first_choices(overrides: Sequence[str]) -> list[str]:
     return out
 
 
+def _fixed_keys(argv: Sequence[str]) -> set[str]:
+    """The config keys the command line sets to one value (`pooling=avg`, not `pooling=avg,max`)."""
+    fixed = set()
+    for arg in argv:
+        parsed = _parse(arg)
+        if parsed is not None and not parsed.is_sweep_override() and not parsed.is_delete():
+            fixed.add(parsed.get_key_element().lstrip("+~"))
+    return fixed
+
+
 def _sweep_error(hydra: Any, multirun: bool, argv: Sequence[str]) -> str | None:
-    """The error for a preset whose sweeper params define a sweep, run without -m."""
+    """The error for a preset whose sweeper params define a sweep, run without -m.
+
+    A command that sets every swept key to one value names one job of the sweep (what
+    `reproduce` runs for each cell), so it is a plain run, not a mistake.
+    """
     params = dict(hydra.sweeper.get("params") or {})
-    if not params or multirun:
+    fixed = _fixed_keys(argv)
+    if multirun or all(key in fixed for key in params):
         return None
+    params = {key: value for key, value in params.items() if key not in fixed}
     choices = hydra.runtime.choices
     preset = next((f"{g}={choices.get(g)}" for g in ("hparams_search", "experiment")
                    if choices.get(g) not in (None, "null")), "the config")

@@ -45,6 +45,10 @@ def test_a_preset_that_sweeps_needs_m_and_its_jobs_are_checked_before_any_runs()
     assert error == ("experiment=ablation_pooling defines a sweep over pooling, activation; run "
                      "it with -m (python -m experiments.train -m experiment=ablation_pooling)")
     assert check(["-m", "experiment=ablation_pooling"]) is None
+    error = check(["experiment=ablation_pooling", "pooling=avg"])
+    assert error.startswith("experiment=ablation_pooling defines a sweep over activation; run it")
+    # every swept key set to one value: one job of the sweep, as `reproduce` runs each cell
+    assert check(["experiment=ablation_pooling", "pooling=avg", "activation=tanh"]) is None
     error = check(["-m", "experiment=ablation_stride", "train.epochs=0"])
     assert error.startswith("job 0 (") and error.endswith("train.epochs=0 must be an integer >= 1")
     error = check(["-m", "optimizer.lr=0.1,-1"])

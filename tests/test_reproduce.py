@@ -658,3 +658,14 @@ def test_a_lanes_line_is_one_write_so_lanes_never_interleave(monkeypatch):
     reproduce.say("== [core 0] job 1: expected 1 min\n   python -m experiments.train")
     assert writes == ["== [core 0] job 1: expected 1 min\n   python -m experiments.train\n",
                       "<flush>"]
+
+
+@pytest.mark.parametrize("target", ["ablation_pooling", "ablation_stride", "nielsen"])
+def test_every_command_a_lane_runs_passes_the_command_lines_own_checks(target, tmp_path):
+    from experiments.preflight import check
+
+    for _, steps in reproduce.steps_of(target):
+        for step in steps:
+            for job in reproduce.job_steps(step, ()):
+                argv = reproduce.train_command(job, tmp_path, ())[3:]
+                assert check(argv) is None, argv
