@@ -81,6 +81,8 @@ def current_trial() -> Any:
     if study is None:
         study = optuna.load_study(study_name=name, storage=_storage.make_storage(spec),
                                   pruner=_study.make_pruner(settings.get("pruner")))
+    if len(study.directions) > 1:  # Optuna takes no epoch reports in a multi-objective study
+        return None
     return optuna.trial.Trial(study, int(trial_id))
 
 

@@ -129,7 +129,8 @@ def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun
     single run exits, a sweep job scores worst."""
     from cnn_jax.errors import first_line
     from cnn_jax.results import records
-    from cnn_jax.results.objective import OBJECTIVES, objective
+    from cnn_jax.config import ConfigError
+    from cnn_jax.results.objective import objective
 
     if record:
         records.write_json_atomic(run_dir / records.METRICS,
@@ -137,7 +138,10 @@ def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun
     print(f"error: {first_line(error)}", file=sys.stderr)
     if not multirun:
         raise SystemExit(exit_code)
-    return objective(None, metric) if metric in OBJECTIVES else 0.0
+    try:
+        return objective(None, metric)
+    except ConfigError:  # optimized_metric itself was the mistake
+        return 0.0
 
 
 def cli() -> None:

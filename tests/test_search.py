@@ -130,3 +130,40 @@ def test_joblib_jobs_report_to_a_study_in_storage_and_are_pruned(tmp_path, mnist
     assert {m["status"] for m in job_metrics(sweep).values()} == {"pruned"}
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["trials"]["pruned"] == 2
+
+
+def test_a_two_objective_search_lists_its_pareto_front_from_validation_and_seconds(
+        tmp_path, mnist_dir):
+    sweep = tmp_path / "frontier"
+    proc = train("-m", "hparams_search=fast_frontier", "hydra.sweeper.n_trials=3",
+                 "data.train_limit=600", "train.epochs=1", "data.val_limit=200",
+                 "data.test_limit=100", f"data.dir={mnist_dir}", f"hydra.sweep.dir={sweep}",
+                 "train.progress=false", "logger=none")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_metrics(sweep)
+    assert sorted(jobs) == ["0", "1", "2"] and all(m["status"] == "ok" for m in jobs.values())
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["objectives"] == ["val_acc", "train_seconds"]
+    assert results["directions"] == ["maximize", "minimize"]
+    front = results["best_trials"]
+    points = {name: (m["val_acc"], m["train_seconds"]) for name, m in jobs.items()}
+    on_front = {name for name, (acc, sec) in points.items() if not any(
+        a >= acc and s <= sec and (a, s) != (acc, sec) for a, s in points.values())}
+    assert {t["run_dir"] for t in front} == {str(sweep / name) for name in on_front}
+    for t in front:  # each point's values are its run's validation accuracy and seconds
+        name = t["run_dir"].rsplit("/", 1)[1]
+        assert (t["values"]["val_acc"], t["values"]["train_seconds"]) == pytest.approx(
+            points[name])
+        assert {"model.conv.0.stride", "model.conv.1.pool.kind", "train.batch_size"} <= set(
+            t["params"])
+    seconds = [t["values"]["train_seconds"] for t in front]
+    assert seconds == sorted(seconds)  # fastest first
+
+
+def test_a_search_over_two_objectives_refuses_a_pruner_in_one_line(tmp_path):
+    proc = train("-m", "hparams_search=mnist_optuna", "optimized_metric=[val_acc,train_seconds]",
+                 f"hydra.sweep.dir={tmp_path / 's'}", timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.pruner: a search over 2 objectives cannot prune (Optuna prunes "
+        "single-objective studies only); set hydra.sweeper.pruner=null")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cnn_jax.config import ConfigError
 from cnn_jax.errors import first_line
+from cnn_jax.results.objective import directions
 from hydra_plugins.cnn_jax_optuna._storage import budget_lock, make_storage, shown
 
 STALE = "cnn_jax:stale"  # system attr: a trial failed because its worker died, not counted
@@ -50,15 +51,19 @@ def make_pruner(pruner: Mapping[str, Any] | None) -> Any:
     return optuna.pruners.NopPruner() if pruner is None else instantiate(dict(pruner))
 
 
-def open_study(settings: Mapping[str, Any]) -> optuna.Study:
-    """The study of `settings` (hydra.sweeper) in its storage, created by the first worker; a
-    storage that cannot be reached (or whose driver is missing) is a one-line ConfigError."""
+def open_study(settings: Mapping[str, Any], objective: str | Sequence[str] = "val_acc"
+               ) -> optuna.Study:
+    """The study of `settings` (hydra.sweeper) in its storage, created by the first worker, over
+    one objective (its direction the setting's) or several (each its own direction); a storage
+    that cannot be reached (or whose driver is missing) is a one-line ConfigError."""
     spec, name = settings["storage"], settings["study_name"]
+    which = ({"direction": settings["direction"]} if isinstance(objective, str)
+             else {"directions": directions(list(objective))})
     try:
         with budget_lock(spec, name):  # one worker at a time creates the tables and the study
             storage = make_storage(spec, settings.get("heartbeat_interval"))
             study = optuna.create_study(
-                storage=storage, study_name=name, direction=settings["direction"],
+                storage=storage, study_name=name, **which,
                 sampler=make_sampler(settings.get("sampler")),
                 pruner=make_pruner(settings.get("pruner")), load_if_exists=True)
     except (SQLAlchemyError, OSError, ImportError) as err:
@@ -153,26 +158,42 @@ def tell(study: optuna.Study, trial: Trial, ran: bool, status: str | None, value
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     elif status == "pruned":
         study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+    elif isinstance(value, Sequence):  # a multi-objective search: one value per objective
+        study.tell(trial, [float(v) for v in value], skip_if_finished=True)
     else:
         study.tell(trial, float(value), skip_if_finished=True)
 
 
-def results(study: optuna.Study, settings: Mapping[str, Any], objective: str,
+def run_dir_of(trial: FrozenTrial, sweep_dir: str | Path) -> str:
+    """The trial's job dir in the sweep dir."""
+    return str(Path(sweep_dir) / trial.user_attrs.get(JOB, str(trial.number)))
+
+
+def results(study: optuna.Study, settings: Mapping[str, Any], objective: str | Sequence[str],
             sweep_dir: str | Path) -> dict[str, Any]:
-    """optimization_results.yaml: the study, its trials by state, the best trial and its dir."""
+    """optimization_results.yaml: the study, its trials by state, the best trial and its dir
+    (several objectives: the Pareto front's trials, fastest first, each with its values,
+    params and dir)."""
     trials = [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(STALE)]
     states = Counter(t.state.name.lower() for t in trials)
     out: dict[str, Any] = {
         "name": "optuna_study", "study_name": study.study_name,
-        "storage": shown(settings["storage"]), "objective": objective,
-        "direction": settings["direction"], "n_trials": len(trials),
+        "storage": shown(settings["storage"]), "n_trials": len(trials),
         "trials": {state: states.get(state, 0) for state in
-                   ("complete", "pruned", "fail", "running", "waiting")},
-        "best_trial": None, "best_value": None, "best_params": None, "best_run_dir": None}
+                   ("complete", "pruned", "fail", "running", "waiting")}}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not isinstance(objective, str):
+        names, ways = list(objective), directions(list(objective))
+        front = sorted(study.best_trials if complete else [], key=lambda t: [
+            v if way == "minimize" else -v for v, way in reversed(list(zip(t.values, ways)))])
+        return out | {"objectives": names, "directions": ways, "best_trials": [
+            {"trial": t.number, "values": dict(zip(names, t.values, strict=True)),
+             "params": dict(t.params), "run_dir": run_dir_of(t, sweep_dir)} for t in front]}
+    out |= {"objective": objective, "direction": settings["direction"],
+            "best_trial": None, "best_value": None, "best_params": None, "best_run_dir": None}
     if complete:
         best = study.best_trial
         out |= {"best_trial": best.number, "best_value": best.value,
                 "best_params": dict(best.params),
-                "best_run_dir": str(Path(sweep_dir) / best.user_attrs.get(JOB, str(best.number)))}
+                "best_run_dir": run_dir_of(best, sweep_dir)}
     return out

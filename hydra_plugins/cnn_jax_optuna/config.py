@@ -14,7 +14,9 @@ from hydra.core.config_store import ConfigStore
 class OptunaStudySweeperConf:
     _target_: str = "hydra_plugins.cnn_jax_optuna.sweeper.OptunaSweeper"
     _recursive_: bool = False  # the sweeper builds the sampler and pruner (a seed per trial)
-    direction: str = "maximize"  # every objective (`optimized_metric`) is maximised
+    # a single objective (`optimized_metric: val_acc`) is maximised; a list of objectives
+    # (`[val_acc, train_seconds]`) has each its own direction (cnn_jax.results.objective)
+    direction: str = "maximize"
     study_name: str = "cnn_jax"  # the workers of one search share the study of this name
     # null: in memory (this process only); an RDB URL: sqlite:///FILE (one machine),
     # postgresql://USER@HOST:PORT/DB (a cluster); journal:FILE (Optuna's JournalFileBackend)

@@ -51,13 +51,19 @@ class OptunaSweeper(Sweeper):
             raise SystemExit(2) from None
 
 
-def _checked(settings: dict, config: DictConfig) -> str:
-    """The objective's name, after checking the settings; a one-line ConfigError else."""
+def _checked(settings: dict, config: DictConfig) -> str | tuple[str, ...]:
+    """The objective's name (a tuple of names: a multi-objective search), after checking the
+    settings; a one-line ConfigError else."""
     from cnn_jax.config import ConfigError
     from cnn_jax.results.objective import DIRECTION, check_metric
     from hydra_plugins.cnn_jax_optuna._storage import check_storage
 
-    objective = check_metric(config.get("optimized_metric", "val_acc"))
+    spec = config.get("optimized_metric", "val_acc")
+    objective = check_metric(spec if isinstance(spec, str) else list(spec))
+    if not isinstance(objective, str) and settings.get("pruner") is not None:
+        raise ConfigError(f"hydra.sweeper.pruner: a search over {len(objective)} objectives "
+                          "cannot prune (Optuna prunes single-objective studies only); set "
+                          "hydra.sweeper.pruner=null")
     if settings["direction"] != DIRECTION:
         raise ConfigError(f"hydra.sweeper.direction={settings['direction']!r}: {objective} "
                           f"is maximised (allowed: {DIRECTION})")
@@ -85,8 +91,8 @@ def job_outcome(ret: Any) -> tuple[bool, str | None, Any]:
     return True, status, ret.return_value
 
 
-def run_search(settings: dict, objective: str, arguments: list[str], launcher: Any,
-               config: DictConfig) -> None:
+def run_search(settings: dict, objective: str | tuple[str, ...], arguments: list[str],
+               launcher: Any, config: DictConfig) -> None:
     """The ask / launch / tell loop of one worker, then its optimization_results.yaml."""
     import yaml
 
@@ -96,7 +102,7 @@ def run_search(settings: dict, objective: str, arguments: list[str], launcher: A
     space, fixed = _space.search_space(settings["params"] or {}, arguments)
     sweep_dir = Path(config.hydra.sweep.dir)
     write_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(config))  # as Hydra's sweepers
-    study = _study.open_study(settings)
+    study = _study.open_study(settings, objective)
     while trials := _study.ask_batch(study, settings, space):
         jobs = [[*fixed, *_space.trial_overrides(t.params),
                  f"hydra.sweep.subdir={t.user_attrs[_study.JOB]}",
@@ -110,5 +116,9 @@ def run_search(settings: dict, objective: str, arguments: list[str], launcher: A
                      status if ran else f"job failed: {value!r}")
     results = _study.results(study, settings, objective, sweep_dir)
     write_atomic(sweep_dir / RESULTS, yaml.safe_dump(results, sort_keys=False))
-    log.info("best trial: %s (%s=%s) in %s", results["best_trial"], objective,
-             results["best_value"], results["best_run_dir"])
+    if isinstance(objective, str):
+        log.info("best trial: %s (%s=%s) in %s", results["best_trial"], objective,
+                 results["best_value"], results["best_run_dir"])
+    else:
+        log.info("Pareto front of %s: trials %s", ", ".join(objective),
+                 ", ".join(str(t["trial"]) for t in results["best_trials"]))
