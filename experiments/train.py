@@ -127,9 +127,9 @@ def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun
           exit_code: int, record: bool = True) -> float:
     """Record the failure in run_dir (unless `record` is False) and print its one line; a
     single run exits, a sweep job scores worst."""
+    from cnn_jax.config import ConfigError
     from cnn_jax.errors import first_line
     from cnn_jax.results import records
-    from cnn_jax.config import ConfigError
     from cnn_jax.results.objective import objective
 
     if record:

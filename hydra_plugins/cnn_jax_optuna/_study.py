@@ -185,7 +185,7 @@ def results(study: optuna.Study, settings: Mapping[str, Any], objective: str | S
     if not isinstance(objective, str):
         names, ways = list(objective), directions(list(objective))
         front = sorted(study.best_trials if complete else [], key=lambda t: [
-            v if way == "minimize" else -v for v, way in reversed(list(zip(t.values, ways)))])
+            v if way == "minimize" else -v for v, way in reversed(list(zip(t.values, ways, strict=True)))])
         return out | {"objectives": names, "directions": ways, "best_trials": [
             {"trial": t.number, "values": dict(zip(names, t.values, strict=True)),
              "params": dict(t.params), "run_dir": run_dir_of(t, sweep_dir)} for t in front]}
