@@ -184,8 +184,11 @@ def results(study: optuna.Study, settings: Mapping[str, Any], objective: str | S
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not isinstance(objective, str):
         names, ways = list(objective), directions(list(objective))
-        front = sorted(study.best_trials if complete else [], key=lambda t: [
-            v if way == "minimize" else -v for v, way in reversed(list(zip(t.values, ways, strict=True)))])
+        def order(t: FrozenTrial) -> list[float]:  # the last objective first, best first
+            pairs = zip(t.values, ways, strict=True)
+            return [v if way == "minimize" else -v for v, way in reversed(list(pairs))]
+
+        front = sorted(study.best_trials if complete else [], key=order)
         return out | {"objectives": names, "directions": ways, "best_trials": [
             {"trial": t.number, "values": dict(zip(names, t.values, strict=True)),
              "params": dict(t.params), "run_dir": run_dir_of(t, sweep_dir)} for t in front]}
