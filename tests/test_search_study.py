@@ -194,3 +194,25 @@ def test_the_job_side_imports_neither_jax_nor_optuna():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_enqueued_start_points_run_first_once_and_bad_ones_are_one_line_errors(tmp_path):
+    space = {"lr": optuna.distributions.FloatDistribution(0.001, 0.1),
+             "width": optuna.distributions.CategoricalDistribution([8, 16])}
+    conf = {**settings(f"sqlite:///{tmp_path / 'study.db'}", 3),
+            "enqueue": [{"lr": 0.01, "width": 16}]}
+    study = _study.open_study(conf)
+    assert _study.enqueue_start(study, conf, space) == 1
+    first, second = _study.ask_batch(study, {**conf, "n_jobs": 2}, space)
+    assert first.params == {"lr": 0.01, "width": 16} and second.params != first.params
+    for t in (first, second):
+        study.tell(t, 0.5)
+    assert _study.enqueue_start(_study.open_study(conf), conf, space) == 0  # a rerun: started
+    with pytest.raises(ConfigError, match=r"enqueue\[0\].width=12 is outside its search space"):
+        _study.enqueue_start(study, {**conf, "enqueue": [{"width": 12}]}, space)
+    with pytest.raises(ConfigError, match=r"enqueue\[0\].depth=2: not a swept key"):
+        _study.enqueue_start(study, {**conf, "enqueue": [{"depth": 2}]}, space)
+    fresh = _study.open_study(settings(None, 3))  # a key the command line fixes is left out
+    start = {**conf, "storage": None, "enqueue": [{"lr": 0.02, "depth": 2}]}
+    assert _study.enqueue_start(fresh, start, space, fixed={"depth"}) == 1
+    assert _study.ask_batch(fresh, settings(None, 3), space)[0].params["lr"] == 0.02

@@ -50,6 +50,11 @@ def search_space(params: dict[str, Any], arguments: Iterable[str]) -> tuple[dict
     return space, fixed
 
 
+def keys_of(overrides: Iterable[str]) -> set[str]:
+    """The keys the overrides set."""
+    return {o.get_key_element() for o in OverridesParser.create().parse_overrides(list(overrides))}
+
+
 def trial_overrides(params: dict[str, Any]) -> list[str]:
     """A trial's sampled values as overrides (strings quoted for Hydra's grammar)."""
     return [f"{k}={_literal(v)}" for k, v in params.items()]

@@ -106,6 +106,38 @@ def rerun_stale(study: optuna.Study) -> list[int]:
     return rerun
 
 
+def inside(distribution: Any, value: Any) -> bool:
+    """Whether `value` is one the distribution can sample."""
+    try:
+        return distribution._contains(distribution.to_internal_repr(value))
+    except (ValueError, TypeError):
+        return False
+
+
+def enqueue_start(study: optuna.Study, settings: Mapping[str, Any], space: dict,
+                  fixed: Sequence[str] = ()) -> int:
+    """Queue the trials of `hydra.sweeper.enqueue` (each a {swept key: value} dict, e.g. the
+    current recipe, so the search starts from it) into a study that has no trials yet; how many
+    were queued. A key in `fixed` (set to one value on the command line, for every trial) is left
+    out; any other key that is not swept, or a value outside its distribution, is a one-line
+    ConfigError."""
+    starts = [{k: v for k, v in dict(params).items() if k not in fixed}
+              for params in settings.get("enqueue") or []]
+    for i, params in enumerate(starts):
+        for key, value in params.items():
+            where = f"hydra.sweeper.enqueue[{i}].{key}={value!r}"
+            if key not in space:
+                raise ConfigError(f"{where}: not a swept key (swept: {', '.join(space)})")
+            if not inside(space[key], value):
+                raise ConfigError(f"{where} is outside its search space {space[key]}")
+    with budget_lock(settings["storage"], settings["study_name"]):
+        if study.get_trials(deepcopy=False):  # a rerun or another worker's study: started
+            return 0
+        for params in starts:
+            study.enqueue_trial(params)
+    return len(starts)
+
+
 def ask_batch(study: optuna.Study, settings: Mapping[str, Any], space: dict) -> list[Trial]:
     """Up to n_jobs new trials, as many as the budget has left (none: the search is done)."""
     with budget_lock(settings["storage"], settings["study_name"]):

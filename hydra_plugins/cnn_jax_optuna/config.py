@@ -30,6 +30,9 @@ class OptunaStudySweeperConf:
     # each epoch's validation accuracy is reported to the trial; null: no pruning
     pruner: Any = field(default_factory=lambda: {"_target_": "optuna.pruners.MedianPruner"})
     params: dict[str, str] = field(default_factory=dict)  # key: Hydra sweep (interval, choice)
+    # trials to run first, each {swept key: value} (e.g. the current recipe), queued when the
+    # study is created (a rerun of a started study queues none)
+    enqueue: list[Any] = field(default_factory=list)
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna_study",

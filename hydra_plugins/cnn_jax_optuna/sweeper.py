@@ -103,6 +103,7 @@ def run_search(settings: dict, objective: str | tuple[str, ...], arguments: list
     sweep_dir = Path(config.hydra.sweep.dir)
     write_atomic(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(config))  # as Hydra's sweepers
     study = _study.open_study(settings, objective)
+    _study.enqueue_start(study, settings, space, _space.keys_of(fixed))
     while trials := _study.ask_batch(study, settings, space):
         jobs = [[*fixed, *_space.trial_overrides(t.params),
                  f"hydra.sweep.subdir={t.user_attrs[_study.JOB]}",
