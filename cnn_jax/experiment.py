@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,22 @@ def metrics_record(cfg: Config, result: FitResult, seconds: float, overrides: li
 def phases(start: float, t_data: float, t_build: float, t_built: float,
            result: FitResult) -> dict[str, float]:
     """Where this process's run time went, in seconds: setting up the run dir, loading the
-    data, building (putting the data on the device, tracing, compiling: `compile` of it),
-    training and evaluating (this process's epochs)."""
-    return {"setup": t_data - start, "data": t_build - t_data, "build": t_built - t_build,
+    data, tracing (and putting the data on the device), compiling (or loading the compiled
+    programs from the compile cache), training and evaluating (this process's epochs)."""
+    return {"setup": t_data - start, "data": t_build - t_data,
+            "trace": t_built - t_build - result.compile_seconds,
             "compile": result.compile_seconds,
             "train": result.train_seconds - result.eval_seconds,
             "evaluate": result.eval_seconds}
+
+
+def before_run(startup: float | Mapping[str, float] | None) -> dict[str, float]:
+    """The phases before the run, each prefixed `startup.` (one figure: `startup`)."""
+    if startup is None:
+        return {}
+    if isinstance(startup, Mapping):
+        return {f"startup.{name}": seconds for name, seconds in startup.items()}
+    return {"startup": startup}
 
 
 def _epoch_logger(cfg: Config, run_dir: Path, writer: Writer):
@@ -156,10 +167,10 @@ def run(cfg: Config, run_dir: str | Path, overrides: list[str] | None = None,
 def run_planned(cfg: Config, run_dir: str | Path, plan: Plan,
                 overrides: list[str] | None = None, writer: Writer | None = None,
                 stop: StopRequest | None = None,
-                startup: float | None = None) -> dict[str, Any]:
+                startup: float | Mapping[str, float] | None = None) -> dict[str, Any]:
     """`run` after its decision `plan` (`rundir.prepare`), in a run dir this process holds.
-    `startup`: the seconds before it (interpreter, imports, config: the CLI's), recorded first
-    among the run's phases."""
+    `startup`: the seconds before it, by phase (the CLI's: interpreter, imports, config,
+    setup) or in one figure, recorded first among the run's phases."""
     start = time.perf_counter()
     origin = provenance()
     logging.getLogger("absl").setLevel(logging.WARNING)
@@ -174,7 +185,7 @@ def run_planned(cfg: Config, run_dir: str | Path, plan: Plan,
 
 def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], writer: Writer,
            start: float, origin: dict[str, Any], stop: StopRequest | None,
-           startup: float | None = None) -> dict[str, Any]:
+           startup: float | Mapping[str, float] | None = None) -> dict[str, Any]:
     """run's training, fresh or resumed, in a run dir this process holds."""
     manager = None
     config = to_dict(cfg)
@@ -222,8 +233,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
         metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
                                  overrides, program.seeds)
         metrics["resumed_from"] = saved.next_epoch if saved else None
-        metrics["phases"] = ({} if startup is None else {"startup": startup}) | phases(
-            start, t_data, t_build, t_built, result)
+        metrics["phases"] = before_run(startup) | phases(start, t_data, t_build, t_built,
+                                                        result)
         log.info("phases: %s", ", ".join(f"{k} {v:.2f} s" for k, v in metrics["phases"].items()))
         metrics["provenance"] = origin
         if cfg.train.vote or cfg.train.test_errors:

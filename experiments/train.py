@@ -11,19 +11,22 @@ run returns the worst value.
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-from pathlib import Path
-from typing import Any
+from experiments.clock import Marks
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+MARKS = Marks.from_process_start()  # first: the interpreter's start-up, then this command's
 
-import experiments.run_dirs as run_dirs
-from experiments.search_trial import TrialPruned, pruned, with_trial
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
-_IMPORTED = time.perf_counter()
+import hydra  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+import experiments.run_dirs as run_dirs  # noqa: E402
+from experiments.search_trial import TrialPruned, pruned, with_trial  # noqa: E402
+
+MARKS.mark("imports")
 
 
 def logger_options(dcfg: DictConfig) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def main(dcfg: DictConfig) -> float:
     from cnn_jax.loggers import sweep_group
     from cnn_jax.results.rundir import RunDirInUse, held
 
-    job_start = time.perf_counter()
+    MARKS.mark("config")  # the command line's checks and Hydra's compose
     hc = HydraConfig.get()
     run_dir, overrides = Path(hc.runtime.output_dir), list(hc.overrides.task)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -49,16 +52,16 @@ def main(dcfg: DictConfig) -> float:
         run_dirs.link_latest(run_dir)
     metric = dcfg.get("optimized_metric", "val_acc")
     group = sweep_group(str(hc.sweep.dir) if multirun else None)  # a sweep's jobs, in the loggers
-    started = job_start if multirun else job_start - since_process_start()
+    marks = Marks() if multirun else MARKS  # a sweep's job: its own seconds, from here
     try:
         with held(run_dir):  # first: nothing, a failure record neither, goes into a dir in use
-            return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group, started)
+            return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group, marks)
     except RunDirInUse as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)
 
 
 def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: Any,
-                multirun: bool, group: str | None, started: float) -> float:
+                multirun: bool, group: str | None, marks: Marks) -> float:
     """The run (or a skip of a finished one) in run_dir, which this process holds; a failure is
     recorded there (except another config's run: left as it is) and printed in one line."""
     from cnn_jax.config import ConfigError, from_dictconfig, to_dict
@@ -74,15 +77,18 @@ def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: A
         if plan.action == "skip":
             print(result_line(plan.finished, run_dir, None, "finished earlier"))
             return objective(plan.finished, metric)
-        from cnn_jax.experiment import run_planned
+        marks.mark("config")
+        from cnn_jax.experiment import run_planned  # JAX, Flax, optax
         from cnn_jax.loggers import make_writer
         from cnn_jax.train.compiles import enable_compile_cache
 
+        marks.mark("imports")
         enable_compile_cache(cfg.train.compile_cache)
         writer = with_trial(make_writer(logger_options(dcfg), run_dir, group=group))
+        marks.mark("setup")
         with stop_on_signals(StopRequest()) as stop:
             metrics = run_planned(cfg, run_dir, plan, overrides, writer=writer, stop=stop,
-                                  startup=time.perf_counter() - started)
+                                  startup=marks.phases)
     except TrialPruned as err:  # a search's pruner stopped the trial (hparams_search)
         return pruned(run_dir, overrides, err, metric)
     except Interrupted as stopped:
@@ -95,7 +101,7 @@ def run_or_skip(dcfg: DictConfig, run_dir: Path, overrides: list[str], metric: A
     except Exception as err:  # a crashing job is recorded; a sweep goes on without it
         return _fail(run_dir, overrides, f"{type(err).__name__}: {err}", metric, multirun,
                      exit_code=1)
-    print(result_line(metrics, run_dir, time.perf_counter() - started))
+    print(result_line(metrics, run_dir, time.perf_counter() - marks.start))
     return objective(metrics, metric)
 
 
@@ -111,16 +117,6 @@ def result_line(metrics: dict[str, Any], run_dir: Path, wall: float | None,
              f"wall_s={wall:.1f}" if wall is not None else None,
              f"run_dir={run_dir}", f"({note})" if note else None]
     return " ".join(p for p in parts if p)
-
-
-def since_process_start() -> float:
-    """Seconds since this process started (interpreter start and imports included)."""
-    try:  # Linux: the process start time in clock ticks after boot, field 22 of /proc/self/stat
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return uptime - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.perf_counter() - _IMPORTED
 
 
 def _fail(run_dir: Path, overrides: list[str], error: str, metric: Any, multirun: bool,

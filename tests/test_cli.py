@@ -1,6 +1,7 @@
 """The real entry point: every config composes, a tiny run writes its records, bad input fails."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,14 @@ def test_tiny_run_writes_records(tmp_path, mnist_dir):
     assert "libtpu" not in proc.stdout + proc.stderr
     log = (tmp_path / "train.log").read_text()
     assert "epoch 1/2: loss " in log and "epoch 2/2: loss " in log
+    # where the time went, from the process's start: the phases add up to the wall time
+    phases = metrics["phases"]
+    assert list(phases) == sorted([
+        "startup.interpreter", "startup.imports", "startup.config", "startup.setup", "setup",
+        "data", "trace", "compile", "train", "evaluate"])
+    assert all(seconds >= 0 for seconds in phases.values())
+    (wall,) = re.findall(r"wall_s=([0-9.]+)", proc.stdout)
+    assert 0.8 * float(wall) <= sum(phases.values()) <= float(wall) + 0.05
 
 
 @pytest.mark.parametrize("override,needle", [
