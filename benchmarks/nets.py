@@ -20,8 +20,11 @@ NETS: dict[str, tuple[str, ...]] = {
     "row8": ("experiment=nielsen/row8",),
     # the 784-100-10 sigmoid FC net
     "fc100": ("model=nielsen_fc", "activation=sigmoid", "optimizer=sgd"),
-    # experiment=fast's net and optimizer
+    # experiment=fast's net and optimizer (its first conv at stride 2, no first pooling)
     "fast": ("experiment=fast",),
+    # the preset before it (stride 1, max-pooling after each conv): the figures dated before
+    # 2026-12-07 in docs/benchmarks.md that name `experiment=fast` were measured on this net
+    "fast_v1": ("experiment=fast_v1",),
 }
 
 

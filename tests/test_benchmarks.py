@@ -33,6 +33,7 @@ EXPECTED = {
     "row8": ((20, 40), (1000, 1000), "relu", 0.5, "sgd"),
     "fc100": ((), (100,), "sigmoid", 0.0, "sgd"),
     "fast": ((24, 32), (256,), "relu", 0.0, "adam"),
+    "fast_v1": ((24, 32), (256,), "relu", 0.0, "adam"),
 }
 
 
@@ -61,3 +62,11 @@ def test_seconds_per_call_is_per_call_and_skips_the_first_call():
     seconds = timing.seconds_per_call(fn, 1, repeats=2, min_seconds=0.01)
     assert 0.002 <= seconds < 0.25  # per call (not per timing), the slow first call left out
     assert len(calls) >= 1 + 1 + 2  # warm-up, at least one calibration call, 2 timed repeats
+
+
+def test_the_fast_preset_is_the_searched_recipe_and_the_one_before_it_stays_reachable():
+    new, old = nets.net_config("fast"), nets.net_config("fast_v1")
+    assert [(b.stride, b.pool.kind) for b in new.model.conv] == [(2, "none"), (1, "max")]
+    assert [(b.stride, b.pool.kind) for b in old.model.conv] == [(1, "max"), (1, "max")]
+    assert (new.data.protocol, new.data.train_limit, new.train.epochs) == ("full", 50000, 1)
+    assert (old.data.protocol, old.data.train_limit, old.train.epochs) == ("full", None, 1)
