@@ -16,6 +16,8 @@ import pytest
 from cnn_jax.loggers import SWEEP_GROUP_ENV
 from experiments import reproduce
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
+from experiments.reproduce import __main__ as cli
+from experiments.reproduce import plan, publish, run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def docs_elsewhere(tmp_path, monkeypatch):
     """reproduce's default results dir (tables, kept runs) in the test's own dir, never docs/."""
-    monkeypatch.setattr(reproduce, "DOCS", tmp_path / "docs_results")
-    reproduce._kept_costs.cache_clear()
+    monkeypatch.setattr(plan, "DOCS", tmp_path / "docs_results")
+    plan._kept_costs.cache_clear()
     yield
-    reproduce._kept_costs.cache_clear()
+    plan._kept_costs.cache_clear()
 
 
 def _kept_record(run_dir: Path, config: dict, seconds: float, day: str = "2026-12-04") -> None:
@@ -85,7 +87,7 @@ def test_expected_time_is_a_kept_records_own_seconds_scaled_by_images_and_flops(
     kept = reproduce.kept_dir()
     _kept_record(kept / "cnn_vs_fc" / "0", configs[0], 100.0)
     _kept_record(kept / "cnn_vs_fc" / "3", configs[3], 400.0)
-    reproduce._kept_costs.cache_clear()
+    plan._kept_costs.cache_clear()
     plans = reproduce.plan_runs(step, runs, ())
     assert plans[0].estimate == reproduce.Estimate(100.0, "its kept record",
                                                    "cpu (host box) on 2026-12-04")
@@ -119,7 +121,7 @@ def test_dry_run_and_status_say_restored_from_records_and_count_no_time_for_them
     kept, runs = reproduce.kept_dir(), tmp_path / "runs"
     for job in jobs[:3]:  # three of four jobs kept finished: restored, not trained
         _kept_record(kept / job.run_dir, reproduce.step_config(job, ()), 60.0)
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(runs), "--dry-run"]) == 0
+    assert cli.main(["cnn_vs_fc", "--runs", str(runs), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert text.count("restored from records: ") == 3
     assert f"restored from records: {runs}/cnn_vs_fc/0 (kept in {kept}" in text
@@ -127,7 +129,7 @@ def test_dry_run_and_status_say_restored_from_records_and_count_no_time_for_them
     left = reproduce.plan_runs(step, runs, (), kept)[3].estimate.seconds
     assert f"expected {reproduce.duration(left)} left" in text
     assert not runs.exists()  # a dry run restores nothing
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(runs), "--status"]) == 0
+    assert cli.main(["cnn_vs_fc", "--runs", str(runs), "--status"]) == 0
     status = capsys.readouterr().out.splitlines()
     assert status[0].startswith(f"== cnn_vs_fc ({runs}/cnn_vs_fc, 4 jobs): 3 of 4 run(s) "
                                 "restored from records; expected ")
@@ -153,7 +155,7 @@ def test_dry_run_prints_commands_and_times_and_skips_finished_rows(tmp_path, cap
     row1 = tmp_path / "runs" / "nielsen" / "row1"
     _finished_run(row1, reproduce.step_config(_row(1), ()))
     out = tmp_path / "out"
-    assert reproduce.main(["nielsen", "--runs", str(tmp_path / "runs"), "--out", str(out),
+    assert cli.main(["nielsen", "--runs", str(tmp_path / "runs"), "--out", str(out),
                            "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "python -m experiments.train experiment=nielsen/row2 train.resume=auto" in text
@@ -172,9 +174,9 @@ def test_a_finished_run_of_another_config_is_not_skipped(tmp_path, capsys):
     runs, tiny = tmp_path / "runs", reproduce.BUDGETS["tiny"]
     row1 = runs / "nielsen" / "row1"
     _finished_run(row1, to_dict(compose_config("experiment=nielsen/row1", *tiny)))
-    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--dry-run"]) == 0
+    assert cli.main(["nielsen/row1", "--runs", str(runs), "--dry-run"]) == 0
     assert "finished already" not in capsys.readouterr().out
-    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--dry-run", "--budget",
+    assert cli.main(["nielsen/row1", "--runs", str(runs), "--dry-run", "--budget",
                            "tiny"]) == 0
     assert f"finished already: {row1}" in capsys.readouterr().out
     assert not reproduce.is_finished(_row(1), runs, ())
@@ -218,11 +220,11 @@ def test_sweep_jobs_are_the_experiments_sweep_then_the_command_line_in_hydras_or
 def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
     steps = [reproduce.Step(f"e{i}", f"d{i}") for i in range(5)]
     seconds = dict(zip(steps, (10.0, 40.0, 30.0, 20.0, 25.0), strict=True))
-    a, b = reproduce.plan_lanes(steps, 2, seconds)
+    a, b = run.plan_lanes(steps, 2, seconds)
     # 40 -> a, 30 -> b, 25 -> b (30 < 40), 20 -> a (40 < 55), 10 -> b (60 < 55? no: a has 60)
     assert [s.experiment for s in a] == ["e1", "e3"]
     assert [s.experiment for s in b] == ["e2", "e4", "e0"]
-    assert reproduce.plan_lanes(steps[:1], 2, seconds)[1] == []
+    assert run.plan_lanes(steps[:1], 2, seconds)[1] == []
 
 
 def test_lanes_go_to_the_first_cores_of_the_affinity_mask(monkeypatch):
@@ -230,13 +232,13 @@ def test_lanes_go_to_the_first_cores_of_the_affinity_mask(monkeypatch):
 
     monkeypatch.setattr(cpus.os, "sched_getaffinity", lambda pid: {5, 3, 7}, raising=False)
     assert cpus.usable_core_ids() == [3, 5, 7] and cpus.usable_cores() == 3
-    assert reproduce.lane_cores(2) == [3, 5]
+    assert run.lane_cores(2) == [3, 5]
 
 
 def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(reproduce, "usable_cores", lambda: 2)
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
-    assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "2"]) == 0
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: [0, 1][:lanes])
+    assert cli.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "2"]) == 0
     text = capsys.readouterr().out
     units = [u for _, st in reproduce.steps_of("all") for s in st
              for u in reproduce.job_steps(s, ())]  # a sweep's jobs each a run of its own
@@ -246,20 +248,20 @@ def test_dry_run_in_two_lanes_prints_every_step_once_on_its_core(tmp_path, capsy
                     if ln.startswith("== [core ") and f"] {unit.name}:" in ln]) == 1, unit.name
     assert text.count("lane on core 0:") == 1 and text.count("lane on core 1:") == 1
     assert not tmp_path.joinpath("reproduce.jsonl").exists()
-    assert reproduce.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "3"]) == 2
+    assert cli.main(["all", "--runs", str(tmp_path), "--dry-run", "--lanes", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--lanes 3 must be between 1 and the 2 CPU cores" in err
 
 
 def test_lanes_are_planned_by_the_time_left_so_finished_jobs_weigh_nothing(
         tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: [0, 1][:lanes])
     jobs = reproduce.job_steps(_row(8), ())
     for job in jobs[:3]:  # nets 0-2 finished: nets 3 and 4 are what is left, one per lane
         _finished_run(tmp_path / job.run_dir, reproduce.step_config(job, ()))
     for job in jobs:  # each net's kept record: 1,000 s
         _kept_record(reproduce.kept_dir() / job.run_dir, reproduce.step_config(job, ()), 1000.0)
-    assert reproduce.run_lanes([_row(8)], 2, tmp_path, (), dry_run=True) == {}
+    assert run.run_lanes([_row(8)], 2, tmp_path, (), dry_run=True) == {}
     lanes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("lane on core")]
     expected = "expected 17 min left (its kept record; measured on cpu (host box) on 2026-12-04)"
     assert [ln.split("; ", 1)[1] for ln in lanes] == [expected] * 2
@@ -321,10 +323,10 @@ def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
             return 1
         return 1 if seed == "seed=3" else 0  # job 3 refused: no record of its own
 
-    monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 0][:lanes])
-    monkeypatch.setattr(reproduce, "pinned", lambda command, core: command)
-    failed = reproduce.run_lanes([_row(8), _row(1)], 2, tmp_path, (), dry_run=False)
+    monkeypatch.setattr(run.subprocess, "call", fake_call)
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: [0, 0][:lanes])
+    monkeypatch.setattr(run, "pinned", lambda command, core: command)
+    failed = run.run_lanes([_row(8), _row(1)], 2, tmp_path, (), dry_run=False)
     assert list(failed) == [_row(8)] and "nielsen/row8 job 3 failed" in str(failed[_row(8)])
     assert all(c[-1].startswith(f"hydra.run.dir={tmp_path}/nielsen/row") for c in calls)
     # jobs go 0, 2, 4 to one lane and 1, 3, then row 1 to the other: that lane stops at job 3
@@ -333,7 +335,7 @@ def test_lanes_run_each_job_and_a_job_that_cannot_run_fails_its_sweep_step(
     assert ran == ["seed=0", "seed=1", "seed=2", "seed=3", "seed=4"]
     # row 8's jobs log to W&B in their sweep's group, as in the sweep; a single run in none
     assert groups == [f"{tmp_path}/nielsen/row8"] * 5
-    assert SWEEP_GROUP_ENV not in reproduce.job_environment(_row(1), tmp_path)
+    assert SWEEP_GROUP_ENV not in run.job_environment(_row(1), tmp_path)
 
 
 PRINT_CORES = "import os; print(sorted(os.sched_getaffinity(0)))"
@@ -350,8 +352,8 @@ def _cores_of(pinned_argv: list[str]) -> str:
 
 @pinning
 def test_the_trampoline_pins_the_real_command_to_the_core():
-    for core in reproduce.usable_core_ids()[:2]:
-        argv = reproduce.pinned([sys.executable, "-c", PRINT_CORES], core)
+    for core in run.usable_core_ids()[:2]:
+        argv = run.pinned([sys.executable, "-c", PRINT_CORES], core)
         out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
         assert out.stdout.strip() == f"[{core}]"
 
@@ -359,7 +361,7 @@ def test_the_trampoline_pins_the_real_command_to_the_core():
 @pinning
 def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lane(
         tmp_path, monkeypatch, capsys):
-    ids = reproduce.usable_core_ids()
+    ids = run.usable_core_ids()
     cores = [ids[0], ids[-1]]  # two cores where the machine has them
     calls = []
 
@@ -367,12 +369,12 @@ def test_a_lane_pins_its_process_to_its_core_and_a_failure_stops_after_every_lan
         calls.append(argv)
         return 3 if "experiment=nielsen/row4" in argv else 0
 
-    monkeypatch.setattr(reproduce.subprocess, "call", fake_call)
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: cores[:lanes])
+    monkeypatch.setattr(run.subprocess, "call", fake_call)
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: cores[:lanes])
     steps = [s for s in dict(reproduce.steps_of("nielsen"))["nielsen"]
              if s.experiment in ("nielsen/row1", "nielsen/row2", "nielsen/row4")]
     # row 4 (longest) alone on the first core and fails; rows 2 and 1 on the other still run
-    failed = reproduce.run_lanes(steps, 2, tmp_path, (), dry_run=False)
+    failed = run.run_lanes(steps, 2, tmp_path, (), dry_run=False)
     assert [s.experiment for s in failed] == ["nielsen/row4"]
     assert "nielsen/row4 failed with exit code 3" in str(next(iter(failed.values())))
     assert len(calls) == 3
@@ -399,29 +401,29 @@ def test_any_error_of_a_lane_step_is_its_failure_and_a_one_line_exit_1(
         breakage, tmp_path, monkeypatch, capsys):
     runs = tmp_path / "runs"
     if breakage == "subprocess":
-        monkeypatch.setattr(reproduce.subprocess, "call", _raise_subprocess_error)
+        monkeypatch.setattr(run.subprocess, "call", _raise_subprocess_error)
         needle = "nielsen/row1 failed: SubprocessError: fork failed"
     else:  # reproduce.jsonl cannot be written (OSError)
-        monkeypatch.setattr(reproduce.subprocess, "call", lambda argv, cwd, **_: 0)
+        monkeypatch.setattr(run.subprocess, "call", lambda argv, cwd, **_: 0)
         (runs / reproduce.LOG).mkdir(parents=True)
         needle = "nielsen/row1 failed: IsADirectoryError"
-    monkeypatch.setattr(reproduce, "usable_cores", lambda: 2)
-    monkeypatch.setattr(reproduce, "lane_cores", lambda lanes: [0, 1][:lanes])
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: [0, 1][:lanes])
     written = []
-    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
-    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--lanes", "2"]) == 1
+    monkeypatch.setattr(publish, "write_docs", lambda name, *a: written.append(name))
+    assert cli.main(["nielsen/row1", "--runs", str(runs), "--lanes", "2"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err and written == []
-    failed = reproduce.run_lanes([_row(1)], 2, runs, (), dry_run=False)
+    failed = run.run_lanes([_row(1)], 2, runs, (), dry_run=False)
     assert [s.experiment for s in failed] == ["nielsen/row1"]
     assert isinstance(failed[_row(1)], RuntimeError) and needle in str(failed[_row(1)])
 
 
 def test_in_one_lane_any_error_of_a_step_is_a_one_line_exit_1(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(reproduce.subprocess, "call", _raise_subprocess_error)
+    monkeypatch.setattr(run.subprocess, "call", _raise_subprocess_error)
     written = []
-    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
-    assert reproduce.main(["nielsen/row1", "--runs", str(tmp_path)]) == 1
+    monkeypatch.setattr(publish, "write_docs", lambda name, *a: written.append(name))
+    assert cli.main(["nielsen/row1", "--runs", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err == "error: nielsen/row1 failed: SubprocessError: fork failed\n" and written == []
 
@@ -447,14 +449,14 @@ def _fake_sweep(job_config_overrides: tuple[str, ...]):
 def test_a_sweep_job_left_holding_another_configs_run_fails_the_step(
         tmp_path, monkeypatch, capsys):
     written = []
-    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    monkeypatch.setattr(publish, "write_docs", lambda name, *a: written.append(name))
     # the job finished with this config (or skipped itself): the docs are written
-    monkeypatch.setattr(reproduce.subprocess, "call", _fake_sweep(("train.progress=false",)))
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "same")]) == 0
+    monkeypatch.setattr(run.subprocess, "call", _fake_sweep(("train.progress=false",)))
+    assert cli.main(["cnn_vs_fc", "--runs", str(tmp_path / "same")]) == 0
     assert written == ["cnn_vs_fc"]
     # the job dir keeps a 3-epoch run of the experiment file that now says 8: no docs
-    monkeypatch.setattr(reproduce.subprocess, "call", _fake_sweep(("train.epochs=3",)))
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "other")]) == 1
+    monkeypatch.setattr(run.subprocess, "call", _fake_sweep(("train.epochs=3",)))
+    assert cli.main(["cnn_vs_fc", "--runs", str(tmp_path / "other")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cnn_vs_fc: 1 job dir(s) hold a run of another config" in err
     assert "train.epochs: 3 -> 8" in err and written == ["cnn_vs_fc"]
@@ -467,39 +469,39 @@ def test_a_sweep_job_left_holding_another_configs_run_fails_the_step(
         (job / "0" / "metrics.json").write_text(json.dumps({"status": "failed"}))
         return 0
 
-    monkeypatch.setattr(reproduce.subprocess, "call", failing)
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "failed")]) == 0
+    monkeypatch.setattr(run.subprocess, "call", failing)
+    assert cli.main(["cnn_vs_fc", "--runs", str(tmp_path / "failed")]) == 0
     assert written == ["cnn_vs_fc", "cnn_vs_fc"]
 
 
 def test_finished_runs_are_kept_under_out_and_restored_into_a_new_runs_dir(
         tmp_path, monkeypatch, capsys):
     written, calls = [], []
-    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    monkeypatch.setattr(publish, "write_docs", lambda name, *a: written.append(name))
     fake = _fake_sweep(("train.progress=false",))
-    monkeypatch.setattr(reproduce.subprocess, "call",  # a single run: trains nothing here
+    monkeypatch.setattr(run.subprocess, "call",  # a single run: trains nothing here
                         lambda argv, cwd, **kw: calls.append(argv) or (
                             fake(argv, cwd, **kw) if argv[3] == "-m" else 0))
     out = tmp_path / "out"
-    assert reproduce.main(["cnn_vs_fc", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
+    assert cli.main(["cnn_vs_fc", "--runs", str(tmp_path / "a"), "--out", str(out)]) == 0
     kept = out / "runs" / "cnn_vs_fc" / "0"
     assert sorted(p.name for p in kept.rglob("*")) == ["config.json", "metrics.json"]
     assert "kept the records of 1 finished run(s)" in capsys.readouterr().out
     # a single run kept there is restored into another runs dir and not trained again
     _finished_run(out / "runs" / "nielsen" / "row1", reproduce.step_config(_row(1), ()))
     runs = tmp_path / "b"
-    assert reproduce.main(["nielsen/row1", "--runs", str(runs), "--out", str(out)]) == 0
+    assert cli.main(["nielsen/row1", "--runs", str(runs), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "nielsen/row1: 1 finished run(s) restored from" in text
     assert f"finished already: {runs / 'nielsen' / 'row1'}" in text and len(calls) == 1
     # ... but not into a runs dir whose run there would be another config's (another budget)
     other = tmp_path / "c"
-    assert reproduce.main(["nielsen/row1", "--runs", str(other), "--out", str(out),
+    assert cli.main(["nielsen/row1", "--runs", str(other), "--out", str(out),
                            "train.epochs=2"]) == 0
     assert len(calls) == 2 and "restored" not in capsys.readouterr().out
     # --keep copies what finished in a runs dir now, training nothing
     _finished_run(runs / "nielsen" / "row2", {"seed": 0, "train": {"epochs": 1}})
-    assert reproduce.main(["nielsen", "--runs", str(runs), "--out", str(out), "--keep"]) == 0
+    assert cli.main(["nielsen", "--runs", str(runs), "--out", str(out), "--keep"]) == 0
     assert (out / "runs" / "nielsen" / "row2" / "config.json").is_file() and len(calls) == 2
     assert written == ["cnn_vs_fc", "nielsen", "nielsen"]
 
@@ -517,7 +519,7 @@ def test_a_nielsen_table_that_cannot_be_written_fails_the_docs(tmp_path):
     (row1 / "config.json").write_text("{")
     (row1 / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n")
     with pytest.raises(RuntimeError, match="nielsen table: .* not written"):
-        reproduce.write_docs("nielsen", tmp_path, tmp_path / "out", False)
+        publish.write_docs("nielsen", tmp_path, tmp_path / "out", False)
 
 
 @pytest.mark.parametrize("args, where", [
@@ -527,30 +529,30 @@ def test_docs_of_a_smaller_budget_go_under_the_runs_dir_unless_out_is_given(
         args, where, tmp_path, capsys):
     argv = ["all", "--runs", str(tmp_path / "runs"), "--dry-run",
             *[str(tmp_path / a) if a == "OUT" else a for a in args]]
-    assert reproduce.main(argv) == 0
-    out = reproduce.DOCS if where == "DOCS" else where if where.startswith("/") else (
+    assert cli.main(argv) == 0
+    out = plan.DOCS if where == "DOCS" else where if where.startswith("/") else (
         f"{tmp_path}/{where}")
     text = capsys.readouterr().out
     assert f"results into {out}\n" in text and f"--out {out}/nielsen_ch6.md" in text
     assert f"--out {out}/cnn_vs_fc " in text and f"--out {out}/ablation_dropout " in text
     if args == ["--budget", "tiny"]:
-        assert f"the docs go to {out}, not {reproduce.DOCS}" in text
+        assert f"the docs go to {out}, not {plan.DOCS}" in text
 
 
 def test_in_lanes_a_failed_step_skips_only_its_results_docs(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "run_lanes", lambda steps, *a: {
+    monkeypatch.setattr(run, "run_lanes", lambda steps, *a: {
         next(s for s in steps if s.experiment == "ablation_stride"): RuntimeError("stride died")})
     written = []
-    monkeypatch.setattr(reproduce, "write_docs", lambda name, *a: written.append(name))
+    monkeypatch.setattr(publish, "write_docs", lambda name, *a: written.append(name))
     with pytest.raises(RuntimeError, match="stride died"):
-        reproduce.reproduce("all", tmp_path, tmp_path / "out", (), False, lanes=2)
+        run.reproduce("all", tmp_path, tmp_path / "out", (), False, lanes=2)
     assert written == [t for t in reproduce.TARGETS[:-1] if t != "ablation_stride"]
 
 
 @pytest.mark.parametrize("row, experiment", [("5", "nielsen/row5"), ("8", "nielsen/row8"),
                                              ("9", "nielsen/row8"), ("6", "nielsen/row6")])
 def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_path, capsys):
-    assert reproduce.main([f"nielsen/row{row}", "--runs", str(tmp_path), "--dry-run"]) == 0
+    assert cli.main([f"nielsen/row{row}", "--runs", str(tmp_path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     commands = [ln.strip() for ln in text.splitlines() if "experiments.train" in ln]
     assert len(commands) == 1 and f"experiment={experiment} " in commands[0]
@@ -560,7 +562,7 @@ def test_a_row_target_runs_only_that_row_then_the_table(row, experiment, tmp_pat
 
 
 def test_a_list_target_runs_each_listed_step_then_each_results_docs(tmp_path, capsys):
-    assert reproduce.main(["nielsen/row7,cnn_vs_fc,nielsen/row5", "--runs", str(tmp_path),
+    assert cli.main(["nielsen/row7,cnn_vs_fc,nielsen/row5", "--runs", str(tmp_path),
                            "--dry-run"]) == 0
     text = capsys.readouterr().out
     ran = [ln.split("experiment=")[1].split()[0] if "experiment=" in ln else
@@ -577,7 +579,7 @@ def test_a_list_target_runs_each_listed_step_then_each_results_docs(tmp_path, ca
     (["cnn_vs_fc", "--runs", "x", "--dry-run", "train.nope=1"], "train.nope=1"),
 ])
 def test_bad_input_is_a_one_line_error(argv, needle, capsys):
-    assert reproduce.main(argv) == 2
+    assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err
 
@@ -614,11 +616,11 @@ def test_tiny_ablation_end_to_end(tmp_path, mnist_dir, capsys):
     # --status finds each job Hydra launched, under its number, with the config it ran
     args = ["cnn_vs_fc", "--runs", str(runs), "--budget", "tiny", "model=fc30,nielsen_fc",
             "train.seeds=2", "train.checkpoint=false", f"data.dir={mnist_dir}", "--status"]
-    assert reproduce.main(args) == 0
+    assert cli.main(args) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"== cnn_vs_fc ({runs / 'cnn_vs_fc'}, 2 jobs): nothing left to train",
         "   0 model=fc30: finished, 1/1 epochs", "   1 model=nielsen_fc: finished, 1/1 epochs"]
-    assert reproduce.main([*args, "train.seeds=3"]) == 0
+    assert cli.main([*args, "train.seeds=3"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == (
         "   0 model=fc30: another config (train.seeds: 2 -> 3), 1/1 epochs")
 
