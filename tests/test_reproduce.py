@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -634,7 +635,7 @@ def test_tiny_ablation_relaunch_skips_it_then_another_config_fails_and_trains_no
     stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
     second = _reproduce(runs, out, mnist_dir)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stdout.count("skip (already ok)") == 2, second.stdout
+    assert second.stdout.count("(finished earlier)") == 2, second.stdout
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     # each job refuses the old run, the step fails, and the table stays the first run's
     docs = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
@@ -671,3 +672,165 @@ def test_every_command_a_lane_runs_passes_the_command_lines_own_checks(target, t
             for job in reproduce.job_steps(step, ()):
                 argv = reproduce.train_command(job, tmp_path, ())[3:]
                 assert check(argv) is None, argv
+
+
+def test_the_targets_are_the_experiment_files_marked_reproduce():
+    from experiments.reproduce import targets
+
+    marked = {p.experiment: p for p in targets.published()}
+    # every marked file is a target; the files without a line (ablation, fast) are none
+    assert set(marked) == {"ablation_pooling", "ablation_stride", "ablation_dropout",
+                           "cnn_vs_fc", *(f"nielsen/row{n}" for n in range(1, 10))}
+    assert reproduce.TARGETS == ("nielsen", "ablation_pooling", "ablation_stride",
+                                 "ablation_dropout", "cnn_vs_fc", "all")
+    assert marked["nielsen/row6"].overrides == ("width=300,1000", "train.seeds=1")
+    assert dict(reproduce.steps_of("nielsen/row9")) == dict(reproduce.steps_of("nielsen/row8"))
+    assert reproduce.TARGETS[1:-1] == reproduce.ABLATIONS
+
+
+def _experiment_dir(root: Path, name: str, marker: str) -> Path:
+    """A conf dir outside the project holding one experiment file: a 2-job sweep of seeds."""
+    (root / "experiment").mkdir(parents=True, exist_ok=True)
+    (root / "experiment" / f"{name}.yaml").write_text(
+        f"# @package _global_\n{marker}\ndefaults:\n  - ablation\n  - override /model: fc30\n"
+        "hydra:\n  sweeper:\n    params:\n      seed: 0,1\n")
+    return root
+
+
+def test_a_new_marked_experiment_file_is_a_target_with_no_code_edit(tmp_path, capsys):
+    from experiments.preflight import check
+
+    conf = _experiment_dir(tmp_path / "conf", "ablation_new", "# reproduce: ablation_new")
+    search = f"hydra.searchpath=[file://{conf}]"
+    runs = tmp_path / "runs"
+    assert cli.main(["ablation_new", "--runs", str(runs), "--dry-run", search]) == 0
+    text = capsys.readouterr().out
+    assert (f"experiment=ablation_new train.resume=auto {shlex.quote(search)} "
+            f"hydra.sweep.dir={runs}/ablation_new") in text
+    assert f"--out {plan.DOCS}/ablation_new --title 'Ablation: ablation_new'" in text
+    (step,) = dict(reproduce.steps_of("ablation_new", (search,)))["ablation_new"]
+    assert step.sweep and [c["seed"] for _, _, c in reproduce.plan.step_runs(
+        step, runs, (search,))] == [0, 1]
+    assert [n for n, _ in reproduce.steps_of("all", (search,))][-1] == "ablation_new"
+    # the training command its step runs passes the CLI's own checks
+    assert check(reproduce.train_command(step, runs, (search,))[3:]) is None
+    # without the search path it is no target: the error lists what is
+    assert cli.main(["ablation_new", "--runs", str(runs), "--dry-run"]) == 2
+    assert "target 'ablation_new' is not one of nielsen, " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("marker, needle", [
+    ("# reproduce:", "must read RESULT [OVERRIDE ...]"),
+    ("# reproduce: all", "not 'all'"),
+    ("# reproduce: abl seed", "'seed' is neither an override"),
+    ("# reproduce: abl --order x", "--order 'x' is not a whole number"),
+    ("# reproduce: abl --same-as nope", "--same-as 'nope' is not a marked experiment"),
+])
+def test_a_bad_reproduce_line_is_a_one_line_error_naming_the_file(marker, needle, tmp_path,
+                                                                  capsys):
+    conf = _experiment_dir(tmp_path / "conf", "abl", marker)
+    assert cli.main(["abl", "--runs", str(tmp_path), "--dry-run",
+                     f"hydra.searchpath=[file://{conf}]"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_results_go_in_the_order_their_lines_give_then_by_name():
+    from experiments.reproduce import targets
+
+    def marked(text: str):
+        return targets.read_marker("x", text, "x.yaml")
+
+    files = (marked("# reproduce: b"), marked("# reproduce: z --order 2"),
+             marked("# reproduce: a"), marked("# reproduce: y --order 1"))
+    assert targets.result_order(files) == ["y", "z", "a", "b"]
+    assert marked("# python -m experiments.train\n") is None
+    assert marked("#reproduce: r seed=0,1 --same-as e") == targets.Published(
+        "x", "r", ("seed=0,1",), "e", None)
+
+
+def _kept_stride_records() -> list:
+    (step,) = dict(reproduce.steps_of("ablation_stride"))["ablation_stride"]
+    jobs = reproduce.job_steps(step, ())
+    for num, job in enumerate(jobs):
+        _kept_record(reproduce.kept_dir() / job.run_dir, reproduce.step_config(job, ()),
+                     60.0 * (num + 1))
+    plan._kept_costs.cache_clear()
+    return jobs
+
+
+def test_a_joblib_dry_run_lists_the_sweeps_jobs_as_the_launcher_runs_them(tmp_path, capsys):
+    jobs = _kept_stride_records()
+    runs = tmp_path / "runs"
+    assert cli.main(["ablation_stride", "--runs", str(runs), "--out", str(tmp_path / "out"),
+                     "--dry-run", "--launcher", "joblib", "--lanes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "launcher joblib (2 at once)" in lines[0]
+    command = next(ln for ln in lines if "experiments.train" in ln).split()
+    assert command[2:5] == ["experiments.train", "-m", "experiment=ablation_stride"]
+    assert {"hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "train.concurrent_seeds=1",
+            run.ONE_THREAD_POOL} <= set(command)
+    assert command[-1] == f"hydra.sweep.dir={runs}/ablation_stride"
+    listed = [ln for ln in lines if ln.startswith("   joblib job ")]
+    assert len(listed) == len(jobs) == 6
+    for num, (line, job) in enumerate(zip(listed, jobs, strict=True)):
+        varied = " ".join(o for o in job.overrides if o.startswith(("conv_stride=", "pooling=")))
+        assert line == (f"   joblib job {num}: {varied}: not started, 0/8 epochs; expected "
+                        f"{reproduce.duration(60.0 * (num + 1))} (its kept record)")
+    assert not runs.exists()
+
+
+def test_a_slurm_dry_run_launches_the_sweep_through_the_slurm_launcher(tmp_path, capsys):
+    assert cli.main(["ablation_stride", "--runs", str(tmp_path), "--dry-run", "--launcher",
+                     "slurm", "hydra.launcher.partition=cpu"]) == 0
+    text = capsys.readouterr().out
+    command = next(ln for ln in text.splitlines() if "experiments.train" in ln).split()
+    assert "hydra/launcher=slurm" in command and "hydra.launcher.partition=cpu" in command
+    assert "hydra.launcher.n_jobs" not in text and text.count("   slurm job ") == 6
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--launcher", "dask"], "--launcher 'dask' is not one of basic, lanes, joblib, slurm"),
+    (["--launcher", "basic", "--lanes", "2"], "--lanes 2 is for the lanes and joblib launchers"),
+    (["--launcher", "slurm", "--lanes", "2"], "hydra.launcher.array_parallelism"),
+    (["--launcher", "joblib", "--lanes", "0"], "--lanes 0 must be between 1 and the"),
+])
+def test_a_bad_launcher_is_a_one_line_error(args, needle, tmp_path, capsys):
+    assert cli.main(["cnn_vs_fc", "--runs", str(tmp_path), "--dry-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_under_joblib_a_sweep_is_one_launch_and_a_single_run_its_own_process(
+        tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(run.subprocess, "call", lambda argv, cwd, env: calls.append(argv) or 0)
+    monkeypatch.setattr(publish, "write_docs", lambda *a: None)
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    assert cli.main(["nielsen/row1,cnn_vs_fc", "--runs", str(tmp_path), "--out",
+                     str(tmp_path / "out"), "--launcher", "joblib"]) == 0
+    row1, sweep = calls
+    assert not any("launcher" in a for a in row1)  # a single run: as under basic
+    assert sweep[3:5] == ["-m", "experiment=cnn_vs_fc"]
+    assert "hydra/launcher=joblib" in sweep and "hydra.launcher.n_jobs=2" in sweep  # the cores
+    log = [json.loads(ln) for ln in (tmp_path / reproduce.LOG).read_text().splitlines()]
+    assert [r["launcher"] for r in log] == [None, "joblib"]
+
+
+@pytest.mark.slow
+def test_tiny_joblib_sweep_of_two_jobs_trains_and_keeps_records_then_skips_them(
+        tmp_path, mnist_dir):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--launcher", "joblib", "--lanes", "2"]
+    first = _reproduce(runs, out, mnist_dir, *argv)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "launcher joblib (2 at once)" in first.stdout
+    for job in ("0", "1"):
+        record = json.loads((out / "runs" / "cnn_vs_fc" / job / "metrics.json").read_text())
+        assert record["status"] == "ok" and "hydra/launcher=joblib" in (
+            record["provenance"]["command"])
+    assert sorted(pd.read_csv(out / "cnn_vs_fc" / "table.csv")["model"]) == ["fc30", "nielsen_fc"]
+    stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
+    again = _reproduce(runs, out, mnist_dir, *argv)
+    assert again.returncode == 0 and again.stdout.count("(finished earlier)") == 2, again.stdout
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

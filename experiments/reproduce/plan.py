@@ -18,6 +18,7 @@ from cnn_jax.results import archive, rundir
 from cnn_jax.results.records import read_metrics
 from cnn_jax.results.tables import find_job_dirs
 from experiments.compose import compose_dictconfig, not_sweeps, sweep_jobs
+from experiments.overrides import search_dirs
 from experiments.reproduce import targets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,13 @@ class Step:
     @property
     def name(self) -> str:
         return self.experiment if self.job is None else f"{self.experiment} job {self.job}"
+
+
+def composable(overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """The overrides less the launcher's settings (`hydra/launcher=...`, `hydra.launcher.*`):
+    they choose how jobs run, not what, and compose only with their launcher chosen."""
+    return tuple(o for o in overrides
+                 if not o.lstrip("+~").startswith(("hydra.launcher.", "hydra/launcher")))
 
 
 def search_overrides(extra: tuple[str, ...]) -> tuple[str, ...]:
@@ -111,7 +119,7 @@ def catalog(conf_dirs: tuple[Path, ...] = (targets.CONF_DIR,)) -> Catalog:
 
 def catalog_of(extra: tuple[str, ...]) -> Catalog:
     """The catalog of the project's conf dir and the dirs `extra`'s hydra.searchpath adds."""
-    return catalog(targets.search_dirs(extra))
+    return catalog(search_dirs(extra))
 
 
 def steps_of(target: str, extra: tuple[str, ...] = ()) -> list[tuple[str, tuple[Step, ...]]]:
@@ -160,7 +168,8 @@ def job_steps(step: Step, extra: tuple[str, ...]) -> list[Step]:
     if not step.sweep:
         return [step]
     with composing(step.experiment):
-        jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
+        jobs = sweep_jobs(f"experiment={step.experiment}", *composable((*step.overrides,
+                                                                         *extra)))
     own = [(*(o for o in job if not o.startswith("experiment=")),
             *(o for o in extra if o.startswith("hydra.") and not o.startswith("hydra.sweep.")))
            for job in jobs]  # sweep_jobs leaves Hydra's own settings out: each job keeps them
@@ -203,7 +212,7 @@ def composing(what: str) -> Iterator[None]:
 def composed(step: Step, extra: tuple[str, ...]):
     """The composed config of a step's command (its one-valued overrides: a sweep's first
     values are the file's own)."""
-    single = not_sweeps((*step.overrides, *extra))
+    single = not_sweeps(composable((*step.overrides, *extra)))
     with composing(f"overrides {' '.join(single)!r}"):
         return compose_dictconfig(f"experiment={step.experiment}", *single)
 
@@ -265,7 +274,8 @@ def _step_runs(step: Step, extra: tuple[str, ...]) -> tuple[tuple[str, Path, dic
     if not step.sweep:
         return (("", Path(step.run_dir), step_config(step, extra)),)
     with composing(step.experiment):
-        jobs = sweep_jobs(f"experiment={step.experiment}", *step.overrides, *extra)
+        jobs = sweep_jobs(f"experiment={step.experiment}", *composable((*step.overrides,
+                                                                         *extra)))
     keys = [o.split("=", 1)[0] for o in jobs[0]]
     varying = {k for i, k in enumerate(keys) if len({job[i] for job in jobs}) > 1}
     found = []

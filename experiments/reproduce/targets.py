@@ -109,24 +109,3 @@ def result_order(marked: tuple[Published, ...]) -> list[str]:
             known if p.order is None else min(known, p.order))
     return sorted(orders, key=lambda r: (orders[r] is None, orders[r] or 0, natural(r)))
 
-
-def search_dirs(overrides: tuple[str, ...] | list[str]) -> tuple[Path, ...]:
-    """The project's conf dir, then each `file://` dir an override `hydra.searchpath=[...]`
-    names (Hydra's config search path: experiment files kept outside the project)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    dirs = [CONF_DIR]
-    parser = OverridesParser.create()
-    for override in overrides:
-        if not override.lstrip("+").startswith("hydra.searchpath"):
-            continue
-        try:
-            (parsed,) = parser.parse_overrides([override])
-        except HydraException:
-            continue  # composing reports it
-        value = parsed.value()
-        for item in value if isinstance(value, list) else [value]:
-            if str(item).startswith("file://"):
-                dirs.append(Path(str(item)[len("file://"):]))
-    return tuple(dirs)
