@@ -41,7 +41,8 @@ def chosen(value: object) -> list[object]:
 def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
     """The one-line error for the first override choosing a missing group option, else None.
     Overrides are read by Hydra's own parser: `pooling=max,l2`, `choice(max,l2)`,
-    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option."""
+    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option; the
+    options of a group include those in the dirs a `hydra.searchpath` override adds."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
