@@ -771,6 +771,9 @@ def test_a_joblib_dry_run_lists_the_sweeps_jobs_as_the_launcher_runs_them(tmp_pa
     assert {"hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "train.concurrent_seeds=1",
             run.ONE_THREAD_POOL} <= set(command)
     assert command[-1] == f"hydra.sweep.dir={runs}/ablation_stride"
+    # jobs of 1, 2, ... 6 min in order, each to the first free of 2 workers: 1+3+5, 2+4+6 min
+    assert ("   joblib, 2 jobs at once: expected 12 min of wall time (in job order, each to the "
+            "first free worker)") in lines
     listed = [ln for ln in lines if ln.startswith("   joblib job ")]
     assert len(listed) == len(jobs) == 6
     for num, (line, job) in enumerate(zip(listed, jobs, strict=True)):

@@ -117,10 +117,24 @@ def run_step_or_raise(step: Step, runs: Path, extra: tuple[str, ...], dry_run: b
         raise error from exc
 
 
-def job_lines(step: Step, plans: list, launcher: str) -> list[str]:
+def launch_wall(seconds: list[float], at_once: int) -> float:
+    """The wall seconds of jobs started in their order, each by the first of `at_once` workers
+    to be free (as joblib hands them out)."""
+    free = [0.0] * at_once
+    for s in seconds:
+        free[free.index(min(free))] += s
+    return max(free)
+
+
+def job_lines(step: Step, plans: list, launcher: str, at_once: int | None) -> list[str]:
     """A sweep's jobs as its Hydra launcher runs them: each job's number, the overrides the
-    sweep varies, where it stands and its expected time."""
-    lines = []
+    sweep varies, where it stands and its expected time; with `at_once` workers (joblib) and
+    every time known, the launch's expected wall time first."""
+    todo = [p.left * p.estimate.seconds for p in plans
+            if p.left > 0 and p.estimate.seconds is not None]
+    lines = [] if at_once is None or len(todo) < sum(p.left > 0 for p in plans) else [
+        f"   {launcher}, {at_once} jobs at once: expected {duration(launch_wall(todo, at_once))} "
+        "of wall time (in job order, each to the first free worker)"]
     for p in plans:
         name = f"   {launcher} job {p.run_dir.name}: {p.label or step.experiment}"
         if p.state is None:
@@ -145,9 +159,12 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     argv[-1:-1] = launch
     lane = "" if core is None else f"[core {core}] "
     plans = plan_runs(step, runs, extra, kept)
-    launcher = next((o.split("=", 1)[1] for o in launch if o.startswith("hydra/launcher=")), "")
+    chosen = dict(o.split("=", 1) for o in launch)
+    launcher = chosen.get("hydra/launcher", "")
+    at_once = chosen.get("hydra.launcher.n_jobs")
     say("\n".join([f"== {lane}{step.name}: {time_text(plans)}", f"   {shlex.join(argv)}",
-                   *(job_lines(step, plans, launcher) if launcher else [])]))
+                   *(job_lines(step, plans, launcher, at_once and int(at_once))
+                     if launcher else [])]))
     if dry_run:
         for p in plans:
             if p.state is None and not launcher:
