@@ -783,6 +783,15 @@ def test_a_joblib_dry_run_lists_the_sweeps_jobs_as_the_launcher_runs_them(tmp_pa
     assert not runs.exists()
 
 
+def test_a_dry_run_lists_a_sweeps_jobs_under_the_basic_launcher_too(tmp_path, capsys):
+    _kept_stride_records()
+    assert cli.main(["ablation_stride", "--runs", str(tmp_path), "--out", str(tmp_path / "out"),
+                     "--dry-run"]) == 0
+    listed = [ln for ln in capsys.readouterr().out.splitlines() if " job " in ln]
+    assert [ln.split(":")[0] for ln in listed] == [f"   basic job {n}" for n in range(6)]
+    assert listed[5].endswith(f"expected {reproduce.duration(360.0)} (its kept record)")
+
+
 def test_a_slurm_dry_run_launches_the_sweep_through_the_slurm_launcher(tmp_path, capsys):
     assert cli.main(["ablation_stride", "--runs", str(tmp_path), "--dry-run", "--launcher",
                      "slurm", "hydra.launcher.partition=cpu"]) == 0

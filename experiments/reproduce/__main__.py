@@ -29,9 +29,10 @@ differs (another budget); else the records of its sweep or row, scaled the same 
 rough, those of every kept result; unknown without any record. Runs to be restored count nothing.
 
   --dry-run        print the commands, the runs "restored from records" and the expected times
-                   (with --launcher joblib or slurm: each job of a sweep as the launcher runs it,
-                   numbered, with the overrides its sweep varies, and with joblib the launch's
-                   expected wall time, N jobs at once); run and write nothing
+                   (a sweep's jobs as its launcher runs them, "basic job 0: pooling=max: ...":
+                   numbered, with the overrides the sweep varies, where each stands and its
+                   expected time; with joblib also the launch's expected wall time, N jobs at
+                   once); run and write nothing
   --status         print where each run of the target (each sweep job, by number) stands in
                    DIR: restored from records (kept in OUT/runs, not yet in DIR), training (and
                    which process), finished, diverged, holding another config's run, stopped

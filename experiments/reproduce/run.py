@@ -126,10 +126,12 @@ def launch_wall(seconds: list[float], at_once: int) -> float:
     return max(free)
 
 
-def job_lines(step: Step, plans: list, launcher: str, at_once: int | None) -> list[str]:
+def job_lines(step: Step, plans: list, launcher: str, at_once: int | None,
+              kept: Path | None) -> list[str]:
     """A sweep's jobs as its Hydra launcher runs them: each job's number, the overrides the
-    sweep varies, where it stands and its expected time; with `at_once` workers (joblib) and
-    every time known, the launch's expected wall time first."""
+    sweep varies, where it stands (restored from the records in `kept`, or its state) and its
+    expected time; with `at_once` workers (joblib) and every time known, the launch's expected
+    wall time first."""
     todo = [p.left * p.estimate.seconds for p in plans
             if p.left > 0 and p.estimate.seconds is not None]
     lines = [] if at_once is None or len(todo) < sum(p.left > 0 for p in plans) else [
@@ -138,7 +140,7 @@ def job_lines(step: Step, plans: list, launcher: str, at_once: int | None) -> li
     for p in plans:
         name = f"   {launcher} job {p.run_dir.name}: {p.label or step.experiment}"
         if p.state is None:
-            lines.append(f"{name}: {RESTORED} before the launch, not trained")
+            lines.append(f"{name}: {RESTORED}: {p.run_dir} (kept in {kept}; not trained again)")
             continue
         seconds = p.estimate.seconds
         left = (f"expected {duration(p.left * seconds)} ({p.estimate.source})"
@@ -160,14 +162,14 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     lane = "" if core is None else f"[core {core}] "
     plans = plan_runs(step, runs, extra, kept)
     chosen = dict(o.split("=", 1) for o in launch)
-    launcher = chosen.get("hydra/launcher", "")
+    launcher = chosen.get("hydra/launcher", "basic") if step.sweep else ""
     at_once = chosen.get("hydra.launcher.n_jobs")
     say("\n".join([f"== {lane}{step.name}: {time_text(plans)}", f"   {shlex.join(argv)}",
-                   *(job_lines(step, plans, launcher, at_once and int(at_once))
+                   *(job_lines(step, plans, launcher, at_once and int(at_once), kept)
                      if launcher else [])]))
-    if dry_run:
+    if dry_run and not step.sweep:  # a sweep's restored jobs are in its job lines
         for p in plans:
-            if p.state is None and not launcher:
+            if p.state is None:
                 say(f"   {RESTORED}: {p.run_dir} (kept in {kept}; not trained again)")
     if is_finished(step, runs, extra):
         say(f"   finished already: {runs / step.run_dir}")
