@@ -663,6 +663,18 @@ def test_a_lanes_line_is_one_write_so_lanes_never_interleave(monkeypatch):
                       "<flush>"]
 
 
+@pytest.mark.parametrize("launcher", ["joblib", "slurm"])
+def test_a_launchers_sweep_command_passes_the_command_lines_own_checks(launcher, tmp_path):
+    from experiments.preflight import check
+
+    (step,) = dict(reproduce.steps_of("ablation_stride"))["ablation_stride"]
+    argv = run.launch_command(step, tmp_path, reproduce.BUDGETS["tiny"],
+                              run.launcher_overrides(launcher, 2))
+    assert f"hydra/launcher={launcher}" in argv and check(argv[3:]) is None, argv
+    assert run.launch_command(_row(1), tmp_path, (), run.launcher_overrides(launcher, 2)) == (
+        reproduce.train_command(_row(1), tmp_path, ()))  # a single run: no launcher
+
+
 @pytest.mark.parametrize("target", ["ablation_pooling", "ablation_stride", "nielsen"])
 def test_every_command_a_lane_runs_passes_the_command_lines_own_checks(target, tmp_path):
     from experiments.preflight import check

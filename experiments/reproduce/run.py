@@ -150,6 +150,15 @@ def job_lines(step: Step, plans: list, launcher: str, at_once: int | None,
     return lines
 
 
+def launch_command(step: Step, runs: Path, extra: tuple[str, ...],
+                   launch: tuple[str, ...]) -> list[str]:
+    """The step's `train_command` with its launcher's overrides (a sweep's only) before the
+    sweep dir."""
+    argv = train_command(step, runs, extra)
+    argv[-1:-1] = launch if step.sweep else ()
+    return argv
+
+
 def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
              core: int | None = None, kept: Path | None = None,
              launch: tuple[str, ...] = ()) -> None:
@@ -157,8 +166,7 @@ def run_step(step: Step, runs: Path, extra: tuple[str, ...], dry_run: bool,
     a sweep with the `launch` overrides of its Hydra launcher), log its wall time and keep its
     finished runs' records under `kept` (when given)."""
     launch = launch if step.sweep else ()
-    argv = train_command(step, runs, extra)
-    argv[-1:-1] = launch
+    argv = launch_command(step, runs, extra, launch)
     lane = "" if core is None else f"[core {core}] "
     plans = plan_runs(step, runs, extra, kept)
     chosen = dict(o.split("=", 1) for o in launch)
