@@ -813,6 +813,17 @@ def test_a_slurm_dry_run_launches_the_sweep_through_the_slurm_launcher(tmp_path,
     assert "hydra.launcher.n_jobs" not in text and text.count("   slurm job ") == 6
 
 
+def test_the_launcher_and_its_jobs_at_once_default_from_each_other(monkeypatch):
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    assert cli.checked_launcher(None, None) == ("basic", 1)
+    assert cli.checked_launcher(None, 1) == ("basic", 1)
+    assert cli.checked_launcher(None, 2) == ("lanes", 2)
+    assert cli.checked_launcher("lanes", None) == ("lanes", 2)  # every usable core
+    assert cli.checked_launcher("joblib", None) == ("joblib", 2)
+    assert cli.checked_launcher("joblib", 1) == ("joblib", 1)
+    assert cli.checked_launcher("slurm", None) == ("slurm", 1)
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--launcher", "dask"], "--launcher 'dask' is not one of basic, lanes, joblib, slurm"),
     (["--launcher", "basic", "--lanes", "2"], "--lanes 2 is for the lanes and joblib launchers"),

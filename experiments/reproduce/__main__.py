@@ -53,11 +53,12 @@ rough, those of every kept result; unknown without any record. Runs to be restor
                    CPU at minibatch 10 two one-core processes train 1.3-1.75x the images/s of
                    one two-core process (docs/benchmarks.md);
                    joblib: one `train -m ... hydra/launcher=joblib hydra.launcher.n_jobs=N`
-                   per sweep, each job one-threaded (N: --lanes, default every usable core);
+                   per sweep, each job one-threaded;
                    slurm: one `train -m ... hydra/launcher=slurm` per sweep
                    (conf/hydra/launcher/slurm.yaml; hydra.launcher.* overrides set its options).
                    A single run (Nielsen's rows 1-5) is one process under basic, joblib, slurm.
-  --lanes N        jobs side by side: the lanes, or joblib's n_jobs
+  --lanes N        jobs side by side: the lanes, or joblib's n_jobs (default with --launcher
+                   lanes or joblib: every CPU core this process may use)
   OVERRIDE ...     extra Hydra overrides for every training command
 Run it at low priority on a shared machine: `nice -n 10 python -m experiments.reproduce ...`.
 """
@@ -85,7 +86,8 @@ def checked_launcher(launcher: str | None, lanes: int | None) -> tuple[str, int]
         raise ValueError(f"--lanes {lanes} is for the lanes and joblib launchers, not "
                          f"{launcher}" + (" (hydra.launcher.array_parallelism sets how many "
                                           "jobs run at once)" if launcher == "slurm" else ""))
-    lanes = lanes if lanes is not None else (usable_cores() if launcher == "joblib" else 1)
+    lanes = lanes if lanes is not None else (usable_cores() if launcher in ("lanes", "joblib")
+                                             else 1)
     if not 1 <= lanes <= usable_cores() and launcher != "slurm":
         raise ValueError(f"--lanes {lanes} must be between 1 and the "
                          f"{usable_cores()} CPU cores this process may use")
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                              "basic, lanes with --lanes N > 1)")
     parser.add_argument("--lanes", type=int, default=None,
                         help="jobs side by side: one-core processes each pinned to a core "
-                             "(lanes, default 1), or joblib's n_jobs (default: the cores)")
+                             "(lanes), or joblib's n_jobs (default with --launcher lanes or "
+                             "joblib: every usable core)")
     args = parser.parse_intermixed_args(argv)
     try:
         if args.budget not in BUDGETS:
