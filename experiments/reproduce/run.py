@@ -52,7 +52,6 @@ from experiments.reproduce.plan import (
 )
 
 LAUNCHERS = ("basic", "lanes", "joblib", "slurm")
-HYDRA_LAUNCHERS = ("joblib", "slurm")  # a sweep is one `train -m` through Hydra's launcher
 ONE_THREAD_POOL = ("+hydra.callbacks.one_thread_pool._target_="
                    "experiments.callbacks.OneThreadPool")
 
