@@ -1,6 +1,7 @@
-"""Hydra callback: when a multirun ends, write the ablation table and figure into the sweep dir,
-print one line counting its jobs by status, and exit 1 if any job failed (a job another process
-is still training, as another worker of a shared search does, is running, not failed)."""
+"""Hydra callbacks. WriteTableCallback: when a multirun ends, write the ablation table and figure
+into the sweep dir, print one line counting its jobs by status, and exit 1 if any job failed (a
+job another process is still training, as another worker of a shared search does, is running,
+not failed). OneThreadPool: each job one-threaded, for a launcher that runs jobs side by side."""
 
 from __future__ import annotations
 
@@ -65,3 +66,31 @@ class WriteTableCallback(Callback):
         print(status_line(counts), flush=True)
         if counts["failed"]:
             raise SystemExit(1)  # not an Exception: Hydra lets it end the process
+
+
+def one_thread_pool() -> None:
+    """Create JAX's CPU client while this process may use only its first core, then restore its
+    cores: XLA:CPU sizes its intra-op thread pool from the affinity mask when the client is
+    created, so the pool has one thread, and the process computes the bits a process pinned to
+    one core does (docs/reproducibility.md). A client created before stays as it is."""
+    import os
+
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        import jax
+
+        jax.devices("cpu")
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+class OneThreadPool(Callback):
+    """On each job's start, `one_thread_pool()` in the process that runs it: the jobs a parallel
+    launcher (joblib) runs side by side are one-threaded each and share the cores
+    (`reproduce --launcher joblib` adds it: `+hydra.callbacks.one_thread_pool._target_=...`)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        one_thread_pool()

@@ -41,7 +41,8 @@ def chosen(value: object) -> list[object]:
 def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | None:
     """The one-line error for the first override choosing a missing group option, else None.
     Overrides are read by Hydra's own parser: `pooling=max,l2`, `choice(max,l2)`,
-    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option."""
+    `logger=[csv,tensorboard]` and `pooling@conv=max` are all checked option by option; the
+    options of a group include those in the dirs a `hydra.searchpath` override adds."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -54,8 +55,32 @@ def bad_group_choice(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> str | No
         group = override.key_or_group
         if override.is_delete() or group.startswith("hydra") or not (conf_dir / group).is_dir():
             continue
-        options = group_options(group, conf_dir)
+        options = sorted({o for d in (conf_dir, *search_dirs(argv)[1:])
+                          for o in group_options(group, d)})
         for choice in chosen(override.value()):
             if str(choice) not in options:
                 return f"{group}={str(choice)!r} is not one of {', '.join(options)}"
     return None
+
+
+def search_dirs(overrides: Sequence[str]) -> tuple[Path, ...]:
+    """The project's conf dir, then each `file://` dir an override `hydra.searchpath=[...]`
+    names (Hydra's config search path: config files kept outside the project, whose options
+    are options of their groups)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    dirs = [CONF_DIR]
+    parser = OverridesParser.create()
+    for override in overrides:
+        if not override.lstrip("+").startswith("hydra.searchpath"):
+            continue
+        try:
+            (parsed,) = parser.parse_overrides([override])
+        except HydraException:
+            continue  # composing reports it
+        value = parsed.value()
+        for item in value if isinstance(value, list) else [value]:
+            if str(item).startswith("file://"):
+                dirs.append(Path(str(item)[len("file://"):]))
+    return tuple(dirs)

@@ -70,3 +70,29 @@ def test_the_fast_preset_is_the_searched_recipe_and_the_one_before_it_stays_reac
     assert [(b.stride, b.pool.kind) for b in old.model.conv] == [(1, "max"), (1, "max")]
     assert (new.data.protocol, new.data.train_limit, new.train.epochs) == ("full", 50000, 1)
     assert (old.data.protocol, old.data.train_limit, old.train.epochs) == ("full", None, 1)
+
+
+@pytest.mark.parametrize("engine", ["lanes", "joblib"])
+def test_reproduce_engines_runs_reproduce_as_each_engine_with_the_budget(engine, tmp_path,
+                                                                          capsys, monkeypatch):
+    """benchmarks/reproduce_engines.py's commands: each engine's options and the reduced budget
+    are what reproduce accepts, and they choose the 4 jobs it names."""
+    from experiments.reproduce import __main__ as cli
+    from experiments.reproduce import run
+
+    bench = load_benchmark_module("reproduce_engines")
+    args = bench.argparse.Namespace(sweep=["pooling=max,none"], train_limit=500, epochs=1,
+                                    seeds=1, data_dir=tmp_path)
+    extra = bench.overrides(args)
+    assert "data.train_limit=500" in extra and "train.checkpoint=false" in extra
+    monkeypatch.setattr(cli, "usable_cores", lambda: 2)
+    monkeypatch.setattr(run, "lane_cores", lambda lanes: [0, 1][:lanes])
+    argv = ["ablation_stride", "--runs", str(tmp_path), "--out", str(tmp_path / "out"),
+            "--dry-run", *bench.engines(2)[engine], *extra]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"launcher {engine} (2 at once)" in text
+    if engine == "lanes":
+        assert text.count("== [core ") == 4
+    else:
+        assert text.count("   joblib job ") == 4

@@ -43,6 +43,16 @@ def test_bad_group_choice_message():
                              "data.name='a,b'", "pooling=(("]) is None
 
 
+
+def test_a_group_option_on_hydras_search_path_is_an_option(tmp_path):
+    (tmp_path / "pooling").mkdir()
+    (tmp_path / "pooling" / "mine.yaml").write_text("kind: max\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    assert bad_group_choice(["pooling=mine"]) is not None
+    assert bad_group_choice(["pooling=mine", search]) is None
+    assert bad_group_choice(["pooling=yours", search]) == (
+        "pooling='yours' is not one of avg, l2, lp, max, max_overlap, mine, none, strided")
+
 def train(tmp_path, *overrides):
     cmd = [sys.executable, "-m", "experiments.train", f"hydra.run.dir={tmp_path}",
            "data.train_limit=500", "train.batch_size=50", "train.epochs=1", *overrides]

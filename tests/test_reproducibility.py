@@ -158,3 +158,25 @@ def test_one_thread_pool_on_two_cores_computes_what_one_core_does(tmp_path):
     pooled = out(two, "-c", repro.ONE_THREAD_POOL, "kgrad")
     assert one_core[0] == "1" and pooled[0] == "2"  # the module runs with both cores
     assert pooled[1] == one_core[1]
+
+
+def test_the_one_thread_pool_callback_computes_what_one_core_does(tmp_path):
+    """`experiments.callbacks.OneThreadPool` (each job of `reproduce --launcher joblib`): on two
+    cores, the 1-core bits, and the process keeps both cores."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs 2 CPU cores")
+    env = repro.child_env("")
+    callback = ("from experiments.callbacks import OneThreadPool\n"
+                "OneThreadPool().on_job_start(config=None)\n")
+
+    def out(cpus, code):
+        cmd = ["taskset", "-c", cpus, sys.executable, "-c", code]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    one_core = out(str(cores[0]), KERNEL_GRADIENT)
+    two = f"{cores[0]},{cores[1]}"
+    if out(two, KERNEL_GRADIENT)[1] == one_core[1]:
+        pytest.skip("on this CPU the product's bits do not depend on the core count")
+    assert out(two, callback + KERNEL_GRADIENT) == ["2", one_core[1]]

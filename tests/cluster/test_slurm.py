@@ -1,7 +1,7 @@
 """Sweeps through a real one-node SLURM cluster (the `cluster` fixture): a 4-job sweep with
 submitit_slurm writes its table, a job requeued mid-run continues from its checkpoint and ends as
-an uninterrupted run, array_parallelism limits the jobs running at once, and the tasks of a job
-array share one Optuna study."""
+an uninterrupted run, array_parallelism limits the jobs running at once, the tasks of a job
+array share one Optuna study, and `reproduce --launcher slurm` runs a sweep as a job array."""
 
 from __future__ import annotations
 
@@ -163,3 +163,30 @@ def test_array_tasks_share_one_optuna_study(cluster, tmp_path, mnist_dir):
     assert all(re.search(r"trial \d+ \(job \d+\): ok", log) for log in logs)  # both did trials
     assert most_at_once(jobs) == 2  # the two workers asked the study for trials at the same time
     check_shared_study(sweep, storage, "shared", 4)
+
+
+def test_reproduce_launches_a_sweep_on_slurm_and_keeps_its_records(cluster, tmp_path, mnist_dir):
+    """`reproduce --launcher slurm`: the sweep as one job array, each job's records kept and the
+    table written; a second launch finds both jobs finished."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    cmd = [sys.executable, "-m", "experiments.reproduce", "cnn_vs_fc", "--runs", str(runs),
+           "--out", str(out), "--budget", "tiny", "--launcher", "slurm",
+           "model=fc30,nielsen_fc", "train.seeds=1", "train.checkpoint=false", "logger=none",
+           f"data.dir={mnist_dir}", f"hydra.launcher.partition={PARTITION}",
+           "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=20"]
+    first = subprocess.run(cmd, cwd=ROOT, env=cluster.env, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    jobs = array_jobs(cluster, runs / "cnn_vs_fc")
+    assert len(jobs) == 2 and {j["JobState"] for j in jobs} == {"COMPLETED"}
+    for job in ("0", "1"):
+        assert json.loads((out / "runs" / "cnn_vs_fc" / job / "metrics.json").read_text())[
+            "status"] == "ok"
+    assert (out / "cnn_vs_fc" / "table.csv").is_file()
+    stamps = {p: p.stat().st_mtime_ns for p in (runs / "cnn_vs_fc").rglob("metrics.json")}
+    again = subprocess.run(cmd, cwd=ROOT, env=cluster.env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "   slurm job 1: model=nielsen_fc: finished, 1/1 epochs; nothing to train" in (
+        again.stdout.splitlines())
+    assert len(stamps) == 2 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
