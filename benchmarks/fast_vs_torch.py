@@ -1,5 +1,5 @@
 """Time to 99% MNIST test accuracy from the command line, side by side: the `experiment=fast`
-preset, the preset it replaced (`experiment=fast_2026_12`) and the PyTorch recipe.
+preset, the preset it replaced (`experiment=fast_v1`) and the PyTorch recipe.
 
 Alternates the three commands `--rounds` times (after one warm-up round each, so every compile
 cache and the OS's file cache are warm), each timed from outside the process, from command start
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--torch-python", type=Path, default=TORCH_PYTHON,
                    help="python of a venv with torch==2.13.0 (benchmarks/README.md)")
-    p.add_argument("--presets", nargs="+", default=["fast", "fast_2026_12"])
+    p.add_argument("--presets", nargs="+", default=["fast", "fast_v1"])
     a = p.parse_args(argv)
     if not a.torch_python.exists():
         print(f"error: --torch-python={a.torch_python} does not exist; see benchmarks/README.md",

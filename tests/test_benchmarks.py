@@ -4,22 +4,14 @@ after a compile-and-warm-up call that is not timed."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def load_benchmark_module(name: str):
-    """benchmarks/NAME.py as a module (the benchmarks are scripts, not a package)."""
-    path = ROOT / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 nets = load_benchmark_module("nets")
