@@ -95,3 +95,14 @@ def test_a_label_shows_a_number_to_four_significant_digits_the_csv_keeps_it_whol
     assert short_number("0.25") == "0.25" and short_number("1000000") == "1000000"
     assert short_number("123456.7") == "1.235e+05" and short_number("max") == "max"
     assert short_number("nan") == "nan" and short_number(True) == "True"
+
+
+def test_an_experiment_built_on_another_takes_its_labels_and_may_rename_some(
+        tmp_path: Path) -> None:
+    conf = _conf(tmp_path / "conf", "# @package _global_\nlabels:\n"
+                 "  model: {fc30: 784-30, nielsen_fc: 784-100}\n  dropout: {0.5: half}\n")
+    (conf / "experiment" / "check").mkdir()
+    (conf / "experiment" / "check" / "abl.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - /experiment/abl\nlabels:\n  dropout: {0.5: 50%}\n")
+    assert labels.read_labels("check/abl", conf) == {
+        "model": {"fc30": "784-30", "nielsen_fc": "784-100"}, "dropout": {"0.5": "50%"}}

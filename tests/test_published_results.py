@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from experiments import nielsen_table
-from experiments.reproduce import ABLATIONS
+from experiments.reproduce import ABLATIONS, steps_of
 from experiments.table import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,16 +23,24 @@ KEPT = DOCS / "runs"
 OUTPUTS = ("table.md", "table.csv", "table.tex", "ablation.png")
 
 
+def sweep_of(name: str) -> str:
+    """The experiment (and sweep dir under the runs dir) of a result's one step: its own name
+    for an ablation, `budget_check/<ablation>` for `<ablation>/budget_check`."""
+    (step,) = steps_of(name)[0][1]
+    return step.run_dir
+
+
 def complete(name: str) -> bool:
     """Whether every job of the ablation's sweep has its finished record kept (a sweep kept job
     by job while it trains again is checked once its last job lands)."""
     from experiments.compose import sweep_jobs
 
-    kept = [d for d in (KEPT / name).iterdir() if (d / "metrics.json").is_file()]
-    return len(kept) == len(sweep_jobs(f"experiment={name}"))
+    where = KEPT / sweep_of(name)
+    kept = [d for d in where.iterdir() if (d / "metrics.json").is_file()] if where.is_dir() else []
+    return len(kept) == len(sweep_jobs(f"experiment={sweep_of(name)}"))
 
 
-KEPT_ABLATIONS = [name for name in ABLATIONS if (KEPT / name).is_dir() and complete(name)]
+KEPT_ABLATIONS = [name for name in ABLATIONS if complete(name)]
 
 
 def test_the_kept_records_cover_at_least_one_ablation() -> None:
@@ -41,12 +49,25 @@ def test_the_kept_records_cover_at_least_one_ablation() -> None:
 
 @pytest.mark.parametrize("name", KEPT_ABLATIONS)
 def test_an_ablation_table_regenerates_from_its_kept_records(name: str, tmp_path: Path) -> None:
-    write_outputs(KEPT / name, tmp_path, f"Ablation: {name}")
+    write_outputs(KEPT / sweep_of(name), tmp_path, f"Ablation: {name}")
     for output in OUTPUTS:
         assert (tmp_path / output).read_bytes() == (DOCS / name / output).read_bytes(), (
             f"docs/results/{name}/{output} differs from what its kept records give: "
-            f"python -m experiments.table docs/results/runs/{name} --out docs/results/{name} "
-            f"--title 'Ablation: {name}'")
+            f"python -m experiments.table docs/results/runs/{sweep_of(name)} --out "
+            f"docs/results/{name} --title 'Ablation: {name}'")
+
+
+def test_a_budget_check_is_its_ablations_closest_cells_at_twice_the_budget() -> None:
+    from experiments.compose import compose_dictconfig
+
+    checks = [name for name in ABLATIONS if name.endswith("/budget_check")]
+    assert {name.split("/")[0] for name in checks} >= {"ablation_stride", "cnn_vs_fc",
+                                                       "ablation_dropout"}
+    for name in checks:
+        ablation = name.split("/")[0]
+        base = compose_dictconfig(f"experiment={ablation}")
+        check = compose_dictconfig(f"experiment={sweep_of(name)}")
+        assert check.train.epochs == 2 * base.train.epochs and check.train.seeds >= 5
 
 
 def test_nielsen_table_and_readme_block_regenerate_from_the_kept_records() -> None:

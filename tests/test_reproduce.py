@@ -572,6 +572,19 @@ def test_a_list_target_runs_each_listed_step_then_each_results_docs(tmp_path, ca
                    "experiments.table"]
 
 
+@pytest.mark.parametrize("ablation", ["ablation_stride", "cnn_vs_fc", "ablation_dropout"])
+def test_a_budget_check_runs_its_own_sweep_and_tables_it_beside_its_ablations_docs(
+        ablation, tmp_path, capsys):
+    assert cli.main([f"{ablation}/budget_check", "--runs", str(tmp_path), "--out",
+                     str(tmp_path / "out"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert f"-m experiment=budget_check/{ablation} " in text
+    assert f"hydra.sweep.dir={tmp_path}/budget_check/{ablation}" in text
+    assert (f"python -m experiments.table {tmp_path}/budget_check/{ablation} --out "
+            f"{tmp_path}/out/{ablation}/budget_check ") in text
+    assert ": not started, 0/16 epochs" in text  # twice the ablation's 8
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["nope", "--runs", "x"], "target 'nope' is not one of nielsen, ablation_pooling"),
     (["nielsen/row10", "--runs", "x"], "nielsen/row1 .. nielsen/row9"),

@@ -39,12 +39,19 @@ def read_labels(experiment: str | None, conf_dir: str | os.PathLike = CONF_DIR) 
     path = Path(conf_dir) / "experiment" / f"{experiment}.yaml"
     if not path.is_file():
         return {}
-    found = (yaml.safe_load(path.read_text()) or {}).get("labels") or {}
+    node = yaml.safe_load(path.read_text()) or {}
+    labels: dict[str, dict[str, str]] = {}
+    for entry in node.get("defaults") or []:  # another experiment file it builds on: its labels
+        if isinstance(entry, str) and entry.startswith("/experiment/"):
+            for key, names in read_labels(entry.removeprefix("/experiment/"), conf_dir).items():
+                labels.setdefault(key, {}).update(names)
+    found = node.get("labels") or {}
     if not isinstance(found, Mapping) or not all(isinstance(v, Mapping) for v in found.values()):
         raise ValueError(f"{path}: labels must map each swept key to {{value: name}}, "
                          f"got {found!r}")
-    return {str(k): {_text(v): str(name) for v, name in names.items()}
-            for k, names in found.items()}
+    for key, names in found.items():
+        labels.setdefault(str(key), {}).update({_text(v): str(name) for v, name in names.items()})
+    return labels
 
 
 def _unset(value: Any) -> bool:

@@ -39,8 +39,10 @@ def restore_step(step: Step, runs: Path, kept: Path, extra: tuple[str, ...]) -> 
     return back
 
 
-def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
-    """Rewrite the result's tables and figure (ablation) or Nielsen's table."""
+def write_docs(name: str, runs: Path, out: Path, dry_run: bool, source: str | None = None
+               ) -> None:
+    """Rewrite the result's tables and figure (ablation; from its sweep dir under `runs`,
+    `source`, by default the result's name) or Nielsen's table."""
     if name == "nielsen":
         target = out / "nielsen_ch6.md"
         print(f"== table: python -m experiments.nielsen_table {runs / 'nielsen'} --out {target}")
@@ -50,9 +52,10 @@ def write_docs(name: str, runs: Path, out: Path, dry_run: bool) -> None:
             if nielsen_main([str(runs / "nielsen"), "--out", str(target)]) != 0:
                 raise RuntimeError(f"nielsen table: {target} not written (the error above)")
         return
-    print(f"== table: python -m experiments.table {runs / name} --out {out / name} "
+    sweep = runs / (source or name)
+    print(f"== table: python -m experiments.table {sweep} --out {out / name} "
           f"--title 'Ablation: {name}'", flush=True)
     if not dry_run:
         from experiments.table import write_outputs
 
-        write_outputs(runs / name, out / name, f"Ablation: {name}")
+        write_outputs(sweep, out / name, f"Ablation: {name}")

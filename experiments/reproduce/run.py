@@ -304,6 +304,6 @@ def reproduce(target: str, runs: Path, out: Path, extra: tuple[str, ...], dry_ru
             for step in steps:
                 run_step_or_raise(step, runs, extra, dry_run, kept, launch)
         if not failed.keys() & set(steps):
-            publish.write_docs(name, runs, out, dry_run)
+            publish.write_docs(name, runs, out, dry_run, steps[0].run_dir)
     if failed:
         raise next(iter(failed.values()))
