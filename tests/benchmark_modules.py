@@ -1,4 +1,4 @@
-"""benchmarks/NAME.py loaded as a module in the tests (the benchmarks are scripts, not a package)."""
+"""benchmarks/NAME.py loaded as a module in the tests (the benchmarks are scripts)."""
 
 from __future__ import annotations
 
