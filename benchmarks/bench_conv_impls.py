@@ -24,7 +24,7 @@ N = 1280
 def images_per_sec(model: ModelConfig, batch: int, impl: str, repeats: int = 2) -> float:
     """Best of `repeats` timed epochs after a compile-and-warm-up call."""
     cfg = Config(model=dataclasses.replace(model, conv_impl=impl),
-                 optimizer=OptimizerConfig("sgd", lr=0.01),
+                 optimizer=OptimizerConfig("sgd", lr=0.01, schedule="constant"),
                  train=TrainConfig(epochs=1, batch_size=batch, progress=False))
     x, y = np.ones((N, 28, 28, 1), np.uint8), np.zeros((N,), np.int32)
     program = build(cfg, Splits(x, y, x[:batch], y[:batch], x[:batch], y[:batch]))

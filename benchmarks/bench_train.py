@@ -66,7 +66,7 @@ def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
                 seed_batching: str = "auto", concurrent_seeds: int | None = None) -> Config:
     """Plain SGD (Nielsen's chapter-6 settings) on the net `model` of nets.NETS."""
     return Config(model=dataclasses.replace(net_config(model).model, conv_impl=conv_impl),
-                  optimizer=OptimizerConfig(lr=lr),
+                  optimizer=OptimizerConfig("sgd", lr=lr, schedule="constant"),
                   train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle,
                                     seed_batching=seed_batching,
                                     concurrent_seeds=concurrent_seeds, progress=False))

@@ -99,7 +99,7 @@ def toy_entry(monkeypatch):
 
 def test_a_registered_dataset_with_its_own_loader_trains(toy_entry):
     (tx, _), (sx, _), (vx, _) = toy_entry
-    cfg = cj.Config(model=cj.ModelConfig(dense=(cj.DenseConfig(8),)),
+    cfg = cj.Config(model=cj.ModelConfig(conv=(), dense=(cj.DenseConfig(8),)),
                     data=cj.DataConfig(name="toy", protocol="holdout"),
                     train=cj.TrainConfig(epochs=1, batch_size=10, progress=False))
     assert (cfg.model.input_shape, cfg.model.num_classes) == ((6, 5, 2), 3)

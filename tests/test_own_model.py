@@ -80,7 +80,7 @@ def test_the_model_wide_knobs_reach_the_fields_that_declare_them(forget_plugin_m
 
 def _tiny(data, **train):
     return cj.Config(model=SmallResNetConfig(width=4, blocks=1), data=data,
-                     optimizer=cj.OptimizerConfig(name="adam", lr=0.01),
+                     optimizer=cj.OptimizerConfig(name="adam", lr=0.01, schedule="constant"),
                      train=cj.TrainConfig(batch_size=10, progress=False, **train))
 
 

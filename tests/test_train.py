@@ -25,7 +25,8 @@ SMALL = ModelConfig(
 
 def small_cfg(**train):
     train = {"epochs": 2, "batch_size": 50, "progress": False, **train}
-    return Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1), train=TrainConfig(**train))
+    return Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, schedule="constant"),
+                  train=TrainConfig(**train))
 
 
 def test_same_seed_twice_gives_identical_metrics(tiny_splits):
@@ -48,7 +49,7 @@ def test_seeds_in_one_program_match_separate_runs(tiny_splits):
 def test_learning_happens(tiny_splits):
     cfg = Config(
         model=SMALL,
-        optimizer=OptimizerConfig("adam", lr=3e-3),
+        optimizer=OptimizerConfig("adam", lr=3e-3, schedule="constant"),
         train=TrainConfig(epochs=3, batch_size=20, progress=False),
     )
     result = fit(cfg, tiny_splits)
@@ -60,7 +61,7 @@ def test_learning_happens(tiny_splits):
 def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
     cfg = Config(
         model=SMALL,
-        optimizer=OptimizerConfig("sgd", lr=1e12),
+        optimizer=OptimizerConfig("sgd", lr=1e12, schedule="constant"),
         train=TrainConfig(epochs=5, batch_size=50, progress=False),
     )
     result = fit(cfg, tiny_splits)
@@ -70,7 +71,7 @@ def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
 
 
 def test_an_exploding_but_finite_loss_is_diverged_under_the_bound(tiny_splits):
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e5),
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e5, schedule="constant"),
                  train=TrainConfig(epochs=2, batch_size=50, progress=False))
     unbounded = fit(Config(**{**cfg.__dict__, "train": TrainConfig(
         epochs=2, batch_size=50, progress=False, max_loss=None)}), tiny_splits)
@@ -97,7 +98,7 @@ def test_exploded_is_a_non_finite_loss_or_one_above_the_bound():
 def test_nielsen_l2_on_weights_only_divided_by_minibatches():
     params = {"d": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.full((2,), 2.0)}}
     grads = jax.tree_util.tree_map(jnp.ones_like, params)
-    tx = make_optimizer(OptimizerConfig("sgd", lr=0.5, l2=0.1), steps_per_epoch=4)
+    tx = make_optimizer(OptimizerConfig("sgd", lr=0.5, l2=0.1, schedule="constant"), 4)
     updates, _ = tx.update(grads, tx.init(params), params)
     # kernel: -lr * (grad + l2 / n_batches * W) = -0.5 * (1 + 0.025 * 2)
     np.testing.assert_allclose(updates["d"]["kernel"], -0.5 * 1.05)
@@ -329,8 +330,8 @@ def test_fewer_training_images_than_a_minibatch_is_a_config_error(tiny_splits):
 
     few = type(tiny_splits)(tiny_splits.train_x[:20], tiny_splits.train_y[:20],
                             *tiny_splits[2:])
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, l2=0.1),
-                 train=TrainConfig(batch_size=50, progress=False))
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, l2=0.1, schedule="constant"),
+                 train=TrainConfig(epochs=1, batch_size=50, progress=False))
     with pytest.raises(ConfigError, match="train.batch_size=50 exceeds the 20 training images"):
         build(cfg, few)
 
