@@ -17,7 +17,7 @@ from cnn_jax.config import Config, ConfigError, arch_of, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
 from cnn_jax.data.source import dataset_of
-from cnn_jax.errors import first_line
+from cnn_jax.errors import first_line, setting
 from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import model_costs
 from cnn_jax.protocol import run_summary, seeds_of
@@ -93,12 +93,13 @@ def _restore(manager: Any, program: Any, run_dir: Path) -> Progress | None:
     try:
         return checkpoint.restore_progress(manager, program.fresh(), warn=log.warning)
     except checkpoint.CorruptCheckpoint as err:
-        raise ConfigError(f"{run_dir}: {err}; train.resume=false starts it over") from err
+        raise ConfigError(f"{run_dir}: {err}; {setting('train.resume', False)} starts it "
+                          "over") from err
     except (ValueError, TypeError, KeyError) as err:  # shapes or tree structure that differ
         raise RunDirTaken(f"{run_dir}: its checkpoint does not fit this config "
-                          f"({type(err).__name__}: {first_line(err)[:200]}); train.resume=false "
-                          "starts it "
-                          "over, or choose another run dir") from err
+                          f"({type(err).__name__}: {first_line(err)[:200]}); "
+                          f"{setting('train.resume', False)} starts it over, or choose "
+                          "another run dir") from err
 
 
 def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:

@@ -38,6 +38,7 @@ def main(dcfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from cnn_jax.errors import command_line
     from cnn_jax.loggers import sweep_group
     from cnn_jax.results.rundir import RunDirInUse, held
 
@@ -51,8 +52,8 @@ def main(dcfg: DictConfig) -> float:
     metric = dcfg.get("optimized_metric", "val_acc")
     group = sweep_group(str(hc.sweep.dir) if multirun else None)  # a sweep's jobs, in the loggers
     started = job_start if multirun else job_start - since_process_start()
-    try:
-        with held(run_dir):  # first: nothing, a failure record neither, goes into a dir in use
+    try:  # messages name config keys as this command sets them (errors.command_line)
+        with held(run_dir), command_line():  # held first: nothing goes into a dir in use
             return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group, started)
     except RunDirInUse as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)

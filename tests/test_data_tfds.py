@@ -63,7 +63,7 @@ def test_load_splits_tfds_source_uses_dir_as_manual_dir(tmp_path: Path, tiny: di
     np.testing.assert_array_equal(s.val_y, tiny["arrays"]["test_labels"])
     limited = load_splits(DataConfig(**{**cfg.__dict__, "train_limit": 3, "expand": True}))
     assert limited.train_x.shape == (15, 28, 28, 1)
-    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000"):
+    with pytest.raises(DataError, match=r"DataConfig\(protocol='nielsen'\) needs more than 50000"):
         load_splits(DataConfig(**{**cfg.__dict__, "protocol": "nielsen"}))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.config import ConfigError
+from cnn_jax.errors import setting
 from cnn_jax.flat import flatten
 from cnn_jax.results.records import (
     CONFIG,
@@ -312,7 +313,8 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         raise RunDirTaken(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
-                          "train.resume=false starts it over, or choose another run dir")
+                          f"{setting('train.resume', False)} starts it over, or choose "
+                          "another run dir")
     return checkpoint
 
 
