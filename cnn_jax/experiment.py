@@ -199,7 +199,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
         saved = _restore(manager, program, run_dir) if resume else None
         if resume:  # the dir is this run's from here on
             log.info("resuming %s at epoch %d/%d", run_dir,
-                     (saved.next_epoch if saved else 0) + 1, cfg.train.epochs)
+                     (saved.epochs_done if saved else 0) + 1, cfg.train.epochs)
             _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
             for name in (records.METRICS, records.TEST_ERRORS):  # the finished run's, if any
                 (run_dir / name).unlink(missing_ok=True)
@@ -222,7 +222,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
             raise
         metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
                                  overrides, program.seeds)
-        metrics["resumed_from"] = saved.next_epoch if saved else None
+        metrics["resumed_from"] = saved.epochs_done if saved else None  # its checkpoint's epoch
         metrics["phases"] = ({} if startup is None else {"startup": startup}) | phases(
             start, t_data, t_build, t_built, result)
         log.info("phases: %s", ", ".join(f"{k} {v:.2f} s" for k, v in metrics["phases"].items()))

@@ -364,3 +364,24 @@ def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
     assert resolve_seed_batching("vmap", "cpu") == "vmap"
     with pytest.raises(ValueError, match="seed_batching='many' is not one of auto, vmap, loop"):
         resolve_seed_batching("many")
+
+
+def test_program_epoch_e_counts_from_1_and_is_keyed_by_its_index(tiny_splits):
+    """Program.epoch(state, e) trains epoch e as history numbers it, its minibatch order keyed
+    by e - 1 (the keys runs have always used), and fit's epoch 1 is that epoch."""
+    from cnn_jax.train import build
+
+    cfg = small_cfg(epochs=1)
+    program = build(cfg, tiny_splits, 1)
+    state = jax.tree_util.tree_map(lambda a: a[0], program.fresh().state)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), 0)
+    x, y = jnp.asarray(tiny_splits.train_x), jnp.asarray(tiny_splits.train_y)
+    alone, _ = jax.jit(program.train_epoch)(state, key, x, y)
+    first, _ = program.epoch(program.fresh().state, 1)
+    fitted = fit(cfg, tiny_splits)
+    assert fitted.history[0]["epoch"] == 1 == fitted.progress.epochs_done
+    for a, b, c in zip(jax.tree_util.tree_leaves(alone.params),
+                       jax.tree_util.tree_leaves(first.params),
+                       jax.tree_util.tree_leaves(fitted.progress.state.params), strict=True):
+        np.testing.assert_allclose(np.asarray(b)[0], np.asarray(a), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(c))
