@@ -78,7 +78,14 @@ class PoolConfig:
 
     @property
     def effective_stride(self) -> int:
-        return self.window if self.stride is None else self.stride
+        """The stride its windows move by: its kind's (`cnn_jax.ops.pooling.PoolKind.stride`)."""
+        return pool_entry(self.kind).stride(self.window, self.stride)
+
+
+def pool_entry(kind: str) -> Any:
+    """The registered `PoolKind` of `kind`: its function and its windows' geometry (imported
+    when needed: the pool registry loads JAX)."""
+    return importlib.import_module("cnn_jax.ops.pooling").pool_kind(kind)
 
 
 @dataclass(frozen=True)
@@ -161,15 +168,14 @@ def layer_shapes(model: ModelConfig) -> list[tuple[tuple[int, int], tuple[int, i
         h = output_size(h, block.kernel, block.stride, block.padding)
         w = output_size(w, block.kernel, block.stride, block.padding)
         conv = (h, w)
-        if block.pool.kind != "none":
-            if block.pool.window > min(h, w):
-                raise ConfigError(
-                    f"model.conv.{i}.pool.window={block.pool.window} is larger than its "
-                    f"{h}x{w} input; allowed: <= {min(h, w)}"
-                )
-            stride = block.pool.effective_stride
-            h = output_size(h, block.pool.window, stride, "VALID")
-            w = output_size(w, block.pool.window, stride, "VALID")
+        try:
+            h, w = pool_entry(block.pool.kind).output_hw(h, w, block.pool.window,
+                                                         block.pool.stride)
+        except ValueError:  # its window is larger than the maps
+            raise ConfigError(
+                f"model.conv.{i}.pool.window={block.pool.window} is larger than its "
+                f"{h}x{w} input; allowed: <= {min(h, w)}"
+            ) from None
         shapes.append((conv, (h, w)))
     return shapes
 

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from cnn_jax.config import ModelConfig, arch_of, layer_shapes
+from cnn_jax.ops.pooling import pool_kind
 
 
 class LayerRow(NamedTuple):
@@ -32,7 +33,8 @@ def layer_table(cfg: ModelConfig) -> list[LayerRow]:
     for i, (b, ((ch, cw), (h, w))) in enumerate(zip(cfg.conv, layer_shapes(cfg), strict=True)):
         conv_flops = 2 * b.kernel * b.kernel * c * b.features * ch * cw
         params = b.kernel * b.kernel * c * b.features + b.features
-        pool_flops = 0 if b.pool.kind == "none" else b.pool.window**2 * h * w * b.features
+        kind = pool_kind(b.pool.kind)
+        pool_flops = kind.area(b.pool.window) * h * w * b.features if kind.pools else 0
         c = b.features
         rows.append(LayerRow(f"conv{i}", (h, w, c), params,
                              conv_flops + pool_flops + 2 * h * w * c))
@@ -74,7 +76,7 @@ def describe(cfg: Any) -> str:
         fields = ", ".join(f"{f}={getattr(cfg, f)!r}" for f in cfg.__dataclass_fields__)
         return f"{arch_of(cfg)}({fields})"
     layers = [f"conv {b.features}@{b.kernel}x{b.kernel}"
-              + ("" if b.pool.kind == "none" else f" {b.pool.kind}-pool") for b in cfg.conv]
+              + (f" {b.pool.kind}-pool" if pool_kind(b.pool.kind).pools else "") for b in cfg.conv]
     layers += [f"FC{layer.units}" for layer in cfg.dense]
     return f"{', '.join(layers) or 'softmax only'}, {cfg.activation}"
 

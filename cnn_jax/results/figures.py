@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from cnn_jax import config as C
 from cnn_jax.models.convnet import ConvNet
 from cnn_jax.models.forward import predict
+from cnn_jax.ops.pooling import pool_kind
 from cnn_jax.protocol import per_seed_summary, seeds_of
 
 Maps = list[tuple[str, np.ndarray]]
@@ -48,7 +49,7 @@ def conv_maps(model: Any, params: Any, image: np.ndarray) -> Maps:
     for i in range(len(model.cfg.conv)):
         block = inter[f"conv{i}"]
         maps.append((f"conv{i}", np.asarray(block["conv"][0][0])))
-        if model.cfg.conv[i].pool.kind != "none":
+        if pool_kind(model.cfg.conv[i].pool.kind).pools:
             maps.append((f"conv{i} pooled", np.asarray(block["out"][0][0])))
     return maps
 
