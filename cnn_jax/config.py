@@ -10,7 +10,7 @@ The model's input shape and class count are the data's (`Config` sets them).
 
 The dataclasses' defaults are the command line's: `Config()` is what `python -m
 experiments.train` trains with no arguments (the conf/ nodes under the YAML are built from
-these dataclasses, experiments/schema.py).
+these dataclasses, hydra_plugins/cnn_jax_schema).
 """
 
 from __future__ import annotations

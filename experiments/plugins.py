@@ -74,7 +74,7 @@ def store_models() -> None:
 
 
 # group -> (registry module, registry name, the group node for a registered name; the other
-# keys are their dataclass's defaults, from experiments/schema.py's schema/run node)
+# keys are their dataclass's defaults, from hydra_plugins/cnn_jax_schema's schema/run node)
 COMPONENT_GROUPS: dict[str, tuple[str, str, Any]] = {
     "pooling": ("cnn_jax.ops.pooling", "POOLS", lambda name: {"kind": name}),
     "activation": ("cnn_jax.ops.activations", "ACTIVATIONS", lambda name: {"name": name}),

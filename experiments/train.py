@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.run_dirs as run_dirs
-import experiments.schema  # noqa: F401  (the defaults' nodes, from cnn_jax.config)
+import hydra_plugins.cnn_jax_schema  # noqa: F401  (the defaults' nodes, from cnn_jax.config)
 from experiments.search_trial import TrialPruned, pruned, with_trial
 
 _IMPORTED = time.perf_counter()

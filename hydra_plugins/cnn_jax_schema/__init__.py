@@ -1,7 +1,9 @@
 """The command line's defaults, built from `cnn_jax.config`'s dataclasses: the one source of
 every default value, so `python -m experiments.train` with no arguments trains `Config()`.
 
-Two ConfigStore nodes, stored when this module is imported (the CLI and `compose` import it):
+Two ConfigStore nodes, stored when this module is imported: Hydra imports every module under
+`hydra_plugins` before it composes, so any composition of conf/ finds them (the CLI, `compose`,
+a notebook's own `hydra.compose`); the CLI and `compose` also import it themselves:
 `schema/run` (package _global_, first in conf/config.yaml's defaults list): seed, plugins,
 train, optimizer, data, pooling and the model-wide knobs `conv_stride` / `dropout`, each at its
 dataclass default; `schema/convnet`: ModelConfig's defaults with the knobs interpolated, which
