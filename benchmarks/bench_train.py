@@ -66,7 +66,7 @@ def make_config(model: str, batch_size: int, seeds: int, lr: float = 0.1,
                 seed_batching: str = "auto", concurrent_seeds: int | None = None) -> Config:
     """Plain SGD (Nielsen's chapter-6 settings) on the net `model` of nets.NETS."""
     return Config(model=dataclasses.replace(net_config(model).model, conv_impl=conv_impl),
-                  optimizer=OptimizerConfig(lr=lr),
+                  optimizer=OptimizerConfig("sgd", lr=lr, schedule="constant"),
                   train=TrainConfig(epochs=1, batch_size=batch_size, seeds=seeds, shuffle=shuffle,
                                     seed_batching=seed_batching,
                                     concurrent_seeds=concurrent_seeds, progress=False))
@@ -77,7 +77,8 @@ PROGRAMS = ("fit", "vmap", "loop", "plain", "chunked", "whole")
 
 def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
                   program: str = "fit") -> tuple[Callable, Any, float]:
-    """(epoch(state, e) -> (state, losses), initial state, compile seconds) for one of PROGRAMS.
+    """(epoch(state, e) -> (state, losses), initial state, compile seconds) for one of PROGRAMS
+    (e counted from 1, as `Program.epoch` counts).
 
     "fit": what `fit` runs (`build` with cfg's seed_batching); "vmap" / "loop": `build` with
     that seed_batching; "plain": one seed with no seed axis, `build`'s epoch function compiled
@@ -105,7 +106,7 @@ def compile_epoch(cfg: Config, x: jax.Array, y: jax.Array,
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1)
     fn = jax.jit(built.train_epoch, donate_argnums=0).lower(state, key, x, y).compile()
     seconds = time.perf_counter() - t0
-    return (lambda st, e: fn(st, jax.random.fold_in(key, e), x, y)), state, seconds
+    return (lambda st, e: fn(st, jax.random.fold_in(key, e - 1), x, y)), state, seconds
 
 
 def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: int = 1,
@@ -119,7 +120,7 @@ def time_epochs(cfg: Config, x: jax.Array, y: jax.Array, repeats: int, epochs: i
     for r in range(repeats):
         t = time.perf_counter()
         for e in range(epochs):
-            state, losses = epoch(state, r * epochs + e)
+            state, losses = epoch(state, r * epochs + e + 1)  # epochs count from 1
         loss = float(np.mean(np.asarray(losses)))  # waits for the device
         seconds.append((time.perf_counter() - t) / epochs)
     images = (x.shape[0] // cfg.train.batch_size) * cfg.train.batch_size * cfg.train.seeds

@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 
 _SOURCES: dict[str, tuple[str, ...]] = {
     "cnn_jax.ops": (
-        "ACTIVATIONS", "POOLS", "activation", "avg_pool", "conv2d", "dropout", "l2_pool",
-        "lp_pool", "max_pool", "pool", "register_activation", "register_pool",
+        "ACTIVATIONS", "POOLS", "PoolKind", "activation", "avg_pool", "conv2d", "dropout",
+        "l2_pool", "lp_pool", "max_pool", "pool", "register_activation", "register_pool",
     ),
     "cnn_jax.config": (
         "Config", "ConfigError", "ConvBlockConfig", "DataConfig", "DenseConfig", "ModelConfig",

@@ -7,6 +7,10 @@ run's config.json) into a Config, and `from_dictconfig` is the only reader of Hy
 DictConfig. Names of components (pools, activations, init schemes, optimizers, conv
 implementations, models, datasets) are checked against their live registries, so plugins count.
 The model's input shape and class count are the data's (`Config` sets them).
+
+The dataclasses' defaults are the command line's: `Config()` is what `python -m
+experiments.train` trains with no arguments (the conf/ nodes under the YAML are built from
+these dataclasses, hydra_plugins/cnn_jax_schema).
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ class PoolConfig:
     p: float = 2.0
 
     def __post_init__(self) -> None:
-        _one_of("pooling.kind", self.kind, _registry("cnn_jax.ops.pooling", "POOLS"))
+        if self.kind != PoolConfig.kind:  # the default is built in (and needs no JAX import)
+            _one_of("pooling.kind", self.kind, _registry("cnn_jax.ops.pooling", "POOLS"))
         _positive_int("pooling.window", self.window)
         if self.stride is not None:
             _positive_int("pooling.stride", self.stride)
@@ -73,7 +78,14 @@ class PoolConfig:
 
     @property
     def effective_stride(self) -> int:
-        return self.window if self.stride is None else self.stride
+        """The stride its windows move by: its kind's (`cnn_jax.ops.pooling.PoolKind.stride`)."""
+        return pool_entry(self.kind).stride(self.window, self.stride)
+
+
+def pool_entry(kind: str) -> Any:
+    """The registered `PoolKind` of `kind`: its function and its windows' geometry (imported
+    when needed: the pool registry loads JAX)."""
+    return importlib.import_module("cnn_jax.ops.pooling").pool_kind(kind)
 
 
 @dataclass(frozen=True)
@@ -111,20 +123,24 @@ class DenseConfig:
 class ModelConfig:
     """A ConvNet: conv blocks, then FC layers, then a softmax layer (no conv blocks = FC net).
 
+    The defaults are the command line's default net (`model=fast`): conv 16@5x5 -> ReLU ->
+    2x2 max-pool, conv 32@5x5 -> ReLU -> 2x2 max-pool, FC 128, softmax; He init.
+
     input_shape and num_classes: inside a Config, the data's (Config sets them from its
     dataset's entry); the defaults are MNIST's, for a ModelConfig used on its own.
     conv_impl: how conv2d computes ("auto": im2col patches on CPU, XLA's convolution elsewhere).
     """
 
-    conv: tuple[ConvBlockConfig, ...] = ()
-    dense: tuple[DenseConfig, ...] = (DenseConfig(100),)
+    conv: tuple[ConvBlockConfig, ...] = field(default_factory=lambda: (
+        ConvBlockConfig(16, order="act_pool"), ConvBlockConfig(32, order="act_pool")))
+    dense: tuple[DenseConfig, ...] = (DenseConfig(128),)
     out_dropout: float = 0.0
-    activation: str = "sigmoid"
-    init: str = "nielsen"
+    activation: str = "relu"
+    init: str = "he"
     dropout_form: str = "inverted"
     num_classes: int = 10
     input_shape: tuple[int, int, int] = (28, 28, 1)
-    name: str = "convnet"
+    name: str = "fast"
     conv_impl: str = "auto"
 
     def __post_init__(self) -> None:
@@ -152,28 +168,28 @@ def layer_shapes(model: ModelConfig) -> list[tuple[tuple[int, int], tuple[int, i
         h = output_size(h, block.kernel, block.stride, block.padding)
         w = output_size(w, block.kernel, block.stride, block.padding)
         conv = (h, w)
-        if block.pool.kind != "none":
-            if block.pool.window > min(h, w):
-                raise ConfigError(
-                    f"model.conv.{i}.pool.window={block.pool.window} is larger than its "
-                    f"{h}x{w} input; allowed: <= {min(h, w)}"
-                )
-            stride = block.pool.effective_stride
-            h = output_size(h, block.pool.window, stride, "VALID")
-            w = output_size(w, block.pool.window, stride, "VALID")
+        try:
+            h, w = pool_entry(block.pool.kind).output_hw(h, w, block.pool.window,
+                                                         block.pool.stride)
+        except ValueError:  # its window is larger than the maps
+            raise ConfigError(
+                f"model.conv.{i}.pool.window={block.pool.window} is larger than its "
+                f"{h}x{w} input; allowed: <= {min(h, w)}"
+            ) from None
         shapes.append((conv, (h, w)))
     return shapes
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """Optimizer and its L2 term; `l2` is Nielsen's lambda (divided by the minibatch count)."""
+    """Optimizer and its L2 term; `l2` is Nielsen's lambda (divided by the minibatch count).
+    Default: Adam, one-cycle schedule to lr 0.003 (the command line's `optimizer=adam`)."""
 
-    name: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
+    name: str = "adam"
+    lr: float = 0.003
+    momentum: float = 0.0
     l2: float = 0.0
-    schedule: str = "constant"
+    schedule: str = "onecycle"
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.0
     b1: float = 0.9  # Adam's decay rates of the first and second moment estimates
@@ -252,8 +268,8 @@ class TrainConfig:
     None: only a non-finite loss counts.
     """
 
-    epochs: int = 1
-    batch_size: int = 10
+    epochs: int = 3
+    batch_size: int = 64
     seeds: int = 1
     shuffle: bool = True
     eval_batch_size: int = 1000

@@ -18,7 +18,7 @@ from cnn_jax.config import Config, ConfigError, arch_of, to_dict
 from cnn_jax.data import load_splits
 from cnn_jax.data import source as data_source
 from cnn_jax.data.source import dataset_of
-from cnn_jax.errors import first_line
+from cnn_jax.errors import first_line, setting
 from cnn_jax.loggers import MultiWriter, Writer
 from cnn_jax.models.summary import model_costs
 from cnn_jax.protocol import run_summary, seeds_of
@@ -104,12 +104,13 @@ def _restore(manager: Any, program: Any, run_dir: Path) -> Progress | None:
     try:
         return checkpoint.restore_progress(manager, program.fresh(), warn=log.warning)
     except checkpoint.CorruptCheckpoint as err:
-        raise ConfigError(f"{run_dir}: {err}; train.resume=false starts it over") from err
+        raise ConfigError(f"{run_dir}: {err}; {setting('train.resume', False)} starts it "
+                          "over") from err
     except (ValueError, TypeError, KeyError) as err:  # shapes or tree structure that differ
         raise RunDirTaken(f"{run_dir}: its checkpoint does not fit this config "
-                          f"({type(err).__name__}: {first_line(err)[:200]}); train.resume=false "
-                          "starts it "
-                          "over, or choose another run dir") from err
+                          f"({type(err).__name__}: {first_line(err)[:200]}); "
+                          f"{setting('train.resume', False)} starts it over, or choose "
+                          "another run dir") from err
 
 
 def _warn_if_schedule_replanned(cfg: Config, path: Path) -> None:
@@ -209,7 +210,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
         saved = _restore(manager, program, run_dir) if resume else None
         if resume:  # the dir is this run's from here on
             log.info("resuming %s at epoch %d/%d", run_dir,
-                     (saved.next_epoch if saved else 0) + 1, cfg.train.epochs)
+                     (saved.epochs_done if saved else 0) + 1, cfg.train.epochs)
             _warn_if_schedule_replanned(cfg, run_dir / records.CONFIG)
             for name in (records.METRICS, records.TEST_ERRORS):  # the finished run's, if any
                 (run_dir / name).unlink(missing_ok=True)
@@ -232,7 +233,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, overrides: list[str], write
             raise
         metrics = metrics_record(cfg, result, time.perf_counter() - start + restored_seconds,
                                  overrides, program.seeds)
-        metrics["resumed_from"] = saved.next_epoch if saved else None
+        metrics["resumed_from"] = saved.epochs_done if saved else None  # its checkpoint's epoch
         metrics["phases"] = before_run(startup) | phases(start, t_data, t_build, t_built,
                                                         result)
         log.info("phases: %s", ", ".join(f"{k} {v:.2f} s" for k, v in metrics["phases"].items()))

@@ -37,7 +37,8 @@ cfg = cj.ModelConfig(
 print(cj.format_table(cfg))
 model = cj.ConvNet(cfg)
 batch, epochs = 50, 3
-tx = cj.make_optimizer(cj.OptimizerConfig(name="adam", lr=3e-3), len(train_x) // batch)
+tx = cj.make_optimizer(cj.OptimizerConfig(name="adam", lr=3e-3, schedule="constant"),
+                       len(train_x) // batch)
 state = cj.create_state(cj.init_params(model, jax.random.PRNGKey(0)), tx)
 
 # %% Pure steps, jitted once; the Python loop feeds minibatches.

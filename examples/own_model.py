@@ -63,7 +63,7 @@ cj.register_model("small_resnet", SmallResNetConfig, SmallResNet, mutable=("batc
 # %% Train it like any model: two seeds in one program, best-validation params per seed.
 if __name__ == "__main__":
     cfg = cj.Config(model=SmallResNetConfig(width=4, blocks=1),
-                    optimizer=cj.OptimizerConfig(name="adam", lr=0.01),
+                    optimizer=cj.OptimizerConfig(name="adam", lr=0.01, schedule="constant"),
                     data=cj.DataConfig(protocol="full", train_limit=1000),
                     train=cj.TrainConfig(epochs=2, batch_size=50, seeds=2, progress=False))
     result = cj.fit(cfg, cj.load_splits(cfg.data))

@@ -18,7 +18,8 @@ cfg = cj.ModelConfig(
     init="he",
 )
 model = cj.ConvNet(cfg)
-tx = cj.make_optimizer(cj.OptimizerConfig(name="sgd", lr=0.1), steps_per_epoch=10)
+tx = cj.make_optimizer(cj.OptimizerConfig(name="sgd", lr=0.1, schedule="constant"),
+                       steps_per_epoch=10)
 
 # %% Data: random images whose label is the brightest of 10 vertical stripes.
 rng = np.random.default_rng(0)

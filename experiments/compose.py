@@ -26,6 +26,7 @@ def compose_dictconfig(*overrides: str, with_hydra: bool = False) -> DictConfig:
     keeps the `hydra` node (sweeper, sweep dir), unresolved run-time fields and all."""
     from hydra import compose, initialize_config_dir
 
+    import hydra_plugins.cnn_jax_schema  # noqa: F401  (the defaults' nodes, from cnn_jax.config)
     from experiments.plugins import load_cli_plugins
 
     load_cli_plugins(overrides)  # a plugin's models are options of the model group

@@ -14,7 +14,7 @@ from cnn_jax.errors import first_line
 def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
                   data_dir: str | None = None) -> list[Path]:
     """Write the run's figures into `out`, print notes and the test accuracy; return the paths."""
-    from cnn_jax.config import from_mapping
+    from cnn_jax.config import ModelConfig, arch_of, from_mapping
     from cnn_jax.data import load_splits
     from cnn_jax.results import figures, records
     from cnn_jax.results.ablation_figure import save_figure_atomic
@@ -25,8 +25,10 @@ def write_figures(run_dir: Path, out: Path, digit: int = 0, seed_index: int = 0,
     splits = load_splits(dataclasses.replace(cfg.data, dir=data_dir or cfg.data.dir))
     history = records.read_epochs(run_dir)
     figs, acc = figures.run_figures(cfg, best, splits, history, seed_index, digit)
-    if not cfg.model.conv:
-        print("note: no conv layers (FC-only net): no filters.png or feature_maps.png")
+    if not figures.has_conv_figures(cfg.model):
+        what = ("no conv layers (FC-only net)" if isinstance(cfg.model, ModelConfig)
+                else f"model {arch_of(cfg.model)} is not a ConvNet")
+        print(f"note: {what}: no filters.png or feature_maps.png")
     if not history:
         print("note: no metrics.jsonl: no curves.png")
     print(f"test accuracy (seed {cfg.seed + seed_index}, best-validation params): {acc:.2%}")

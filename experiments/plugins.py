@@ -73,10 +73,10 @@ def store_models() -> None:
             store.store(group="model", name=name, node=model_node(name, entry.config))
 
 
-# group -> (registry module, registry name, the group node for a registered name)
+# group -> (registry module, registry name, the group node for a registered name; the other
+# keys are their dataclass's defaults, from hydra_plugins/cnn_jax_schema's schema/run node)
 COMPONENT_GROUPS: dict[str, tuple[str, str, Any]] = {
-    "pooling": ("cnn_jax.ops.pooling", "POOLS",
-                lambda name: {"kind": name, "window": 2, "stride": None, "p": 2.0}),
+    "pooling": ("cnn_jax.ops.pooling", "POOLS", lambda name: {"kind": name}),
     "activation": ("cnn_jax.ops.activations", "ACTIVATIONS", lambda name: {"name": name}),
     "optimizer": ("cnn_jax.train.optim", "OPTIMIZERS", lambda name: {"name": name}),
 }

@@ -173,7 +173,15 @@ def _job_errors(overrides: Sequence[str]) -> str | None:
 
 
 def check(argv: Sequence[str]) -> str | None:
-    """The one-line error of the first mistake in the command line, else None."""
+    """The one-line error of the first mistake in the command line, else None; config keys
+    named as the command line sets them."""
+    from cnn_jax.errors import command_line
+
+    with command_line():
+        return _check(argv)
+
+
+def _check(argv: Sequence[str]) -> str | None:
     from hydra.errors import HydraException
 
     from cnn_jax.config import ConfigError

@@ -1,6 +1,8 @@
 """Per-layer table (output shape, params, FLOPs/image) of a configured model.
 
-`python -m experiments.summary [group=option ...] [key=value ...]`, e.g. `model=nielsen_conv1`.
+`python -m experiments.summary [group=option ...] [key=value ...]`, e.g. `model=nielsen_conv1`;
+a plugin's model too (`'plugins=[examples.own_model]' model=small_resnet`: its top-level
+submodules, FLOPs not computed).
 """
 
 from __future__ import annotations
@@ -10,18 +12,26 @@ import sys
 from cnn_jax.errors import first_line
 from experiments.compose import compose_config
 from experiments.overrides import bad_group_choice
+from experiments.plugins import load_cli_plugins
 
 
 def summary_text(overrides: list[str]) -> str:
     """Compose the Hydra config with `overrides` and format its model's layer table."""
-    from cnn_jax.models import format_table
+    from cnn_jax.config import ModelConfig
+    from cnn_jax.data.source import dataset_of
+    from cnn_jax.models.summary import describe, format_table, model_name
 
-    cfg = compose_config(*overrides).model
-    shape = "x".join(map(str, cfg.input_shape))
-    pools = ", ".join(f"conv{i} {b.pool.kind}" for i, b in enumerate(cfg.conv))
-    head = f"model {cfg.name}: activation {cfg.activation}, input {shape}"
-    head += f", pooling: {pools}" if pools else ""
-    return f"{head}\n{format_table(cfg)}"
+    run = compose_config(*overrides)
+    cfg, data = run.model, run.data
+    image = dataset_of(data.name, data.source, data.data_dir).image_shape
+    shape = "x".join(map(str, image))
+    if isinstance(cfg, ModelConfig):
+        pools = ", ".join(f"conv{i} {b.pool.kind}" for i, b in enumerate(cfg.conv))
+        what = f"activation {cfg.activation}, input {shape}" + (f", pooling: {pools}" if pools
+                                                                 else "")
+    else:
+        what = f"{describe(cfg)}, input {shape}"
+    return f"model {model_name(cfg)}: {what}\n{format_table(cfg, image)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in overrides):
         print(__doc__.strip())
         return 0
+    load_cli_plugins(overrides)  # a plugin's models are options of the model group
     error = bad_group_choice(overrides)
     if error is None:
         from hydra.errors import HydraException

@@ -24,6 +24,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 import experiments.run_dirs as run_dirs  # noqa: E402
+import hydra_plugins.cnn_jax_schema  # noqa: E402, F401  (the defaults' nodes, from cnn_jax.config)
 from experiments.search_trial import TrialPruned, pruned, with_trial  # noqa: E402
 
 MARKS.mark("imports")
@@ -40,6 +41,7 @@ def main(dcfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from cnn_jax.errors import command_line
     from cnn_jax.loggers import sweep_group
     from cnn_jax.results.rundir import RunDirInUse, held
 
@@ -53,8 +55,8 @@ def main(dcfg: DictConfig) -> float:
     metric = dcfg.get("optimized_metric", "val_acc")
     group = sweep_group(str(hc.sweep.dir) if multirun else None)  # a sweep's jobs, in the loggers
     marks = Marks() if multirun else MARKS  # a sweep's job: its own seconds, from here
-    try:
-        with held(run_dir):  # first: nothing, a failure record neither, goes into a dir in use
+    try:  # messages name config keys as this command sets them (errors.command_line)
+        with held(run_dir), command_line():  # held first: nothing goes into a dir in use
             return run_or_skip(dcfg, run_dir, overrides, metric, multirun, group, marks)
     except RunDirInUse as err:
         return _fail(run_dir, overrides, f"{err}", metric, multirun, exit_code=2, record=False)

@@ -150,7 +150,7 @@ def test_registered_pool_and_activation_train_one_step(toy_components):
     cfg = ModelConfig(conv=(ConvBlockConfig(4, pool=PoolConfig("toy_min")),),
                       dense=(DenseConfig(16),), activation="toy_softsign", init="he")  # fmt: skip
     model = ConvNet(cfg)
-    tx = make_optimizer(OptimizerConfig(name="sgd", lr=0.1), steps_per_epoch=1)
+    tx = make_optimizer(OptimizerConfig(name="sgd", lr=0.1, schedule="constant"), steps_per_epoch=1)
     state = create_state(jax.jit(lambda k: init_params(model, k))(jax.random.PRNGKey(1)), tx)
     new, metrics = jax.jit(make_train_step(model, tx))(state, x, y, jax.random.PRNGKey(2))
     assert int(new.step) == 1 and bool(jnp.isfinite(metrics["loss"]))
@@ -177,12 +177,13 @@ def toy_optimizer_and_init():
 
 
 def test_registered_optimizer_and_init_pass_config_validation(toy_optimizer_and_init):
-    opt = OptimizerConfig(name="toy_sign_sgd", lr=0.01)
+    opt = OptimizerConfig(name="toy_sign_sgd", lr=0.01, schedule="constant")
     params = {"w": jnp.ones(3)}
     tx = make_optimizer(opt, steps_per_epoch=1)
     updates, _ = tx.update({"w": jnp.array([2.0, -3.0, 0.0])}, tx.init(params), params)
     np.testing.assert_allclose(updates["w"], [-0.01, 0.01, 0.0])
-    params = init_params(ConvNet(ModelConfig(dense=(), init="toy_zeros")), jax.random.PRNGKey(0))
+    net = ConvNet(ModelConfig(conv=(), dense=(), init="toy_zeros"))
+    params = init_params(net, jax.random.PRNGKey(0))
     assert params["output"]["kernel"].shape == (784, 10) and not params["output"]["kernel"].any()
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -55,13 +56,28 @@ def test_progress_round_trips_exactly(tmp_path):
     saved = small_progress(scale=2.0)
     ckpt.save_progress(manager, saved)
     restored = ckpt.restore_progress(ckpt.checkpoint_manager(tmp_path / "ck"), small_progress())
-    assert restored.next_epoch == 1 and restored.history == saved.history
+    assert restored.epochs_done == 1 == restored.history[-1]["epoch"]
+    assert restored.history == saved.history
     assert_trees_equal(restored.state._asdict(), saved.state._asdict())
     assert_trees_equal(restored.best_params, saved.best_params)
     raw = ckpt.load_checkpoint(tmp_path / "ck")
-    assert raw["meta"]["next_epoch"] == 1
+    assert raw["meta"]["epochs_done"] == 1
     assert_trees_equal(raw["best"], saved.best_params)
     assert np.asarray(raw["best"]["conv0"]["kernel"]).shape[0] == 2  # leading seed axis
+
+
+def test_a_checkpoint_saved_under_the_old_meta_name_restores(tmp_path):
+    import orbax.checkpoint as ocp
+
+    saved = small_progress(scale=2.0)
+    manager = ckpt.checkpoint_manager(tmp_path / "ck")
+    trees = {"state": saved.state._asdict(), "best": saved.best_params}
+    manager.save(1, args=ocp.args.Composite(  # as runs saved before `epochs_done` was named so
+        trees=ocp.args.StandardSave(trees),
+        meta=ocp.args.JsonSave({"next_epoch": 1, "history": saved.history})))
+    manager.wait_until_finished()
+    restored = ckpt.restore_progress(ckpt.checkpoint_manager(tmp_path / "ck"), small_progress())
+    assert restored.epochs_done == 1 and restored.history == saved.history
 
 
 def test_load_checkpoint_of_empty_dir_raises(tmp_path):
@@ -96,7 +112,7 @@ class Killed(Exception):
     """Stands in for a job killed right after a checkpoint was written."""
 
 
-def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monkeypatch):
+def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monkeypatch, caplog):
     # Adam with a one-cycle schedule over 3 epochs: the optimizer state and the schedule's step
     # count must both be restored; two seeds exercise the vmapped seed axis.
     cfg = make_cfg(mnist_dir, "optimizer=adam", "train.epochs=3", "train.seeds=2")
@@ -106,7 +122,7 @@ def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monke
 
     def save_then_die(manager, progress):
         save(manager, progress)
-        if progress.next_epoch == 2:
+        if progress.epochs_done == 2:
             raise Killed
 
     monkeypatch.setattr(ckpt, "save_progress", save_then_die)
@@ -116,8 +132,12 @@ def test_killed_then_resumed_run_equals_uninterrupted(tmp_path, mnist_dir, monke
     before = lines_of(tmp_path / "cut")
     assert len(before) == 2
     resume = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, resume=True))
-    resumed = experiment.run(resume, tmp_path / "cut")
+    with caplog.at_level(logging.INFO, logger=experiment.__name__):
+        resumed = experiment.run(resume, tmp_path / "cut")
     assert resumed["epochs"] == 3
+    # epochs count from 1 everywhere: the checkpoint's epoch, the log's, the history's
+    assert resumed["resumed_from"] == 2 == json.loads(before[-1])["epoch"]
+    assert f"resuming {tmp_path / 'cut'} at epoch 3/3" in caplog.text
     assert lines_of(tmp_path / "cut")[:2] == before  # epochs 1-2 kept (timings too), not rerun
     assert epochs_of(tmp_path / "cut") == epochs_of(tmp_path / "whole")
     assert per_seed(tmp_path / "cut") == per_seed(tmp_path / "whole")

@@ -21,8 +21,8 @@ def base(**over):
     """A config mapping in the shape of a run's config.json (and of Hydra's resolved config)."""
     model = ModelConfig(conv=(ConvBlockConfig(20),), dense=(DenseConfig(100, 0.25),),
                         out_dropout=0.25, activation="relu", dropout_form="nielsen", name="t")
-    cfg = json.loads(json.dumps(to_dict(Config(model, OptimizerConfig("sgd", 0.1),
-                                               train=TrainConfig(batch_size=10)))))
+    opt = OptimizerConfig("sgd", 0.1, schedule="constant")
+    cfg = json.loads(json.dumps(to_dict(Config(model, opt, train=TrainConfig(batch_size=10)))))
     cfg["pooling"] = "a Hydra variable, ignored"
     for key, value in over.items():
         node = cfg

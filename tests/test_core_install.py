@@ -61,4 +61,4 @@ def test_core_imports_everything_but_the_extras_modules(tmp_path):
     # auto source, no IDX files, no TFDS: one line saying how to get either
     msg = out["data_error"]
     assert msg.startswith(f"dataset files not found in {tmp_path} ") and "\n" not in msg
-    assert "cnn-jax[tfds]" in msg and "data.dir=" in msg
+    assert "cnn-jax[tfds]" in msg and "DataConfig(dir=<folder holding them>)" in msg

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_fixtures import FASHION_DIR, MNIST_DIR, ROOT, make_dataset, use_md5s
+from idx_fixtures import FASHION_DIR, MNIST_DIR, make_dataset, use_md5s
 
 from cnn_jax.config import DataConfig
 from cnn_jax.data import DataError, Splits, expand_shifts, idx, load_splits, pipeline, source
@@ -77,7 +77,8 @@ def test_generated_full_protocol_limit_and_expand(tmp_path: Path, monkeypatch) -
 def test_nielsen_protocol_needs_more_than_50k_images(tmp_path: Path, monkeypatch) -> None:
     made = make_dataset(tmp_path / "d")
     use_md5s(monkeypatch, "mnist", made["md5s"])
-    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000 .* holds 12"):
+    with pytest.raises(DataError, match=r"DataConfig\(protocol='nielsen'\) needs more than 50000 "
+                                        r".* holds 12"):
         load_splits(DataConfig(dir=str(tmp_path / "d")), cache_dir=tmp_path / "c")
 
 
@@ -140,8 +141,9 @@ def test_tfds_options_with_idx_files_are_an_error(tmp_path: Path, src: str, key:
     with pytest.raises(DataError) as err:
         load_splits(cfg, cache_dir=tmp_path / "c")
     msg = str(err.value)
-    assert msg.startswith(f"data.{key}=/nonexistent/dir is a TFDS option") and "\n" not in msg
-    assert str(tmp_path / "d") in msg and "data.source=tfds" in msg
+    assert msg.startswith(f"DataConfig({key}='/nonexistent/dir') is a TFDS option")
+    assert str(tmp_path / "d") in msg and "\n" not in msg
+    assert msg.endswith(f"leave DataConfig.{key} unset, or set DataConfig(source='tfds')")
 
 
 @needs_mnist
@@ -183,19 +185,20 @@ def test_mnist_files_are_not_fashion(cache: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_conf_data_yaml_has_exactly_the_dataconfig_fields(name: str, monkeypatch) -> None:
+def test_conf_data_node_has_exactly_the_dataconfig_fields(name: str, monkeypatch) -> None:
     import dataclasses
 
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
+
+    from cnn_jax.data import registry
+    from experiments.compose import compose_dictconfig
 
     monkeypatch.delenv("CNN_JAX_MNIST_DIR", raising=False)
     monkeypatch.delenv("CNN_JAX_FASHION_MNIST_DIR", raising=False)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name=None, overrides=[f"+data={name}"])
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    assert list(data) == [f.name for f in dataclasses.fields(DataConfig)]
+    data = OmegaConf.to_container(compose_dictconfig(f"data={name}").data, resolve=True)
+    assert sorted(data) == sorted(f.name for f in dataclasses.fields(DataConfig))
     assert DataConfig(**data).name == name
+    assert data["dir"] == registry.DATASETS[name].default_dir
     assert (name == "mnist") == (data["dir"] == "../shared/data/mnist")
 
 

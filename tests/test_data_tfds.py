@@ -63,7 +63,7 @@ def test_load_splits_tfds_source_uses_dir_as_manual_dir(tmp_path: Path, tiny: di
     np.testing.assert_array_equal(s.val_y, tiny["arrays"]["test_labels"])
     limited = load_splits(DataConfig(**{**cfg.__dict__, "train_limit": 3, "expand": True}))
     assert limited.train_x.shape == (15, 28, 28, 1)
-    with pytest.raises(DataError, match="protocol=nielsen needs more than 50000"):
+    with pytest.raises(DataError, match=r"DataConfig\(protocol='nielsen'\) needs more than 50000"):
         load_splits(DataConfig(**{**cfg.__dict__, "protocol": "nielsen"}))
 
 
@@ -249,13 +249,14 @@ def test_auto_offline_without_files_is_one_line_with_both_remedies(tmp_path, mon
     assert "\n" not in msg and not isinstance(err.value, builders.DownloadFailed)
     assert f"not found in {tmp_path / 'empty'} " in msg and "(cannot reach h: down)" in msg
     assert all(name in msg for name in idx.FILES.values())
-    assert "data.dir=" in msg and "internet" in msg
+    assert "set DataConfig(dir=<folder holding them>)" in msg and "internet" in msg
     with pytest.raises(builders.DownloadFailed):  # an explicit tfds source keeps TFDS's wording
         load_splits(_auto(tmp_path / "empty", tmp_path, source="tfds"))
 
 
 def test_tfds_manual_dir_without_files_is_an_error(tmp_path, monkeypatch) -> None:
     served = _serve(monkeypatch, {})
-    with pytest.raises(DataError, match=r"^data.manual_dir=\S*nowhere: no IDX files in "):
+    with pytest.raises(DataError, match=r"^DataConfig\(manual_dir='\S*nowhere'\): no IDX files "
+                                        r"in .* or leave DataConfig.manual_dir unset to "):
         load_splits(_auto(tmp_path / "empty", tmp_path, manual_dir=str(tmp_path / "nowhere")))
     assert not served

@@ -46,7 +46,8 @@ def synthetic_splits(n_train: int = 512, n_eval: int = 128) -> Splits:
 
 def small_cfg(**train) -> Config:
     train = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "progress": False, **train}
-    return Config(model=MODEL, optimizer=OptimizerConfig("momentum", lr=0.05),
+    return Config(model=MODEL, optimizer=OptimizerConfig("momentum", lr=0.05, momentum=0.9,
+                                                     schedule="constant"),
                   train=TrainConfig(**train))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from cnn_jax.ops import POOLS, avg_pool, l2_pool, lp_pool, max_pool, pool
+from cnn_jax.ops import POOLS, PoolKind, avg_pool, l2_pool, lp_pool, max_pool, pool
 
 X4 = jnp.array(
     [[1.0, 2.0, 0.0, -1.0],
@@ -93,3 +93,52 @@ def test_jit_grad_with_overlapping_windows(kind):
     x = jax.random.normal(jax.random.PRNGKey(0), (1, 6, 6, 2))
     f = lambda x: pool(x, kind, window=3, stride=2, p=3.0).sum()
     np.testing.assert_allclose(jax.jit(jax.grad(f))(x), jax.grad(f)(x), rtol=1e-5)
+
+
+class _SlidingByOne(PoolKind):
+    """Overlapping windows by default: a geometry of its own, on its registry entry."""
+
+    def stride(self, window, stride):
+        return 1 if stride is None else stride
+
+
+@pytest.mark.parametrize("entry, pooled_hw", [
+    (PoolKind(lambda x, *, window, stride, p, key, train: x, pools=False), (24, 24)),
+    (_SlidingByOne(lambda x, *, window, stride, p, key, train: max_pool(x, window, stride)),
+     (23, 23)),
+])
+def test_a_kinds_geometry_comes_from_its_registry_entry_everywhere(monkeypatch, entry,
+                                                                   pooled_hw):
+    import jax
+
+    from cnn_jax.config import ConvBlockConfig, DenseConfig, ModelConfig, PoolConfig, layer_shapes
+    from cnn_jax.models import ConvNet, init_params, layer_table
+    from cnn_jax.models.summary import describe
+
+    monkeypatch.setitem(POOLS, "toy", entry)
+    cfg = ModelConfig(conv=(ConvBlockConfig(3, pool=PoolConfig("toy")),), dense=(DenseConfig(4),))
+    assert layer_shapes(cfg) == [((24, 24), pooled_hw)]
+    row, (h, w) = layer_table(cfg)[0], pooled_hw
+    assert row.output_shape == (h, w, 3)
+    conv, pooling = 2 * 5 * 5 * 1 * 3 * 24 * 24, (4 * h * w * 3 if entry.pools else 0)
+    assert row.flops == conv + pooling + 2 * h * w * 3
+    assert ("toy-pool" in describe(cfg)) == entry.pools
+    assert cfg.conv[0].pool.effective_stride == entry.stride(2, None)
+    net = ConvNet(cfg)
+    params = init_params(net, jax.random.PRNGKey(0))
+    assert params["dense0"]["kernel"].shape[0] == pooled_hw[0] * pooled_hw[1] * 3
+    _, state = net.apply({"params": params}, jnp.zeros((1, 28, 28, 1)),
+                         mutable=["intermediates"])
+    assert state["intermediates"]["conv0"]["out"][0].shape == (1, *pooled_hw, 3)
+
+
+def test_register_pool_wraps_a_function_in_an_entry():
+    from cnn_jax.ops.pooling import register_pool
+
+    register_pool("flat", lambda x, *, window, stride, p, key, train: x, pools=False)
+    entry = POOLS.pop("flat")
+    assert isinstance(entry, PoolKind) and not entry.pools and entry.area(3) == 1
+    assert POOLS["max"].area(3) == 9 and POOLS["max"].output_hw(7, 6, 3, None) == (2, 2)
+    x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(pool(x, "max", window=2), POOLS["max"](
+        x, window=2, stride=None, p=2.0, key=None, train=False))

@@ -33,7 +33,8 @@ def test_split_rule_of_each_protocol():
     own = pairs(3, 1)[0]
     s = split(train, test, "holdout", validation=own)
     assert len(s.train_y) == 20 and np.array_equal(s.val_x, own[0])
-    with pytest.raises(DataError, match=r"protocol=nielsen needs more than 50000 .* holds 20"):
+    with pytest.raises(DataError, match=r"DataConfig\(protocol='nielsen'\) needs more than 50000 "
+                                        r".* holds 20"):
         split(train, test, "nielsen")
     big = (np.zeros((50_003, 1, 1, 1), np.uint8), np.zeros(50_003, np.int32))
     s = split(big, test, "nielsen")
@@ -52,7 +53,7 @@ def test_unknown_name_is_a_one_line_config_error_naming_the_remedy():
     with pytest.raises(ConfigError) as err:
         cj.DataConfig(name="cifar10")
     assert str(err.value).startswith("data.name='cifar10' is not one of mnist, fashion_mnist")
-    assert "data.source=tfds" in str(err.value) and "\n" not in str(err.value)
+    assert "DataConfig(source='tfds')" in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("name,shape,classes", [
@@ -99,7 +100,7 @@ def toy_entry(monkeypatch):
 
 def test_a_registered_dataset_with_its_own_loader_trains(toy_entry):
     (tx, _), (sx, _), (vx, _) = toy_entry
-    cfg = cj.Config(model=cj.ModelConfig(dense=(cj.DenseConfig(8),)),
+    cfg = cj.Config(model=cj.ModelConfig(conv=(), dense=(cj.DenseConfig(8),)),
                     data=cj.DataConfig(name="toy", protocol="holdout"),
                     train=cj.TrainConfig(epochs=1, batch_size=10, progress=False))
     assert (cfg.model.input_shape, cfg.model.num_classes) == ((6, 5, 2), 3)

@@ -80,7 +80,7 @@ def test_the_model_wide_knobs_reach_the_fields_that_declare_them(forget_plugin_m
 
 def _tiny(data, **train):
     return cj.Config(model=SmallResNetConfig(width=4, blocks=1), data=data,
-                     optimizer=cj.OptimizerConfig(name="adam", lr=0.01),
+                     optimizer=cj.OptimizerConfig(name="adam", lr=0.01, schedule="constant"),
                      train=cj.TrainConfig(batch_size=10, progress=False, **train))
 
 
@@ -152,3 +152,33 @@ def test_params_of_a_seed_and_short_summaries(toy_data):
     assert repr(result).startswith("FitResult(epochs=1, test_acc at best val {3: ")
     assert repr(result.progress).startswith("Progress(epochs done 1, seeds 2, ")
     assert len(repr(result)) < 200 and len(repr(result.progress)) < 200
+
+
+def test_the_summary_lists_a_registered_models_own_layers(forget_plugin_models, capsys):
+    from cnn_jax.models.summary import model_costs
+    from experiments.summary import main
+
+    overrides = ["plugins=[examples.own_model]", "model=small_resnet", "model.width=4",
+                 "model.blocks=1"]
+    assert main(overrides) == 0
+    head, columns, *rows, total = capsys.readouterr().out.strip().splitlines()
+    assert head.startswith("model small_resnet: small_resnet(width=4, blocks=1, ")
+    assert head.endswith(", input 28x28x1") and columns.split()[0] == "layer"
+    names = [row.split()[0] for row in rows]
+    assert names[0] == "Conv_0" and names[-1] == "Dense_0"  # the order of the forward pass
+    assert "BatchNorm_0" in names and all(row.split()[-1] == "-" for row in rows)
+    assert rows[-1].split()[1] == "10"  # Dense_0's output: the class scores
+    params = model_costs(SmallResNetConfig(width=4, blocks=1))[0]
+    assert total.split()[1:] == [f"{params:,}", "-"]
+
+
+def test_inspect_run_draws_a_registered_models_run(toy_data, tmp_path, capsys):
+    from experiments.inspect_run import main
+
+    run(_tiny(toy_data, epochs=1), tmp_path / "run")
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert "note: model small_resnet is not a ConvNet: no filters.png or feature_maps.png" in out
+    drawn = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert drawn == ["confusion.png", "curves.png", "mistakes.png"]
+    assert all((tmp_path / "figs" / name).stat().st_size > 5000 for name in drawn)

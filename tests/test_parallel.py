@@ -34,7 +34,8 @@ SCRIPT = textwrap.dedent("""
     for seeds in (1, 2):
         runs = {}
         for devices in (1, 2):
-            cfg = Config(model=model, optimizer=OptimizerConfig("momentum", lr=0.05),
+            cfg = Config(model=model, optimizer=OptimizerConfig("momentum", lr=0.05, momentum=0.9,
+                                                   schedule="constant"),
                          train=TrainConfig(epochs=2, batch_size=32, seeds=seeds, devices=devices,
                                            eval_batch_size=30, progress=False))
             runs[devices] = fit(cfg, splits)
@@ -49,7 +50,7 @@ SCRIPT = textwrap.dedent("""
     # the compiled epoch really is partitioned: gradients are summed across devices
     mesh = data_mesh(2)
     net = ConvNet(model)
-    tx = make_optimizer(OptimizerConfig("sgd"), 8)
+    tx = make_optimizer(OptimizerConfig("sgd", lr=0.1, schedule="constant"), 8)
     epoch = make_train_epoch(make_train_step(net, tx), 256, 32, True, batch_axis_sharding(mesh))
     state = jax.tree_util.tree_map(lambda a: a[0], init_states(net, tx, [0]))
     hlo = jax.jit(epoch).lower(state, jax.random.PRNGKey(0), *part(256)).compile().as_text()

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cnn_jax.config import ConfigError
+from cnn_jax.errors import command_line
 from cnn_jax.results.rundir import (
     LOCK,
     RunDirInUse,
@@ -68,7 +69,9 @@ def test_auto_refuses_another_config_with_one_line(tmp_path):
     message = str(err.value)
     assert "holds a run of another config" in message and "\n" not in message
     assert "model.conv: [{'features': 20}] -> [{'features': 40}] and 1 more" in message
-    assert "train.resume=false starts it over" in message
+    assert "TrainConfig(resume=False) starts it over" in message  # a Python caller
+    with command_line(), pytest.raises(ConfigError, match="; train.resume=false starts it over"):
+        should_resume(tmp_path, other, "auto")  # the command line's own wording
     assert should_resume(tmp_path, other, False) is False
     assert should_resume(tmp_path, other, True) is True
 

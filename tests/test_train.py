@@ -25,7 +25,8 @@ SMALL = ModelConfig(
 
 def small_cfg(**train):
     train = {"epochs": 2, "batch_size": 50, "progress": False, **train}
-    return Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1), train=TrainConfig(**train))
+    return Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, schedule="constant"),
+                  train=TrainConfig(**train))
 
 
 def test_same_seed_twice_gives_identical_metrics(tiny_splits):
@@ -48,7 +49,7 @@ def test_seeds_in_one_program_match_separate_runs(tiny_splits):
 def test_learning_happens(tiny_splits):
     cfg = Config(
         model=SMALL,
-        optimizer=OptimizerConfig("adam", lr=3e-3),
+        optimizer=OptimizerConfig("adam", lr=3e-3, schedule="constant"),
         train=TrainConfig(epochs=3, batch_size=20, progress=False),
     )
     result = fit(cfg, tiny_splits)
@@ -60,7 +61,7 @@ def test_learning_happens(tiny_splits):
 def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
     cfg = Config(
         model=SMALL,
-        optimizer=OptimizerConfig("sgd", lr=1e12),
+        optimizer=OptimizerConfig("sgd", lr=1e12, schedule="constant"),
         train=TrainConfig(epochs=5, batch_size=50, progress=False),
     )
     result = fit(cfg, tiny_splits)
@@ -70,7 +71,7 @@ def test_divergence_is_recorded_and_stops_the_run(tiny_splits):
 
 
 def test_an_exploding_but_finite_loss_is_diverged_under_the_bound(tiny_splits):
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e5),
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=1e5, schedule="constant"),
                  train=TrainConfig(epochs=2, batch_size=50, progress=False))
     unbounded = fit(Config(**{**cfg.__dict__, "train": TrainConfig(
         epochs=2, batch_size=50, progress=False, max_loss=None)}), tiny_splits)
@@ -97,7 +98,7 @@ def test_exploded_is_a_non_finite_loss_or_one_above_the_bound():
 def test_nielsen_l2_on_weights_only_divided_by_minibatches():
     params = {"d": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.full((2,), 2.0)}}
     grads = jax.tree_util.tree_map(jnp.ones_like, params)
-    tx = make_optimizer(OptimizerConfig("sgd", lr=0.5, l2=0.1), steps_per_epoch=4)
+    tx = make_optimizer(OptimizerConfig("sgd", lr=0.5, l2=0.1, schedule="constant"), 4)
     updates, _ = tx.update(grads, tx.init(params), params)
     # kernel: -lr * (grad + l2 / n_batches * W) = -0.5 * (1 + 0.025 * 2)
     np.testing.assert_allclose(updates["d"]["kernel"], -0.5 * 1.05)
@@ -329,8 +330,8 @@ def test_fewer_training_images_than_a_minibatch_is_a_config_error(tiny_splits):
 
     few = type(tiny_splits)(tiny_splits.train_x[:20], tiny_splits.train_y[:20],
                             *tiny_splits[2:])
-    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, l2=0.1),
-                 train=TrainConfig(batch_size=50, progress=False))
+    cfg = Config(model=SMALL, optimizer=OptimizerConfig("sgd", lr=0.1, l2=0.1, schedule="constant"),
+                 train=TrainConfig(epochs=1, batch_size=50, progress=False))
     with pytest.raises(ConfigError, match="train.batch_size=50 exceeds the 20 training images"):
         build(cfg, few)
 
@@ -363,3 +364,24 @@ def test_auto_seed_batching_loops_on_cpu_and_vmaps_on_accelerators():
     assert resolve_seed_batching("vmap", "cpu") == "vmap"
     with pytest.raises(ValueError, match="seed_batching='many' is not one of auto, vmap, loop"):
         resolve_seed_batching("many")
+
+
+def test_program_epoch_e_counts_from_1_and_is_keyed_by_its_index(tiny_splits):
+    """Program.epoch(state, e) trains epoch e as history numbers it, its minibatch order keyed
+    by e - 1 (the keys runs have always used), and fit's epoch 1 is that epoch."""
+    from cnn_jax.train import build
+
+    cfg = small_cfg(epochs=1)
+    program = build(cfg, tiny_splits, 1)
+    state = jax.tree_util.tree_map(lambda a: a[0], program.fresh().state)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 1), 0)
+    x, y = jnp.asarray(tiny_splits.train_x), jnp.asarray(tiny_splits.train_y)
+    alone, _ = jax.jit(program.train_epoch)(state, key, x, y)
+    first, _ = program.epoch(program.fresh().state, 1)
+    fitted = fit(cfg, tiny_splits)
+    assert fitted.history[0]["epoch"] == 1 == fitted.progress.epochs_done
+    for a, b, c in zip(jax.tree_util.tree_leaves(alone.params),
+                       jax.tree_util.tree_leaves(first.params),
+                       jax.tree_util.tree_leaves(fitted.progress.state.params), strict=True):
+        np.testing.assert_allclose(np.asarray(b)[0], np.asarray(a), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(c))

@@ -18,7 +18,7 @@ from tensorflow_datasets.proto import tf_example_pb2
 
 from cnn_jax.data import idx, registry
 from cnn_jax.data.splits import Pair, Splits, split
-from cnn_jax.errors import first_line
+from cnn_jax.errors import field_name, first_line, setting
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
@@ -65,7 +65,8 @@ def download_failed(builder_name: str, manual_dir: str, reason: str) -> Download
     """The one-line error of a builder that found no files and could not download them."""
     return DownloadFailed(
         f"{builder_name}: no IDX files in manual dir {manual_dir} and the download failed "
-        f"({reason}); put the four files there (data.manual_dir=...) or retry with internet",
+        f"({reason}); put the four files there ({setting('data.manual_dir', '<folder>')}) or "
+        "retry with internet",
         reason,
     )
 
@@ -265,9 +266,10 @@ def _manual_dir(cfg: DataConfig, builder_name: str) -> str | None:
         if manual_files(cfg.manual_dir, builder_name) is None:
             root = Path(cfg.manual_dir).expanduser().resolve()
             raise idx.DataError(
-                f"data.manual_dir={cfg.manual_dir}: no IDX files in {root} or {root}/"
-                f"{builder_name} (expected {', '.join(idx.FILES.values())}, each .gz or raw); "
-                "put them there, or drop data.manual_dir to download them"
+                f"{setting('data.manual_dir', cfg.manual_dir)}: no IDX files in {root} or "
+                f"{root}/{builder_name} (expected {', '.join(idx.FILES.values())}, each .gz or "
+                f"raw); put them there, or leave {field_name('data.manual_dir')} unset to "
+                "download them"
             )
         return cfg.manual_dir
     here = registry.folder(cfg)

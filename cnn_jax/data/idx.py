@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_jax.errors import setting
+
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dims
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dim
 
@@ -59,8 +61,8 @@ def find_files(directory: str | os.PathLike) -> dict[str, Path]:
         which = "" if len(missing) == len(FILES) else f" (missing: {', '.join(missing)})"
         raise DataError(
             f"dataset files not found in {root}{which}: expected {expected}; put the four files "
-            "there or set data.dir=<folder holding them>, or use data.source=auto (the default) to "
-            "download them when online"
+            f"there or set {setting('data.dir', '<folder holding them>')}, or use "
+            f"{setting('data.source', 'auto')} (the default) to download them when online"
         )
     return found
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnn_jax.data import idx
+from cnn_jax.errors import on_command_line, setting
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -85,9 +86,9 @@ def name_error(name: str, source: str) -> str | None:
     data.source=tfds any name (its builder is looked up when the data is described)."""
     if name in DATASETS or (source == "tfds" and isinstance(name, str) and name):
         return None
+    tfds = "data=tfds" if on_command_line() else setting("data.source", "tfds")
     return (f"data.name={name!r} is not one of {', '.join(DATASETS)}; any TFDS image "
-            "classification dataset loads by name with data.source=tfds (data=tfds on the "
-            "command line)")
+            f"classification dataset loads by name with {tfds}")
 
 
 def folder(cfg: Any) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cnn_jax.data import idx, registry
 from cnn_jax.data.registry import Dataset, folder
+from cnn_jax.errors import field_name, setting
 
 if TYPE_CHECKING:
     from cnn_jax.config import DataConfig
@@ -59,8 +60,9 @@ def check_options(cfg: DataConfig, source: str) -> None:
         if value is not None:
             root = Path(folder(cfg) or ".").expanduser().resolve()
             raise idx.DataError(
-                f"data.{key}={value} is a TFDS option, but data.source={cfg.source} reads the "
-                f"IDX files in {root} directly; drop data.{key}, or set data.source=tfds"
+                f"{setting(f'data.{key}', value)} is a TFDS option, but "
+                f"{setting('data.source', cfg.source)} reads the IDX files in {root} directly; "
+                f"leave {field_name(f'data.{key}')} unset, or set {setting('data.source', 'tfds')}"
             )
 
 
@@ -70,8 +72,9 @@ def not_found(directory: str | None, reason: str) -> str:
     expected = ", ".join(f"{name}[.gz]" for name in idx.FILES.values())
     return (
         f"dataset files not found in {root} (expected {expected}) and the download failed "
-        f"({reason}); put the four files there or set data.dir=<folder holding them>, or run "
-        "again with internet access to download them"
+        f"({reason}); put the four files there or set "
+        f"{setting('data.dir', '<folder holding them>')}, or run again with internet access to "
+        "download them"
     )
 
 

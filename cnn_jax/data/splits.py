@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnn_jax.data.idx import DataError
+from cnn_jax.errors import field_name, setting
 
 PROTOCOLS = ("nielsen", "full", "holdout")
 NIELSEN_TRAIN = 50_000
@@ -36,9 +37,10 @@ def check_nielsen_size(n_train: int) -> None:
     """Nielsen's split needs more than 50,000 training images (the rest is validation)."""
     if n_train <= NIELSEN_TRAIN:
         raise DataError(
-            f"data.protocol=nielsen needs more than {NIELSEN_TRAIN} training images, the data "
-            f"holds {n_train}; use data.protocol=full or holdout (or data.train_limit for small "
-            "runs)"
+            f"{setting('data.protocol', 'nielsen')} needs more than {NIELSEN_TRAIN} training "
+            f"images, the data holds {n_train}; use {setting('data.protocol', 'full')} or "
+            f"{setting('data.protocol', 'holdout')} (or {field_name('data.train_limit')} for "
+            "small runs)"
         )
 
 

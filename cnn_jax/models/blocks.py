@@ -11,7 +11,7 @@ from cnn_jax.models.init import layer_init
 from cnn_jax.ops.activations import activation
 from cnn_jax.ops.conv import conv2d
 from cnn_jax.ops.dropout import dropout
-from cnn_jax.ops.pooling import pool
+from cnn_jax.ops.pooling import pool, pool_kind
 
 
 def _rng(module: nn.Module, train: bool) -> jax.Array | None:
@@ -34,15 +34,15 @@ class ConvBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         c, k = self.cfg, self.cfg.kernel
-        pool_area = 1 if c.pool.kind == "none" else c.pool.window**2
-        inits = layer_init(self.init, "conv", c.features * k * k / pool_area)
+        kind = pool_kind(c.pool.kind)
+        inits = layer_init(self.init, "conv", c.features * k * k / kind.area(c.pool.window))
         w = self.param("kernel", inits.kernel, (k, k, x.shape[-1], c.features))
         b = self.param("bias", inits.bias, (c.features,))
         act = activation(self.act)
 
         def pooled(y: jax.Array) -> jax.Array:
-            return pool(y, c.pool.kind, window=c.pool.window, stride=c.pool.effective_stride,
-                        p=c.pool.p, key=_rng(self, train), train=train)
+            return pool(y, c.pool.kind, window=c.pool.window, stride=c.pool.stride, p=c.pool.p,
+                        key=_rng(self, train), train=train)
 
         y = conv2d(x, w, stride=c.stride, padding=c.padding, impl=self.impl)
         if c.order == "pool_act":

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cnn_jax.geometry import window_stride
 from cnn_jax.ops.windows import output_size, window_slices
 
 
@@ -86,7 +88,7 @@ def _safe_root(s: jax.Array, p: float) -> jax.Array:
 
 def max_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
     """Maximum over each window."""
-    stride = window if stride is None else stride
+    stride = window_stride(window, stride)
     if stride == window:
         return _tiled_max(x, window)
     return _window_reduce(x, window, stride, jnp.max, -np.inf, jax.lax.max)
@@ -94,13 +96,13 @@ def max_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Ar
 
 def avg_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
     """Mean over each window."""
-    stride = window if stride is None else stride
+    stride = window_stride(window, stride)
     return _sum_pool(x, window, stride) / (window * window)
 
 
 def l2_pool(x: jax.Array, window: int = 2, stride: int | None = None) -> jax.Array:
     """sqrt(sum of squares) over each window; finite gradient on all-zero windows."""
-    stride = window if stride is None else stride
+    stride = window_stride(window, stride)
     return _safe_root(_sum_pool(x * x, window, stride), 2.0)
 
 
@@ -112,7 +114,7 @@ def lp_pool(x: jax.Array, window: int = 2, stride: int | None = None, p: float =
     """
     if p < 1.0:
         raise ValueError(f"lp pool p={p!r} must be >= 1")
-    stride = window if stride is None else stride
+    stride = window_stride(window, stride)
     if p == 2.0:
         return _safe_root(_sum_pool(x * x, window, stride), 2.0)
     a = jnp.abs(jnp.stack(window_slices(x, window, stride)))
@@ -121,21 +123,65 @@ def lp_pool(x: jax.Array, window: int = 2, stride: int | None = None, p: float =
     return _safe_root(jnp.sum((a / top) ** p, axis=0), float(p)) * top
 
 
-POOLS: dict[str, PoolFn] = {
-    "max": lambda x, *, window, stride, p, key, train: max_pool(x, window, stride),
-    "avg": lambda x, *, window, stride, p, key, train: avg_pool(x, window, stride),
-    "l2": lambda x, *, window, stride, p, key, train: l2_pool(x, window, stride),
-    "lp": lambda x, *, window, stride, p, key, train: lp_pool(x, window, stride, p),
-    "none": lambda x, *, window, stride, p, key, train: x,
+@dataclass(frozen=True)
+class PoolKind:
+    """A registered pooling kind: its function and the geometry of its windows, which the
+    config's shape check, the model (pool call, init fan-in), its summary and the figures read.
+
+    pools: whether it pools at all (False for "none": the maps go on as they are, no window).
+    """
+
+    fn: PoolFn
+    pools: bool = True
+
+    def __call__(self, x: jax.Array, *, window: int, stride: int | None, p: float,
+                 key: jax.Array | None, train: bool) -> jax.Array:
+        """Pool NHWC `x` (stride None: the window)."""
+        return self.fn(x, window=window, stride=self.stride(window, stride), p=p, key=key,
+                       train=train)
+
+    def stride(self, window: int, stride: int | None) -> int:
+        """The stride its windows move by (`stride`; None: the window)."""
+        return window_stride(window, stride)
+
+    def area(self, window: int) -> int:
+        """Input pixels per output pixel: window**2, or 1 where it does not pool."""
+        return window * window if self.pools else 1
+
+    def output_hw(self, h: int, w: int, window: int, stride: int | None) -> tuple[int, int]:
+        """(h, w) of its output for (h, w) maps: unchanged where it does not pool; a window
+        larger than the maps is a ValueError."""
+        if not self.pools:
+            return h, w
+        step = self.stride(window, stride)
+        return output_size(h, window, step), output_size(w, window, step)
+
+
+POOLS: dict[str, PoolKind] = {
+    "max": PoolKind(lambda x, *, window, stride, p, key, train: max_pool(x, window, stride)),
+    "avg": PoolKind(lambda x, *, window, stride, p, key, train: avg_pool(x, window, stride)),
+    "l2": PoolKind(lambda x, *, window, stride, p, key, train: l2_pool(x, window, stride)),
+    "lp": PoolKind(lambda x, *, window, stride, p, key, train: lp_pool(x, window, stride, p)),
+    "none": PoolKind(lambda x, *, window, stride, p, key, train: x, pools=False),
 }
 
 
-def register_pool(name: str, fn: PoolFn) -> None:
+def register_pool(name: str, fn: PoolFn | PoolKind, *, pools: bool = True) -> None:
     """Make `fn(x, *, window, stride, p, key, train)` available as pooling kind `name`.
 
-    `key` is a PRNG key in training (None at evaluation), for stochastic pools.
+    `key` is a PRNG key in training (None at evaluation), for stochastic pools. `pools=False`:
+    it keeps the maps' size (no window). A `PoolKind` (or a subclass with its own geometry)
+    is registered as it is.
     """
-    POOLS[name] = fn
+    POOLS[name] = fn if isinstance(fn, PoolKind) else PoolKind(fn, pools)
+
+
+def pool_kind(kind: str) -> PoolKind:
+    """The registered entry of `kind`; a one-line ValueError naming the registered ones."""
+    try:
+        return POOLS[kind]
+    except KeyError:
+        raise ValueError(f"pooling kind={kind!r} is not one of {', '.join(POOLS)}") from None
 
 
 def pool(
@@ -149,9 +195,4 @@ def pool(
     train: bool = False,
 ) -> jax.Array:
     """Pool NHWC `x` with the registered `kind`; stride defaults to the window."""
-    try:
-        fn = POOLS[kind]
-    except KeyError:
-        raise ValueError(f"pooling kind={kind!r} is not one of {', '.join(POOLS)}") from None
-    stride = window if stride is None else stride
-    return fn(x, window=window, stride=stride, p=p, key=key, train=train)
+    return pool_kind(kind)(x, window=window, stride=stride, p=p, key=key, train=train)

@@ -13,8 +13,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from cnn_jax import config as C
-from cnn_jax.models.convnet import ConvNet
 from cnn_jax.models.forward import predict
+from cnn_jax.models.registry import make_model
+from cnn_jax.models.summary import model_name
+from cnn_jax.ops.pooling import pool_kind
 from cnn_jax.protocol import per_seed_summary, seeds_of
 
 Maps = list[tuple[str, np.ndarray]]
@@ -23,7 +25,8 @@ Maps = list[tuple[str, np.ndarray]]
 def describe(cfg: C.Config) -> str:
     """A one-line description of a run's model and training settings, for figure titles."""
     o, t = cfg.optimizer, cfg.train
-    text = (f"{cfg.model.name}, {cfg.model.activation}, {o.name} lr={o.lr:g}"
+    act = getattr(cfg.model, "activation", None)
+    text = (f"{model_name(cfg.model)}{f', {act}' if act else ''}, {o.name} lr={o.lr:g}"
             f"{'' if o.schedule == 'constant' else ' ' + o.schedule}, batch {t.batch_size}")
     text += f", L2 {o.l2:g}" if o.l2 else ""
     return text + (f", {cfg.data.train_limit} train images" if cfg.data.train_limit else "")
@@ -48,7 +51,7 @@ def conv_maps(model: Any, params: Any, image: np.ndarray) -> Maps:
     for i in range(len(model.cfg.conv)):
         block = inter[f"conv{i}"]
         maps.append((f"conv{i}", np.asarray(block["conv"][0][0])))
-        if model.cfg.conv[i].pool.kind != "none":
+        if pool_kind(model.cfg.conv[i].pool.kind).pools:
             maps.append((f"conv{i} pooled", np.asarray(block["out"][0][0])))
     return maps
 
@@ -225,21 +228,28 @@ def mistakes_figure(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     return fig
 
 
+def has_conv_figures(model: Any) -> bool:
+    """Whether a model config gets filter and feature-map figures: a ConvNet with conv layers."""
+    return isinstance(model, C.ModelConfig) and bool(model.conv)
+
+
 def run_figures(cfg: C.Config, best: Any, splits: Any, history: Sequence[Mapping[str, Any]],
                 seed_index: int = 0, digit: int = 0) -> tuple[dict[str, Figure], float]:
-    """A run's figures from its best-validation params (stacked over seeds); and test accuracy."""
+    """A run's figures from its best-validation params (stacked over seeds); and test accuracy.
+    Filters and feature maps are a ConvNet's (`has_conv_figures`); the curves, confusion matrix
+    and mistakes any registered model's."""
     seeds = seeds_of(cfg)
     x, y = splits.test_x, splits.test_y
     if not 0 <= seed_index < len(seeds):
         raise ValueError(f"--seed-index={seed_index} is out of range: {len(seeds)} seed(s)")
     if not 0 <= digit < len(y):
         raise ValueError(f"--digit={digit} is out of range: {len(y)} test images")
-    model, params, seed = ConvNet(cfg.model), seed_params(best, seed_index), seeds[seed_index]
+    model, params, seed = make_model(cfg.model), seed_params(best, seed_index), seeds[seed_index]
     probs = predict_probs(model, params, x)
     pred, acc = probs.argmax(1), float((probs.argmax(1) == y).mean())
-    tag = f"{cfg.model.name}, seed {seed}, best-validation params"
+    tag = f"{model_name(cfg.model)}, seed {seed}, best-validation params"
     figs = {}
-    if cfg.model.conv:
+    if has_conv_figures(cfg.model):
         figs["filters"] = filters_figure(params["conv0"]["kernel"], f"conv0 kernels ({tag})\n"
                                          "dark = positive weight (responds to ink)")
         caption = (f"input: test image #{digit}, label {y[digit]}, predicted {pred[digit]} "
@@ -248,7 +258,7 @@ def run_figures(cfg: C.Config, best: Any, splits: Any, history: Sequence[Mapping
                                                    conv_maps(model, params, x[digit]))
     if history:
         figs["curves"] = curves_figure(history, seeds, describe(cfg))
-    figs["confusion"] = confusion_figure(confusion_matrix(y, pred, cfg.model.num_classes),
+    figs["confusion"] = confusion_figure(confusion_matrix(y, pred, probs.shape[1]),
                                          f"test confusion ({tag})\naccuracy {acc:.2%}, "
                                          f"{int((pred != y).sum())} errors")
     worst = worst_mistakes(probs, y)

@@ -7,7 +7,8 @@ best_val_epoch, val_acc, test_acc, last_test_acc, final_train_loss), test_acc / 
 last_test_acc (means over the seeds that finished ok), best_val_epoch, epochs, params,
 flops_per_image, seconds (this process's wall time plus the seconds of the epochs a resumed
 run restored from its checkpoint), train_seconds, compile_seconds, images_per_sec (these three of
-this process), device, resumed_from (the epoch a resumed run continued from, else None),
+this process), device, resumed_from (the epoch whose checkpoint a resumed run continued from,
+counted from 1 as the history counts epochs: the run resumed at the next one; else None),
 provenance (`provenance.provenance`), vote_test_acc (with train.vote).
 test_errors.json (with train.test_errors) holds images (the test set's size), seeds, and errors:
 per seed, the [index, label, predicted] of each test image its best-validation net gets wrong.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_jax.config import ConfigError
+from cnn_jax.errors import setting
 from cnn_jax.flat import flatten
 from cnn_jax.results.records import (
     CONFIG,
@@ -216,12 +217,24 @@ def _flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return flatten(json.loads(json.dumps(config, default=str)), index_lists=False)
 
 
+# The defaults run identities are measured from, where a schema default has changed since ids
+# were first given: those keys keep their earlier default here, so every id (and every kept
+# record's missing key) means what it meant. A default changed later is added here, never edited.
+ID_BASE_CHANGED: dict[str, Any] = {
+    "model.conv": [], "model.dense": [{"units": 100, "dropout": 0.0}],
+    "model.activation": "sigmoid", "model.init": "nielsen", "model.name": "convnet",
+    "optimizer.name": "sgd", "optimizer.lr": 0.1, "optimizer.momentum": 0.9,
+    "optimizer.schedule": "constant", "train.epochs": 1, "train.batch_size": 10,
+}
+
+
 @functools.cache
 def _schema_defaults() -> dict[str, Any]:
-    """Every config key's default, flat ('train.vote': False)."""
+    """Every config key's identity default, flat ('train.vote': False): the schema's default,
+    or its earlier one from ID_BASE_CHANGED."""
     from cnn_jax.config import Config, to_dict
 
-    return _flat_config(to_dict(Config()))
+    return {**_flat_config(to_dict(Config())), **ID_BASE_CHANGED}
 
 
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
@@ -300,7 +313,8 @@ def should_resume(run_dir: str | Path, config: Mapping[str, Any], resume: Any) -
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         raise RunDirTaken(f"{run_dir} holds a run of another config ({diff[0]}{more}); "
-                          "train.resume=false starts it over, or choose another run dir")
+                          f"{setting('train.resume', False)} starts it over, or choose "
+                          "another run dir")
     return checkpoint
 
 

@@ -37,10 +37,10 @@ def save_progress(manager: ocp.CheckpointManager, progress: Progress) -> None:
 
     trees = {"state": progress.state._asdict(), "best": progress.best_params}
     manager.save(
-        progress.next_epoch,
+        progress.epochs_done,
         args=ocp.args.Composite(
             trees=ocp.args.StandardSave(trees),
-            meta=ocp.args.JsonSave({"next_epoch": progress.next_epoch,
+            meta=ocp.args.JsonSave({"epochs_done": progress.epochs_done,
                                     "history": progress.history}),
         ),
     )
@@ -97,7 +97,8 @@ def _restore_step(manager: ocp.CheckpointManager, step: int, template: Progress)
     )
     state = TrainState(**restored.trees["state"])
     meta = restored.meta
-    return Progress(state, restored.trees["best"], meta["next_epoch"], list(meta["history"]))
+    done = meta["epochs_done"] if "epochs_done" in meta else meta["next_epoch"]  # its old name
+    return Progress(state, restored.trees["best"], done, list(meta["history"]))
 
 
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:

@@ -97,21 +97,21 @@ def run_epochs(program: Program, start: Progress | None = None,
     """
     cfg = program.cfg
     progress = program.place(start) if start is not None else program.fresh()
-    first_epoch = progress.next_epoch
+    first_done = progress.epochs_done
     best_val = best_val_so_far(progress.history, len(program.seeds))
     diverged = diverged_seeds(progress.history, len(program.seeds))  # stays so on a resume
     train_seconds = eval_seconds = 0.0
     steps = program.num_train // cfg.train.batch_size
     epoch_images = steps * cfg.train.batch_size
-    for epoch in range(progress.next_epoch, cfg.train.epochs):
+    for epoch in range(progress.epochs_done + 1, cfg.train.epochs + 1):  # counted from 1
         if diverged.all():
             break
         if stop is not None and stop.is_set():
-            raise Interrupted(stop.signum, epoch + 1, cfg.train.epochs, 0, steps)
+            raise Interrupted(stop.signum, epoch, cfg.train.epochs, 0, steps)
         t = time.perf_counter()
-        watch = EpochProgress(epoch + 1, cfg.train.epochs, epoch_images * len(program.seeds),
+        watch = EpochProgress(epoch, cfg.train.epochs, epoch_images * len(program.seeds),
                               enabled=cfg.train.progress)
-        on_chunk = _chunk_watch(watch if cfg.train.progress else None, stop, epoch + 1,
+        on_chunk = _chunk_watch(watch if cfg.train.progress else None, stop, epoch,
                                 cfg.train.epochs, steps,
                                 cfg.train.batch_size * len(program.seeds))
         try:
@@ -132,13 +132,13 @@ def run_epochs(program: Program, start: Progress | None = None,
         better = improved(best_val, val_acc)
         best_val = np.where(better, val_acc, best_val)
         best_params = _keep_best(jnp.asarray(better), state.params, progress.best_params)
-        record = {"epoch": epoch + 1, "train_loss": loss.tolist(), "val_acc": val_acc.tolist(),
+        record = {"epoch": epoch, "train_loss": loss.tolist(), "val_acc": val_acc.tolist(),
                   "test_acc": test_acc.tolist(), "seconds": seconds}
-        progress = Progress(state, best_params, epoch + 1, [*progress.history, record])
+        progress = Progress(state, best_params, epoch, [*progress.history, record])
         if on_epoch is not None:
             on_epoch(progress)
 
-    images = epoch_images * len(program.seeds) * max(progress.next_epoch - first_epoch, 0)
+    images = epoch_images * len(program.seeds) * max(progress.epochs_done - first_done, 0)
     return FitResult(
         per_seed=per_seed_summary(progress.history, program.seeds),
         history=progress.history,

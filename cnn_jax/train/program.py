@@ -67,10 +67,11 @@ def init_states(model: nn.Module, tx, seeds: Sequence[int],
 class Program:
     """A config's compiled programs over its seeds, with the data already on the device(s).
 
-    epoch(state, e, on_chunk=None) -> (state, mean loss per seed) trains epoch e (donating
+    epoch(state, e, on_chunk=None) -> (state, mean loss per seed) trains epoch e (counted from
+    1, as the history counts them; donating
     `state`) as `chunks` calls of one compiled program, calling on_chunk(images) after
     each; train_epoch is the uncompiled one-seed epoch it runs; evaluate(params) -> {"val":
-    accuracy per seed, "test": ...}; fresh() -> the epoch-0 Progress; place(progress) puts
+    accuracy per seed, "test": ...}; fresh() -> the Progress of no epoch done; place(progress) puts
     one on the devices.
     """
 
@@ -122,7 +123,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
 
     init = _state_init(model, tx, splits.train_x.shape[1:])
     place = ((lambda p: Progress(replicate(p.state, mesh), replicate(p.best_params, mesh),
-                                 p.next_epoch, p.history)) if mesh else (lambda p: p))
+                                 p.epochs_done, p.history)) if mesh else (lambda p: p))
 
     def fresh() -> Progress:
         state = init(seed_keys(seeds))
@@ -169,7 +170,7 @@ def build(cfg: Config, splits: Any, chunks: int = EPOCH_CHUNKS) -> Program:
 
     def epoch(state: TrainState, e: int,
               on_chunk: Callable[[int], None] | None = None) -> tuple[TrainState, jax.Array]:
-        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e)
+        keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(epoch_keys, e - 1)  # its index
         order = batches(keys)
         if not looped:
             state, total = run_chunks(state, keys, order, on_chunk)

@@ -28,13 +28,13 @@ def create_state(params: Any, tx: optax.GradientTransformation) -> TrainState:
 class Progress:
     """Where a fit stands after an epoch: enough to checkpoint it and to resume from it.
 
-    next_epoch: the number of epochs done (0 when fresh); history[-1]["epoch"] is the last
-    done, counted from 1.
+    epochs_done: the number of epochs done (0 when fresh); epochs count from 1, so it is also
+    the last done epoch's number, history[-1]["epoch"].
     """
 
     state: TrainState
     best_params: Any
-    next_epoch: int
+    epochs_done: int
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -42,5 +42,5 @@ class Progress:
         seeds = leaves[0].shape[0] if leaves and leaves[0].ndim else 1
         last = self.history[-1] if self.history else None
         val = "" if last is None else f", last val_acc {last.get('val_acc')}"
-        return (f"Progress(epochs done {self.next_epoch}, seeds {seeds}, "
+        return (f"Progress(epochs done {self.epochs_done}, seeds {seeds}, "
                 f"{sum(np.size(a) for a in leaves):,} parameter values{val})")

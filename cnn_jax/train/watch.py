@@ -13,11 +13,11 @@ from typing import Any, TextIO
 import jax
 from tqdm.auto import tqdm
 
-from cnn_jax.config import Config, arch_of
+from cnn_jax.config import Config
 from cnn_jax.data.registry import folder
 from cnn_jax.data.source import dataset_of
 from cnn_jax.data.splits import validation_note
-from cnn_jax.models.summary import describe, model_costs
+from cnn_jax.models.summary import describe, model_costs, model_name
 from cnn_jax.train.seeds import concurrent_seeds
 
 log = logging.getLogger("cnn_jax.train")
@@ -72,7 +72,7 @@ def header_lines(cfg: Config, splits: Any, source: str, seeds: list[int],
               "own": "its entry's loader"}.get(source, "TFDS")
     h, w, c = entry.image_shape
     return [
-        f"model {getattr(m, 'name', arch_of(m))}: {describe(m)}; {params:,} params"
+        f"model {model_name(m)}: {describe(m)}; {params:,} params"
         + ("" if flops is None else f", {flops / 1e6:.2f} MFLOPs/image (forward)"),
         f"data {d.name} {h}x{w}x{c}, {entry.num_classes} classes ({origin}, protocol "
         f"{d.protocol}: {validation_note(d.protocol, entry.own_validation)}"
