@@ -11,6 +11,7 @@ from idx_fixtures import make_dataset
 
 from cnn_jax.data import idx
 from cnn_jax.data.idx import DataError
+from cnn_jax.errors import command_line
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -31,7 +32,13 @@ def test_missing_dir_message_is_one_line_with_remedies(tmp_path: Path) -> None:
     assert str(missing) in msg
     for name in idx.FILES.values():
         assert name in msg
-    assert "data.dir=" in msg and "data.source=auto" in msg
+    # worded for the caller: Python's config classes here, the command line's keys there
+    assert "DataConfig(dir=<folder holding them>)" in msg
+    assert "DataConfig(source='auto')" in msg and "data.dir=" not in msg
+    with command_line(), pytest.raises(DataError) as err:
+        idx.load_idx_dir(missing)
+    assert "data.dir=<folder holding them>" in str(err.value)
+    assert "data.source=auto" in str(err.value)
 
 
 def test_partly_missing_names_the_missing_file(tmp_path: Path) -> None:
