@@ -62,7 +62,7 @@ def test_a_budget_check_is_its_ablations_closest_cells_at_twice_the_budget() -> 
 
     checks = [name for name in ABLATIONS if name.endswith("/budget_check")]
     assert {name.split("/")[0] for name in checks} >= {"ablation_stride", "cnn_vs_fc",
-                                                       "ablation_dropout"}
+                                                       "ablation_dropout", "ablation_pooling"}
     for name in checks:
         ablation = name.split("/")[0]
         base = compose_dictconfig(f"experiment={ablation}")
