@@ -228,6 +228,14 @@ def test_lanes_take_the_longest_steps_first_each_to_the_least_loaded_lane():
     assert run.plan_lanes(steps[:1], 2, seconds)[1] == []
 
 
+def test_steps_with_nothing_left_to_train_go_first_so_their_records_are_kept_at_once():
+    steps = [reproduce.Step(f"e{i}", f"d{i}") for i in range(5)]
+    seconds = dict(zip(steps, (30.0, 0.0, 20.0, 0.0, 10.0), strict=True))
+    a, b = run.plan_lanes(steps, 2, seconds)
+    assert [s.experiment for s in a] == ["e1", "e3", "e0"]  # finished first, then the longest
+    assert [s.experiment for s in b] == ["e2", "e4"]
+
+
 def test_lanes_go_to_the_first_cores_of_the_affinity_mask(monkeypatch):
     from cnn_jax import cpus
 
