@@ -229,7 +229,7 @@ def lane_cores(lanes: int) -> list[int]:
 def plan_lanes(steps: list[Step], lanes: int, seconds: dict[Step, float]) -> list[list[Step]]:
     """The steps split into `lanes` lists: longest first, each to the lane with least work;
     the steps with nothing left to train go first, in the first lane, so that their records are
-    kept (and their docs can be written) at once, not after hours of other work."""
+    kept at once, not after hours of other work."""
     plan: list[list[Step]] = [[] for _ in range(lanes)]
     load = [0.0] * lanes
     for step in sorted(steps, key=lambda s: (seconds[s] > 0, -seconds[s])):
