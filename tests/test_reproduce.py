@@ -718,7 +718,7 @@ def test_the_targets_are_the_experiment_files_marked_reproduce():
                            *(f"budget_check/{a}" for a in checks)}
     in_order = ("nielsen", "ablation_pooling", "ablation_stride", "ablation_dropout", "cnn_vs_fc",
                 *(f"{a}/budget_check" for a in checks), "all")
-    assert reproduce.TARGETS == in_order
+    assert in_order == reproduce.TARGETS
     assert marked["nielsen/row6"].overrides == ("width=300,1000", "train.seeds=1")
     assert dict(reproduce.steps_of("nielsen/row9")) == dict(reproduce.steps_of("nielsen/row8"))
     assert reproduce.TARGETS[1:-1] == reproduce.ABLATIONS
