@@ -70,6 +70,15 @@ def test_a_budget_check_is_its_ablations_closest_cells_at_twice_the_budget() -> 
         assert check.train.epochs == 2 * base.train.epochs and check.train.seeds >= 5
 
 
+def test_every_nielsen_row_has_its_kept_record() -> None:
+    # rows 1-8 each from its own runs (rows 6-8: one per width or net), row 9 (the vote) from
+    # row 8's test errors
+    for n in range(1, 9):
+        assert list((KEPT / "nielsen" / f"row{n}").glob("**/metrics.json")), f"row{n}"
+    assert list((KEPT / "nielsen" / "row8").glob("*/test_errors.json"))
+    assert "record lost" not in (DOCS / "nielsen_ch6.md").read_text()
+
+
 def test_nielsen_table_and_readme_block_regenerate_from_the_kept_records() -> None:
     published = (DOCS / "nielsen_ch6.md").read_text()
     made = nielsen_table.table(KEPT / "nielsen", nielsen_table.published_rows(published))
