@@ -277,6 +277,16 @@ def test_lanes_are_planned_by_the_time_left_so_finished_jobs_weigh_nothing(
     assert ["job 3" in lanes[0], "job 4" in lanes[1]] == [True, True]
 
 
+def test_an_expected_time_names_the_cpu_model_and_cores_its_record_was_measured_on():
+    provenance = {"device_kind": "cpu", "hostname": "vm", "started_at": "2026-12-07T05:00:00",
+                  "cpu_model": "AMD EPYC 7B13", "usable_cores": 2}
+    assert reproduce.machine_of(provenance) == "AMD EPYC 7B13, 2 cores (host vm) on 2026-12-07"
+    one_core = {**provenance, "usable_cores": 1}
+    assert reproduce.machine_of(one_core).startswith("AMD EPYC 7B13, 1 core (host vm)")
+    older = {"device_kind": "cpu", "hostname": "box"}  # written before records named the CPU
+    assert reproduce.machine_of(older) == "cpu (host box)"
+
+
 def test_a_sweep_step_in_lanes_is_a_single_run_per_job_into_hydras_job_dirs(tmp_path):
     row8 = _row(8)
     jobs = reproduce.job_steps(row8, ("train.resume=false",))

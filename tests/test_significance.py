@@ -158,7 +158,7 @@ def test_tables_mark_cells_not_separated_from_the_best(summary: pd.DataFrame) ->
     md = tables.to_markdown(frame)
     assert "98.80 ± 0.20 †" in md and "98.20 ± 0.20 †" not in md
     assert "**99.20 ± 0.20**" in md and "not separated" in md and "Holm" in md
-    assert "-0.40 [-0.97, +0.17], p=0.07 (not separated)" in md
+    assert "-0.40 [-0.97, +0.17], p=0.070 (not separated)" in md
     assert "-1.70 (untested: 1 seed)" in md
     back = pd.read_csv(io.StringIO(tables.to_csv(frame)))
     assert {"delta_vs_ref", "delta_ci_sim", "p_holm"} <= set(back.columns)
@@ -239,7 +239,8 @@ def test_n_power80_is_given_for_the_cells_not_separated_only(summary: pd.DataFra
 def test_p_values_under_1e_3_read_in_scientific_notation() -> None:
     assert significance.p_text(6.834e-05) == "6.8e-05"
     assert significance.p_text(0.0157) == "0.016" and significance.p_text(0.75) == "0.75"
-    assert significance.p_text(0.001) == "0.001"
+    assert significance.p_text(0.001) == "0.0010"  # 2 significant digits, trailing zero kept
+    assert significance.p_text(0.1) == "0.10" and significance.p_text(1.0) == "1.0"
     frame = pd.DataFrame({"group": ["a"], "p_holm": [6.834e-06], **{
         f"{s}_seeds": [[]] for s in tables.NOT_OK}})
     assert "6.834e-06" in tables.to_csv(frame)  # not 0.0000

@@ -195,5 +195,6 @@ def is_tied_with_ref(vs_ref: str) -> bool:
 
 
 def p_text(p: float) -> str:
-    """A p-value for a table: 2 significant digits, scientific notation under 1e-3."""
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.2g}"
+    """A p-value for a table: 2 significant digits (0.10, not 0.1), scientific notation under
+    1e-3."""
+    return f"{p:.1e}" if p < 1e-3 else f"{p:#.2g}"

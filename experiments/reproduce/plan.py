@@ -304,9 +304,12 @@ def kept_dir() -> Path:
 
 
 def machine_of(provenance: dict) -> str:
-    """'cpu (host vm) on 2026-12-04': the device (its CPU model, when the provenance names one),
-    host and day a kept record was measured on."""
-    device = provenance.get("cpu") or provenance.get("device_kind") or "unknown device"
+    """'Intel(R) Xeon(R) Processor, 2 cores (host vm) on 2026-12-07': the device (its CPU model
+    and the cores the run could use, where the provenance names them; older records name only
+    the device kind, 'cpu'), host and day a kept record was measured on."""
+    device = provenance.get("cpu_model") or provenance.get("device_kind") or "unknown device"
+    cores = provenance.get("usable_cores")
+    device += f", {cores} core{'s' if cores != 1 else ''}" if cores else ""
     day = str(provenance.get("started_at") or "")[:10]
     return f"{device} (host {provenance.get('hostname')})" + (f" on {day}" if day else "")
 
