@@ -45,19 +45,32 @@ def diverged_seeds(history: History, num_seeds: int) -> np.ndarray:
     return out
 
 
-def last_epoch_val_change(history: History, num_seeds: int) -> list[float | None]:
-    """Per seed, its validation accuracy's change over the last epoch of `history` (None: fewer
-    than 2 epochs, or a missing or non-finite value); float32 noise below 1e-6 reads as 0."""
-    if len(history) < 2:
+def _val_of(record: Mapping[str, Any], i: int) -> float | None:
+    """Seed i's validation accuracy in one epoch's record (None: missing or non-finite)."""
+    values = record.get("val_acc")
+    value = values[i] if isinstance(values, Sequence) and i < len(values) else None
+    return float(value) if isinstance(value, Real) and math.isfinite(value) else None
+
+
+def slope_window(epochs: int) -> int:
+    """How many final epochs a budget's end slope is fitted over: the last quarter, at least 3."""
+    return max(3, math.ceil(epochs / 4))
+
+
+def last_epochs_val_slope(history: History, num_seeds: int) -> list[float | None]:
+    """Per seed, the least-squares slope of its validation accuracy per epoch over the last
+    `slope_window(len(history))` epochs of `history` (positive: still rising when the budget
+    ended; None: fewer epochs than that, or a missing or non-finite value there); float32 noise
+    below 1e-6 reads as 0."""
+    window = slope_window(len(history))
+    if len(history) < window:
         return [None] * num_seeds
-
-    def val(record: Mapping[str, Any], i: int) -> float | None:
-        values = record.get("val_acc")
-        value = values[i] if isinstance(values, Sequence) and i < len(values) else None
-        return float(value) if isinstance(value, Real) and math.isfinite(value) else None
-
-    pairs = [(val(history[-2], i), val(history[-1], i)) for i in range(num_seeds)]
-    return [None if a is None or b is None else round(b - a, 6) + 0.0 for a, b in pairs]
+    x = np.arange(window) - (window - 1) / 2  # centred epochs: the slope is x.y / x.x
+    out: list[float | None] = []
+    for i in range(num_seeds):
+        ys = [_val_of(record, i) for record in history[-window:]]
+        out.append(None if None in ys else round(float(x @ np.asarray(ys)) / float(x @ x), 6) + 0.0)
+    return out
 
 
 def exploded(loss: Any, max_loss: float | None = None) -> np.ndarray:

@@ -7,10 +7,11 @@ from cnn_jax.config import Config, TrainConfig
 from cnn_jax.protocol import (
     best_val_so_far,
     improved,
-    last_epoch_val_change,
+    last_epochs_val_slope,
     per_seed_summary,
     run_summary,
     seeds_of,
+    slope_window,
 )
 
 
@@ -56,11 +57,18 @@ def test_diverged_seeds_are_those_with_a_missing_or_non_finite_validation_accura
     assert diverged_seeds([], 2).tolist() == [False, False]
 
 
-def test_last_epoch_val_change_per_seed_from_the_last_two_epochs():
+def test_the_end_slope_is_each_seeds_least_squares_slope_over_the_last_quarter_of_epochs():
+    assert [slope_window(n) for n in (2, 8, 12, 13, 16, 60)] == [3, 3, 3, 4, 4, 15]
     history = [{"val_acc": [0.1, 0.1, 0.1]}, {"val_acc": [0.90, 0.95, 0.9]},
-               {"val_acc": [0.92, None, np.float32(0.9) - np.float32(1e-9)]}]
-    change = last_epoch_val_change(history, 3)
-    assert change[0] == pytest.approx(0.02) and change[1] is None
-    assert change[2] == 0.0 and str(change[2]) == "0.0"  # float32 noise, never "-0.0"
-    assert last_epoch_val_change(history[:1], 2) == [None, None]
-    assert last_epoch_val_change([{"val_acc": [0.5]}, {"val_acc": [float("nan")]}], 1) == [None]
+               {"val_acc": [0.92, None, 0.9]},
+               {"val_acc": [0.97, 0.96, np.float32(0.9) - np.float32(1e-9)]}]
+    slope = last_epochs_val_slope(history, 3)  # epochs 2-4: (0.97 - 0.90) / 2 per epoch
+    assert slope[0] == pytest.approx(0.035) and slope[1] is None  # a missing value: no slope
+    assert slope[2] == 0.0 and str(slope[2]) == "0.0"  # float32 noise, never "-0.0"
+    rising_then_flat = [{"val_acc": [v]} for v in (0.1, 0.5, 0.9, 0.9, 0.9)]
+    assert last_epochs_val_slope(rising_then_flat, 1) == [0.0]  # only the last 3 epochs count
+    assert last_epochs_val_slope(history[:2], 2) == [None, None]  # fewer epochs than the window
+    nan_end = [{"val_acc": [0.5]}, {"val_acc": [0.6]}, {"val_acc": [float("nan")]}]
+    assert last_epochs_val_slope(nan_end, 1) == [None]
+
+

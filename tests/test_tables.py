@@ -86,8 +86,10 @@ def test_collect_runs_one_row_per_job_and_seed(sweep: Path) -> None:
     # a seed's share of the run's time, its compile left out: (18 - 2) / 3
     assert multi["seconds"].iloc[0] == 18.0 and multi["compile_seconds"].iloc[0] == 2.0
     assert multi["seconds_per_seed"].iloc[0] == pytest.approx(16.0 / 3)
-    gains = list(multi["val_gain_last"])  # each seed's own, in per_seed's order
-    assert gains[0] == pytest.approx(0.02) and gains[2] == 0.0 and pd.isna(gains[1])
+    # each seed's own slope over the last 3 of its 4 epochs, in per_seed's order
+    slopes = list(multi["val_slope_last"])
+    assert slopes[0] == pytest.approx(0.005) and slopes[2] == pytest.approx(0.01)
+    assert pd.isna(slopes[1])  # the diverged seed has no validation accuracy there
 
 
 def test_summarize_hand_computed_numbers(sweep: Path) -> None:
@@ -101,11 +103,15 @@ def test_summarize_hand_computed_numbers(sweep: Path) -> None:
     relu = summary.loc["activation=relu, pooling=l2"]
     assert relu["n"] == 2 and relu["n_runs"] == 3 and relu["diverged_seeds"] == ["1"]
     assert relu["test_mean"] == pytest.approx(98.6)
-    # convergence over the ok seeds 0 and 2: best-val epochs 4 and 3 of 4; last-epoch val
-    # changes +2.0 and 0.0 pp (the diverged seed's missing value is no part of it)
+    # convergence over the ok seeds 0 and 2: best-val epochs 4 and 3 of 4; end slopes +0.5 and
+    # +1.0 pp per epoch (the diverged seed's missing values are no part of it), their mean and
+    # its 95% t half-width t(0.975, 1) * std / sqrt(2)
     assert relu["best_val_epoch_mean"] == 3.5 and relu["epochs"] == 4
-    assert relu["val_gain_last_mean"] == pytest.approx(1.0)
-    assert math.isnan(row["val_gain_last_mean"]) and pd.isna(row["epochs"])  # no history
+    assert relu["val_slope_mean"] == pytest.approx(0.75)
+    assert relu["val_slope_ci95"] == pytest.approx(12.7062 * math.sqrt(0.125) / math.sqrt(2),
+                                                   abs=1e-3)
+    assert math.isnan(row["val_slope_mean"]) and pd.isna(row["epochs"])  # no history
+    assert math.isnan(summary.loc["activation=sigmoid, pooling=l2", "val_slope_ci95"])
     one = summary.loc["activation=sigmoid, pooling=l2"]
     assert one["n"] == 1 and one["test_std"] == 0.0 and math.isnan(one["test_ci95"])
     crashed = summary.loc["activation=relu, pooling=max"]
@@ -126,7 +132,7 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "diverged: seed 1" in md and "unfinished: seed 0" in md
     assert "### Diverged, failed and unfinished runs" in md
     relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
-    assert "| 3.5/4 " in relu and "| +1.00 " in relu
+    assert "| 3.5/4 " in relu and "| +0.75 [-2.43, +3.93] " in relu
 
 
 def test_csv_and_latex(sweep: Path) -> None:
@@ -163,8 +169,9 @@ def test_latex_columns_match_the_spec_and_labels_are_escaped(tmp_path: Path) -> 
     (spec, rows), (bad_spec, bad_rows) = _tabulars(tex)
     frame = tables.display_frame(tables.summarize(runs))
     assert len(spec) == frame.shape[1] == 16 and len(bad_spec) == 5
-    # configuration, mean ± std, CI, vs reference, min-max, not ok: text; the rest numbers
-    assert spec == "lrrlllrlrrrrrrrl"
+    # configuration, mean ± std, CI, vs reference, min-max, end slope [CI], not ok: text; the
+    # rest numbers
+    assert spec == "lrrlllrlrrlrrrrl"
     for s, lines in ((spec, rows), (bad_spec, bad_rows)):
         for line in lines:
             assert len(re.findall(r"(?<!\\)&", line)) == len(s) - 1, line

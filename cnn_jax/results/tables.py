@@ -4,8 +4,9 @@ A group is a job's overrides minus the seed ones; its statistics (percent) are o
 finished ok. Diverged, failed and unfinished runs (no metrics.json yet: training, stopped, not
 started, as `rundir.state_of` reads them) are listed with their error or state, never dropped.
 Two columns say
-whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean change
-of validation accuracy over the last epoch (still rising: positive). Each group has a label (its
+whether a budget was enough: the mean best-validation epoch of the epochs run, and the mean slope of
+validation accuracy over the last quarter of the epochs with its 95% interval over the seeds
+(still rising: positive). Each group has a label (its
 swept values, named by the experiment file's `labels:`, `labels.py`), its mean validation accuracy
 beside the test one, and its test difference to the reference cell chosen on validation
 (`significance.versus_reference`); every table format says the rule in its footnote.
@@ -23,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnn_jax.protocol import last_epoch_val_change, seeds_of
+from cnn_jax.protocol import last_epochs_val_slope, seeds_of
 from cnn_jax.results.labels import Labels, cell_label, value_label
 from cnn_jax.results.records import METRICS, RUNTIME_KEYS, read_epochs, read_metrics
 from cnn_jax.results.rundir import epochs_recorded, saved_config, state_of
@@ -47,12 +48,12 @@ SEED_KEYS = frozenset({"seed", "train.seed", "train.seeds"})
 RUN_CONTROL_KEYS = frozenset({*RUNTIME_KEYS, "logger", "hydra"})
 ACC_FIELDS = ("test_acc", "val_acc", "last_test_acc", "best_val_epoch", "final_train_loss")
 RUN_COLUMNS = ("job", "group", "seed", "seeds_planned", "status", *ACC_FIELDS, "epochs",
-               "val_gain_last", "reduced", "params", "flops_per_image", "seconds",
+               "val_slope_last", "reduced", "params", "flops_per_image", "seconds",
                "compile_seconds",
                "seconds_per_seed", "error")
 STAT_COLUMNS = ("test_mean", "test_std", "test_ci95", "test_lo", "test_hi", "test_min", "test_max")
 SUMMARY_COLUMNS = ("group", "label", "n", "n_runs", "val_mean", *STAT_COLUMNS, "last_test_mean",
-                   "best_val_epoch_mean", "epochs", "val_gain_last_mean", "params",
+                   "best_val_epoch_mean", "epochs", "val_slope_mean", "val_slope_ci95", "params",
                    "flops_per_image", "compile_seconds", "seconds_per_seed",
                    "failed_seeds", "diverged_seeds", "unfinished_seeds", "pruned_seeds",
                    *SIG_COLUMNS)
@@ -132,14 +133,15 @@ def _seed_override(overrides: list[str]) -> int | None:
     return int(seeds[0]) if seeds and seeds[0].lstrip("-").isdigit() else None
 
 
-def last_epoch_val_gains(job_dir: Path, n_seeds: int) -> list[float | None]:
-    """Per seed (in per_seed's order), the change of validation accuracy over the last epoch of
-    the job's metrics.jsonl (`protocol.last_epoch_val_change`; None where there is none)."""
+def last_epochs_val_slopes(job_dir: Path, n_seeds: int) -> list[float | None]:
+    """Per seed (in per_seed's order), the slope of validation accuracy per epoch over the last
+    quarter of the job's metrics.jsonl (`protocol.last_epochs_val_slope`; None where there is
+    none)."""
     try:
         history = read_epochs(job_dir)
     except (OSError, ValueError):
         history = []
-    return last_epoch_val_change(history, n_seeds)
+    return last_epochs_val_slope(history, n_seeds)
 
 
 def unfinished_state(job_dir: Path) -> str:
@@ -194,13 +196,13 @@ def _job_rows(job_dir: Path, name: str) -> list[dict[str, Any]]:
         return [{**base, "seed": _seed_override(overrides), "status": status,
                  "error": metrics.get("error") or (None if status == "ok" else "no per_seed")}]
     rows = []
-    gains = last_epoch_val_gains(job_dir, len(per_seed))
-    for entry, gain in zip(per_seed, gains, strict=True):
+    slopes = last_epochs_val_slopes(job_dir, len(per_seed))
+    for entry, slope in zip(per_seed, slopes, strict=True):
         status = entry.get("status") or metrics.get("status") or "failed"
         error = None if status == "ok" else entry.get("error") or metrics.get("error") or status
         rows.append({**base, "seed": entry.get("seed"), "status": status,
                      **{k: entry.get(k) for k in ACC_FIELDS}, "epochs": metrics.get("epochs"),
-                     "val_gain_last": gain, "error": error})
+                     "val_slope_last": slope, "error": error})
     return rows
 
 
@@ -253,7 +255,7 @@ def summarize(runs: pd.DataFrame, labels: Labels | None = None) -> pd.DataFrame:
                      "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
                      "best_val_epoch_mean": ok["best_val_epoch"].astype(float).mean(),
                      "epochs": ok["epochs"].max() if len(ok) else None,
-                     "val_gain_last_mean": ok["val_gain_last"].astype(float).mean() * 100,
+                     **_slope_stats(ok["val_slope_last"]),
                      "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
                      "compile_seconds": g["compile_seconds"].astype(float).mean(),
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
@@ -305,8 +307,19 @@ def signed(x: float, digits: int = 2) -> str:
     return f"{round(float(x), digits) + 0.0:+.{digits}f}"
 
 
-def _signed_cell(x: Any) -> str:
-    return "—" if x is None or pd.isna(x) else signed(x)
+def _slope_stats(slopes: pd.Series) -> dict[str, float]:
+    """The mean of the seeds' end slopes (pp per epoch) and its 95% t half-width (nan with
+    fewer than 2 seeds)."""
+    stats = mean_ci(slopes.astype(float) * 100)  # its half-width is nan for one value
+    return {"val_slope_mean": stats["test_mean"], "val_slope_ci95": stats["test_ci95"]}
+
+
+def _slope_cell(row: pd.Series) -> str:
+    """'+0.01 [-0.02, +0.04]': the mean end slope and its interval ('+0.01' with one seed)."""
+    mean, half = row["val_slope_mean"], row["val_slope_ci95"]
+    if pd.isna(mean):
+        return "—"
+    return signed(mean) + ("" if pd.isna(half) else f" [{signed(mean - half)}, {signed(mean + half)}]")
 
 
 def _is_ref(row: pd.Series) -> bool:
@@ -372,8 +385,8 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               "seeds for 80% power": _num(r["n_power80"], "d"),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]),
-              "best-val epoch": _epochs_cell(r), "val Δ last epoch pp": _signed_cell(
-                  r["val_gain_last_mean"]), "params": _num(r["params"], ",.0f"),
+              "best-val epoch": _epochs_cell(r), "val slope, last ¼, pp / epoch": _slope_cell(r),
+              "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
               "s / seed": _num(r["seconds_per_seed"], ".1f"),
               "compile s": _num(r["compile_seconds"], ".1f"), "not ok": escape(_not_ok_cell(r))}
@@ -408,8 +421,10 @@ FOOTNOTE = (
     "for a cell not separated from the reference, the seeds per cell with which a Welch t-test "
     "at the intervals' level would separate the observed difference 80% of the time, at the "
     "observed standard deviations. best-val epoch: the mean epoch of best validation accuracy, "
-    "of the epochs run; val Δ last epoch: the mean change of validation accuracy over the last "
-    "epoch (positive: still rising when the budget ended). s / seed: the run's wall time less "
+    "of the epochs run; val slope, last ¼: each seed's least-squares slope of validation "
+    "accuracy per epoch over the last quarter of the epochs run (at least 3), the mean over the "
+    "seeds and its 95% t interval (positive: still rising when the budget ended; an interval "
+    "that includes 0: no trend the seeds can show). s / seed: the run's wall time less "
     "its compile time (compile s, per run), per seed.")
 
 
