@@ -10,7 +10,9 @@ from their test_errors.json (`train.test_errors`, set by experiment nielsen/row8
 has finished. A run stopped early is read from its metrics.jsonl: the best-validation protocol
 over the epochs it finished. A line of several runs' nets of which some have finished (row 8's
 one-net jobs) is the finished nets', with each other net's epochs and state in its seeds cell,
-so that a net in its first epochs does not blur the others. `--out FILE` replaces the table
+so that a net in its first epochs does not blur the others. Each line ends with its seeds'
+best-validation epochs and the mean slope of their validation accuracy over the last quarter of
+the epochs, with its 95% interval (`tables.slope_stats`): whether the budget was enough. `--out FILE` replaces the table
 inside FILE when it already holds one (the prose around it is kept), and writes the table alone
 otherwise; a row with no run dir under RUNS_DIR keeps its measured line from FILE, so a runs dir
 holding only some rows updates those rows. `--readme README.md` also rewrites the README's results
@@ -28,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from cnn_jax.atomic import write_atomic
-from cnn_jax.protocol import per_seed_summary, seeds_of
+from cnn_jax.protocol import last_epochs_val_slope, per_seed_summary, seeds_of
 from cnn_jax.results import records, rundir
-from cnn_jax.results.tables import natural_key, signed
+from cnn_jax.results.tables import natural_key, signed, slope_stats, slope_text
 from cnn_jax.train.ensemble import vote_errors
 
 # (line, run dir under RUNS_DIR, FC widths picking a job of a width sweep, book's test accuracy)
@@ -87,7 +89,10 @@ def row_result(run_dirs: list[Path], max_seeds: int | None = None,
     used = {d: used[d] for d in dict.fromkeys(d for _, _, d in chosen)}
     metrics = {d: metrics[d] for d in used}
     finished = all(m.get("status") in records.FINISHED for m in metrics.values())
-    accs = [100 * s["test_acc"] for _, s, _ in chosen if s["status"] == "ok"]  # as the tables do
+    ok = [(seed, s, d) for seed, s, d in chosen if s["status"] == "ok"]
+    accs = [100 * s["test_acc"] for _, s, _ in ok]  # as the tables do
+    slopes = {d: dict(zip(seeds_of(c), last_epochs_val_slope(h, len(seeds_of(c))), strict=True))
+              for d, (h, c) in used.items()}
     whole = len(chosen) == sum(len(seeds_of(c)) for _, c in used.values())  # every net of its runs
     vote = (_vote(chosen, used, metrics, whole)
             if vote_nets and finished and len(chosen) == vote_nets else None)
@@ -97,6 +102,8 @@ def row_result(run_dirs: list[Path], max_seeds: int | None = None,
             "seconds": sum(h_["seconds"] for h, _ in used.values() for h_ in h), "whole": whole,
             "finished": finished, "training": any(rundir.holder(d) for d in used),
             "vote": vote, "seeds": [seed for seed, _, _ in chosen], "pending": pending,
+            "best_epochs": [s["best_val_epoch"] for _, s, _ in ok],
+            "slope": slope_stats(slopes[d][seed] for seed, _, d in ok),
             "wanted": max_seeds or vote_nets}
 
 
@@ -140,7 +147,7 @@ def seeds_span(seeds: list[int]) -> str:
 NOT_RUN, NO_EPOCH = "not yet run", "started, no epoch finished"  # a row's unmeasured states
 TABLE_START = "| row | book |"  # how the table begins, in this and in older layouts
 HEADER = (f"{TABLE_START} ours: mean ± std | best seed | best - book (pp) | seeds | epochs | "
-          "train time |")
+          "train time | best-val epochs | val slope, last ¼ (pp / epoch) |")
 COLUMNS = HEADER.count("|") - 1
 
 
@@ -195,7 +202,8 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     accs = np.array(r["accs"])
     diverged = f" ({r['diverged']} diverged, left out)" if r["diverged"] else ""
     if not len(accs):
-        return f"| {label} | {book:.2f}% | every seed diverged | | | {r['diverged']} | | |"
+        return (f"| {label} | {book:.2f}% | every seed diverged | | | {r['diverged']} |"
+                + " |" * (COLUMNS - 6))
     if label == "row9":
         ours, gap = _vote_cells(r, book)
     else:
@@ -210,8 +218,10 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     seeds = f"{len(accs)}{of}{f' ({notes})' if notes else ''}{diverged}"
     # a line of some of its runs' nets (row 8 of row 9's run) has no time of its own
     time = f"in {borrowed}" if borrowed and not r["whole"] else f"{r['seconds'] / 60:.0f} min"
+    best_epochs = ", ".join(str(e) for e in r["best_epochs"])
+    slope = slope_text(r["slope"]["val_slope_mean"], r["slope"]["val_slope_ci95"])
     return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "
-            f"{time} |")
+            f"{time} | {best_epochs} | {slope} |")
 
 
 def table(runs_dir: Path, published: dict[str, str] | None = None) -> str:

@@ -47,9 +47,20 @@ def rows(text: str) -> dict[str, list[str]]:
 def test_rows_report_best_validation_test_accuracy_mean_std_best_and_gap(runs):
     got = rows(nielsen_table.table(runs))
     # row 1: seed 0 -> 97.80 (epoch 2), seed 1 -> 97.90 (epoch 1): mean 97.85, std 0.07
-    assert got["row1"] == ["97.80%", "97.85% ± 0.07", "97.90%", "+0.10", "2", "2/2", "2 min"]
+    # best-val epochs 2 and 1; no end slope: 2 epochs are fewer than the 3 it is fitted over
+    assert got["row1"] == ["97.80%", "97.85% ± 0.07", "97.90%", "+0.10", "2", "2/2", "2 min",
+                           "2, 1", "—"]
     assert got["row3"][1:6] == ["98.90% ± 0.10", "99.00%", "-0.06", "3", "1/60 (stopped)"]
     assert got["row2"][1] == "not yet run" and len(got) == 12
+
+
+def test_a_rows_budget_cells_are_its_seeds_best_val_epochs_and_mean_end_slope(tmp_path):
+    # 4 epochs: the slope is fitted over the last 3; seed 0 rises 1 pp per epoch, seed 1 2 pp
+    fake_row(tmp_path / "row1", val=[[0.90, 0.90], [0.91, 0.92], [0.92, 0.94], [0.93, 0.96]],
+             test=[[0.9, 0.9]] * 4, planned=4, finished=True)
+    got = rows(nielsen_table.table(tmp_path))["row1"]
+    # mean +1.50 pp / epoch, 95% t half-width t(0.975, 1) * 0.7071 / sqrt(2) = 6.35
+    assert got[-2:] == ["4, 4", "+1.50 [-4.85, +7.85]"]
 
 
 def test_a_row_another_process_trains_reads_training(runs, other_process_holding):
@@ -86,7 +97,7 @@ def test_out_replaces_only_the_table_and_keeps_the_prose(runs, tmp_path, capsys)
     assert nielsen_table.main([str(runs), "--out", str(doc)]) == 0
     text = doc.read_text()
     assert text.startswith("# Title\n\nintro\n\n| row | book | ours")
-    assert text.endswith("| row9 | 99.67% | not yet run | | | | | |\n\nafter the table\n")
+    assert text.endswith("| row9 | 99.67% | not yet run | | | | | | | |\n\nafter the table\n")
     assert "| row1 | x | y |" not in text and "97.85% ± 0.07" in capsys.readouterr().out
 
 
@@ -116,7 +127,7 @@ def test_row8_from_the_first_three_seeds_of_row9_and_row9_vote_errors(tmp_path):
              planned=40, finished=True, widths=(1000, 1000), vote=0.9964)
     got = rows(nielsen_table.table(tmp_path))
     assert got["row8"] == ["99.60%", "99.60% ± 0.10", "99.70%", "+0.10",
-                           "3 (seeds 0-2 of row9's run)", "1/40", "in row9's run"]
+                           "3 (seeds 0-2 of row9's run)", "1/40", "in row9's run", "1, 1, 1", "—"]
     assert got["row9"][1] == "vote 99.64% (36 errors; book 33); nets 99.38% ± 0.31"
     assert got["row9"][2:5] == ["99.70%", "-0.03 (vote)", "5"]
 
@@ -152,10 +163,11 @@ def row8_sweep(runs: Path, finished=(True,) * 5, errors=True) -> None:
 def test_row8_is_its_first_three_nets_by_seed_and_row9_their_vote_from_the_test_errors(tmp_path):
     row8_sweep(tmp_path)
     got = rows(nielsen_table.table(tmp_path))
-    assert got["row8"] == ["99.60%", "99.60% ± 0.10", "99.70%", "+0.10", "3", "1/40", "3 min"]
+    assert got["row8"] == ["99.60%", "99.60% ± 0.10", "99.70%", "+0.10", "3", "1/40", "3 min",
+                           "1, 1, 1", "—"]
     assert got["row9"] == ["99.67%", "vote 99.98% (2 errors; book 33); nets 99.38% ± 0.31",
                            "99.70%", "+0.31 (vote)", "5 (seeds 0-4 of row8's runs)", "1/40",
-                           "5 min"]  # all five nets' time: the line is every net of its runs
+                           "5 min", "1, 1, 1, 1, 1", "—"]  # the time: every net of its runs
 
 
 def test_row9_from_row8_runs_has_no_vote_when_a_net_has_no_test_errors(tmp_path):
@@ -187,7 +199,8 @@ def test_a_line_of_one_net_jobs_is_its_finished_nets_while_others_train(
     with other_process_holding(tmp_path / "row8" / "2"):
         got = rows(nielsen_table.table(tmp_path))
     assert got["row8"] == ["99.60%", "99.54% ± 0.01", "99.55%", "-0.05",
-                           "2 of 3 (seed 2: 1/40 training)", "40/40", "80 min"]
+                           "2 of 3 (seed 2: 1/40 training)", "40/40", "80 min", "1, 1",
+                           "+0.00 [+0.00, +0.00]"]  # flat validation: slope 0, no spread
     assert got["row9"][4] == "2 of 5 (seeds 0-1 of row8's runs; seed 2: 1/40 training)"
     got = rows(nielsen_table.table(tmp_path))  # no process holds it: stopped
     assert got["row8"][4] == "2 of 3 (seed 2: 1/40 stopped)"
@@ -243,13 +256,17 @@ def test_readme_table_one_line_per_book_row() -> None:
     from experiments.nielsen_table import HEADER, readme_table
 
     made = "\n".join([
-        HEADER, "|" + "---|" * 8,
-        "| row1 | 97.80% | 97.74% ± 0.03 | 97.77% | -0.03 | 3 | 60/60 | 10 min |",
-        "| row4 | 99.23% | not yet run | | | | | |",
-        "| row6 FC300 | 99.46% | 99.42% (1 seed) | 99.42% | -0.04 | 1 | 60/60 | 40 min |",
-        "| row6 FC1000 | 99.43% | 99.44% (1 seed) | 99.44% | +0.01 | 1 | 60/60 | 45 min |",
+        HEADER, "|" + "---|" * 10,
+        "| row1 | 97.80% | 97.74% ± 0.03 | 97.77% | -0.03 | 3 | 60/60 | 10 min | 45, 60, 45 | "
+        "+0.00 [-0.01, +0.01] |",
+        "| row4 | 99.23% | not yet run | | | | | | | |",
+        "| row6 FC300 | 99.46% | 99.42% (1 seed) | 99.42% | -0.04 | 1 | 60/60 | 40 min | 31 | "
+        "+0.00 |",
+        "| row6 FC1000 | 99.43% | 99.44% (1 seed) | 99.44% | +0.01 | 1 | 60/60 | 45 min | 41 | "
+        "+0.00 |",
         "| row9 | 99.67% | vote 99.63% (37 errors; book 33); nets 99.54% ± 0.02 | 99.57% | "
-        "-0.04 (vote) | 5 (seeds 0-4 of row8's runs) | 40/40 | 438 min |"]) + "\n"
+        "-0.04 (vote) | 5 (seeds 0-4 of row8's runs) | 40/40 | 438 min | 31, 40, 35, 39, 26 | "
+        "+0.00 [+0.00, +0.01] |"]) + "\n"
     lines = readme_table(made).splitlines()
     assert lines[2] == "| 1 | FC100, sigmoid | 97.80% | 97.77% | 97.74% ± 0.03 |"
     assert lines[3] == "| 4 | row 3 with ReLU and L2 | 99.23% | not yet run | |"

@@ -255,7 +255,7 @@ def summarize(runs: pd.DataFrame, labels: Labels | None = None) -> pd.DataFrame:
                      "last_test_mean": ok["last_test_acc"].astype(float).mean() * 100,
                      "best_val_epoch_mean": ok["best_val_epoch"].astype(float).mean(),
                      "epochs": ok["epochs"].max() if len(ok) else None,
-                     **_slope_stats(ok["val_slope_last"]),
+                     **slope_stats(ok["val_slope_last"]),
                      "params": _first(g["params"]), "flops_per_image": _first(g["flops_per_image"]),
                      "compile_seconds": g["compile_seconds"].astype(float).mean(),
                      "seconds_per_seed": g["seconds_per_seed"].astype(float).mean(),
@@ -307,19 +307,23 @@ def signed(x: float, digits: int = 2) -> str:
     return f"{round(float(x), digits) + 0.0:+.{digits}f}"
 
 
-def _slope_stats(slopes: pd.Series) -> dict[str, float]:
-    """The mean of the seeds' end slopes (pp per epoch) and its 95% t half-width (nan with
-    fewer than 2 seeds)."""
-    stats = mean_ci(slopes.astype(float) * 100)  # its half-width is nan for one value
+def slope_stats(slopes: Iterable[float]) -> dict[str, float]:
+    """The mean of the seeds' end slopes (fractions per epoch) in pp per epoch and its 95% t
+    half-width (nan with fewer than 2 seeds; missing slopes left out)."""
+    stats = mean_ci(100 * float(x) for x in slopes if x is not None and not pd.isna(x))
     return {"val_slope_mean": stats["test_mean"], "val_slope_ci95": stats["test_ci95"]}
 
 
-def _slope_cell(row: pd.Series) -> str:
-    """'+0.01 [-0.02, +0.04]': the mean end slope and its interval ('+0.01' with one seed)."""
-    mean, half = row["val_slope_mean"], row["val_slope_ci95"]
+def slope_text(mean: float, half: float) -> str:
+    """'+0.01 [-0.02, +0.04]': a mean end slope (pp per epoch) and its 95% interval ('+0.01'
+    without one, a single seed; '—' without a slope)."""
     if pd.isna(mean):
         return "—"
     return signed(mean) + ("" if pd.isna(half) else f" [{signed(mean - half)}, {signed(mean + half)}]")
+
+
+def _slope_cell(row: pd.Series) -> str:
+    return slope_text(row["val_slope_mean"], row["val_slope_ci95"])
 
 
 def _is_ref(row: pd.Series) -> bool:
