@@ -12,11 +12,12 @@ over the epochs it finished. A line of several runs' nets of which some have fin
 one-net jobs) is the finished nets', with each other net's epochs and state in its seeds cell,
 so that a net in its first epochs does not blur the others. Each line ends with its seeds'
 best-validation epochs and the mean slope of their validation accuracy over the last quarter of
-the epochs, with its 95% interval (`tables.slope_stats`): whether the budget was enough. `--out FILE` replaces the table
-inside FILE when it already holds one (the prose around it is kept), and writes the table alone
-otherwise; a row with no run dir under RUNS_DIR keeps its measured line from FILE, so a runs dir
-holding only some rows updates those rows. `--readme README.md` also rewrites the README's results
-table (between README_BEGIN and README_END) from the table just made: one line per book row.
+the epochs, with its 95% interval (`tables.slope_stats`): whether the budget was enough.
+`--out FILE` replaces the table inside FILE when it already holds one (the prose around it is kept),
+and writes the table alone otherwise; a row with no run dir under RUNS_DIR keeps its measured line
+from FILE, so a runs dir holding only some rows updates those rows. `--readme README.md` also
+rewrites the README's results table (between README_BEGIN and README_END) from the table just made:
+one line per book row.
 """
 
 from __future__ import annotations

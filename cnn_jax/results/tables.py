@@ -319,7 +319,8 @@ def slope_text(mean: float, half: float) -> str:
     without one, a single seed; '—' without a slope)."""
     if pd.isna(mean):
         return "—"
-    return signed(mean) + ("" if pd.isna(half) else f" [{signed(mean - half)}, {signed(mean + half)}]")
+    interval = "" if pd.isna(half) else f" [{signed(mean - half)}, {signed(mean + half)}]"
+    return signed(mean) + interval
 
 
 def _slope_cell(row: pd.Series) -> str:
