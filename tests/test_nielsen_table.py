@@ -60,7 +60,7 @@ def test_a_rows_budget_cells_are_its_seeds_best_val_epochs_and_mean_end_slope(tm
              test=[[0.9, 0.9]] * 4, planned=4, finished=True)
     got = rows(nielsen_table.table(tmp_path))["row1"]
     # mean +1.50 pp / epoch, 95% t half-width t(0.975, 1) * 0.7071 / sqrt(2) = 6.35
-    assert got[-2:] == ["4, 4", "+1.50 [-4.85, +7.85]"]
+    assert got[-2:] == ["4, 4", "+1.500 [-4.853, +7.853]"]
 
 
 def test_a_row_another_process_trains_reads_training(runs, other_process_holding):
@@ -200,7 +200,7 @@ def test_a_line_of_one_net_jobs_is_its_finished_nets_while_others_train(
         got = rows(nielsen_table.table(tmp_path))
     assert got["row8"] == ["99.60%", "99.54% ± 0.01", "99.55%", "-0.05",
                            "2 of 3 (seed 2: 1/40 training)", "40/40", "80 min", "1, 1",
-                           "+0.00 [+0.00, +0.00]"]  # flat validation: slope 0, no spread
+                           "+0.000 [+0.000, +0.000]"]  # flat validation: slope 0, no spread
     assert got["row9"][4] == "2 of 5 (seeds 0-1 of row8's runs; seed 2: 1/40 training)"
     got = rows(nielsen_table.table(tmp_path))  # no process holds it: stopped
     assert got["row8"][4] == "2 of 3 (seed 2: 1/40 stopped)"
@@ -258,15 +258,15 @@ def test_readme_table_one_line_per_book_row() -> None:
     made = "\n".join([
         HEADER, "|" + "---|" * 10,
         "| row1 | 97.80% | 97.74% ± 0.03 | 97.77% | -0.03 | 3 | 60/60 | 10 min | 45, 60, 45 | "
-        "+0.00 [-0.01, +0.01] |",
+        "+0.000 [-0.005, +0.006] |",
         "| row4 | 99.23% | not yet run | | | | | | | |",
         "| row6 FC300 | 99.46% | 99.42% (1 seed) | 99.42% | -0.04 | 1 | 60/60 | 40 min | 31 | "
-        "+0.00 |",
+        "-0.001 |",
         "| row6 FC1000 | 99.43% | 99.44% (1 seed) | 99.44% | +0.01 | 1 | 60/60 | 45 min | 41 | "
-        "+0.00 |",
+        "-0.002 |",
         "| row9 | 99.67% | vote 99.63% (37 errors; book 33); nets 99.54% ± 0.02 | 99.57% | "
         "-0.04 (vote) | 5 (seeds 0-4 of row8's runs) | 40/40 | 438 min | 31, 40, 35, 39, 26 | "
-        "+0.00 [+0.00, +0.01] |"]) + "\n"
+        "+0.001 [-0.003, +0.006] |"]) + "\n"
     lines = readme_table(made).splitlines()
     assert lines[2] == "| 1 | FC100, sigmoid | 97.80% | 97.77% | 97.74% ± 0.03 |"
     assert lines[3] == "| 4 | row 3 with ReLU and L2 | 99.23% | not yet run | |"

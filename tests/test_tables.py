@@ -132,7 +132,7 @@ def test_markdown_bold_pivot_and_failures(sweep: Path) -> None:
     assert "diverged: seed 1" in md and "unfinished: seed 0" in md
     assert "### Diverged, failed and unfinished runs" in md
     relu = next(ln for ln in md.splitlines() if ln.startswith("| pooling=l2, activation=relu"))
-    assert "| 3.5/4 " in relu and "| +0.75 [-2.43, +3.93] " in relu
+    assert "| 3.5/4 " in relu and "| +0.750 [-2.427, +3.927] " in relu
 
 
 def test_csv_and_latex(sweep: Path) -> None:

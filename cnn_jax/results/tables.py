@@ -315,12 +315,14 @@ def slope_stats(slopes: Iterable[float]) -> dict[str, float]:
 
 
 def slope_text(mean: float, half: float) -> str:
-    """'+0.01 [-0.02, +0.04]': a mean end slope (pp per epoch) and its 95% interval ('+0.01'
-    without one, a single seed; '—' without a slope)."""
+    """'+0.017 [-0.001, +0.035]': a mean end slope (pp per epoch) and its 95% interval, to 3
+    decimals so that the sign of a bound near 0 shows ('+0.017' without an interval, a single
+    seed; '—' without a slope)."""
     if pd.isna(mean):
         return "—"
-    interval = "" if pd.isna(half) else f" [{signed(mean - half)}, {signed(mean + half)}]"
-    return signed(mean) + interval
+    interval = ("" if pd.isna(half) else
+                f" [{signed(mean - half, 3)}, {signed(mean + half, 3)}]")
+    return signed(mean, 3) + interval
 
 
 def _slope_cell(row: pd.Series) -> str:
