@@ -220,7 +220,7 @@ def _line(label: str, book: float, r: dict, borrowed: str | None) -> str:
     # a line of some of its runs' nets (row 8 of row 9's run) has no time of its own
     time = f"in {borrowed}" if borrowed and not r["whole"] else f"{r['seconds'] / 60:.0f} min"
     best_epochs = ", ".join(str(e) for e in r["best_epochs"])
-    slope = slope_text(r["slope"]["val_slope_mean"], r["slope"]["val_slope_ci95"])
+    slope = slope_text(r["slope"])
     return (f"| {label} | {book:.2f}% | {ours} | {accs.max():.2f}% | {gap} | {seeds} | {epochs} | "
             f"{time} | {best_epochs} | {slope} |")
 

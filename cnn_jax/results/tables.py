@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -314,19 +314,16 @@ def slope_stats(slopes: Iterable[float]) -> dict[str, float]:
     return {"val_slope_mean": stats["test_mean"], "val_slope_ci95": stats["test_ci95"]}
 
 
-def slope_text(mean: float, half: float) -> str:
-    """'+0.017 [-0.001, +0.035]': a mean end slope (pp per epoch) and its 95% interval, to 3
-    decimals so that the sign of a bound near 0 shows ('+0.017' without an interval, a single
-    seed; '—' without a slope)."""
+def slope_text(stats: Mapping[str, float]) -> str:
+    """'+0.017 [-0.001, +0.035]': a mean end slope (pp per epoch) and its 95% interval, read from
+    `slope_stats`' keys (a summary row has them too), to 3 decimals so that the sign of a bound
+    near 0 shows ('+0.017' without an interval, a single seed; '—' without a slope)."""
+    mean, half = stats["val_slope_mean"], stats["val_slope_ci95"]
     if pd.isna(mean):
         return "—"
     interval = ("" if pd.isna(half) else
                 f" [{signed(mean - half, 3)}, {signed(mean + half, 3)}]")
     return signed(mean, 3) + interval
-
-
-def _slope_cell(row: pd.Series) -> str:
-    return slope_text(row["val_slope_mean"], row["val_slope_ci95"])
 
 
 def _is_ref(row: pd.Series) -> bool:
@@ -392,7 +389,7 @@ def display_frame(summary: pd.DataFrame, bold: Callable[[str], str] = lambda s: 
               "seeds for 80% power": _num(r["n_power80"], "d"),
               "min – max": f"{_num(r['test_min'])} – {_num(r['test_max'])}",
               "last-epoch test %": _num(r["last_test_mean"]),
-              "best-val epoch": _epochs_cell(r), "val slope, last ¼, pp / epoch": _slope_cell(r),
+              "best-val epoch": _epochs_cell(r), "val slope, last ¼, pp / epoch": slope_text(r),
               "params": _num(r["params"], ",.0f"),
               "FLOPs / image": _num(r["flops_per_image"], ",.0f"),
               "s / seed": _num(r["seconds_per_seed"], ".1f"),
