@@ -61,7 +61,7 @@ def test_an_ablation_table_regenerates_from_its_kept_records(name: str, tmp_path
             f"docs/results/{name} --title 'Ablation: {name}'")
 
 
-def test_a_budget_check_is_its_ablations_closest_cells_at_twice_the_budget() -> None:
+def test_a_budget_check_trains_twice_its_ablations_epochs_with_at_least_5_seeds() -> None:
     from experiments.compose import compose_dictconfig
 
     checks = [name for name in ABLATIONS if name.endswith("/budget_check")]
@@ -72,6 +72,26 @@ def test_a_budget_check_is_its_ablations_closest_cells_at_twice_the_budget() -> 
         base = compose_dictconfig(f"experiment={ablation}")
         check = compose_dictconfig(f"experiment={sweep_of(name)}")
         assert check.train.epochs == 2 * base.train.epochs and check.train.seeds >= 5
+
+
+def _cells(overrides: list[str]) -> frozenset[str]:
+    return frozenset(o.strip() for o in overrides if not o.strip().startswith("experiment="))
+
+
+@pytest.mark.parametrize("name", [n for n in ABLATIONS if n.endswith("/budget_check")])
+def test_a_published_budget_check_trains_its_ablations_reference_and_two_closest_cells(
+        name: str) -> None:
+    import pandas as pd
+
+    from experiments.compose import sweep_jobs
+
+    ablation = name.split("/")[0]
+    base = pd.read_csv(DOCS / ablation / "table.csv")
+    closest = base.sort_values("val_mean", ascending=False)["group"][:3]
+    trained = {_cells(job) for job in sweep_jobs(f"experiment={sweep_of(name)}")}
+    assert {_cells(group.split(",")) for group in closest} <= trained
+    check = pd.read_csv(DOCS / name / "table.csv")  # published, with 5 seeds in every cell
+    assert len(check) == len(trained) and (check["n"] >= 5).all()
 
 
 def test_every_nielsen_row_has_its_kept_record() -> None:
