@@ -210,6 +210,20 @@ def test_ablation_png(sweep: Path, tmp_path: Path) -> None:
     assert again.read_bytes() == png  # the same records, the same bytes
 
 
+@pytest.mark.parametrize("cells", [1, 2, 3, 12])
+def test_the_figures_legend_stays_clear_of_its_axes_labels(sweep: Path, cells: int) -> None:
+    runs = tables.collect_runs(sweep)
+    summary = tables.summarize(runs)
+    summary = pd.concat([summary] * cells, ignore_index=True)[:cells]
+    fig = ablation_figure.dots_figure(summary, "t", runs)
+    fig.canvas.draw()  # lays the labels out
+    renderer = fig.canvas.get_renderer()
+    (ax,), (legend,) = fig.axes, fig.legends
+    under_axes = min(ax.xaxis.label.get_window_extent(renderer).y0,
+                     ax.get_tightbbox(renderer).y0)
+    assert legend.get_window_extent(renderer).y1 <= under_axes
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "experiments.table", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -72,12 +72,22 @@ def _seed_accuracies(runs: pd.DataFrame | None, group: str) -> np.ndarray:
 
 def ablation_dots(summary: pd.DataFrame, path: str | os.PathLike, title: str | None = None,
                   runs: pd.DataFrame | None = None) -> Path:
-    """PNG dot plot of the cells (rows, in table order, labelled by their `label`): each ok
-    seed's test accuracy (given the runs), the mean marked by its verdict, the simultaneous
-    interval of the difference to the reference around it, the reference mean as a line."""
+    """`dots_figure` saved as a PNG at `path`."""
+    return save_figure_atomic(dots_figure(summary, title, runs), path)
+
+
+def dots_figure(summary: pd.DataFrame, title: str | None = None,
+                runs: pd.DataFrame | None = None) -> Figure:
+    """Dot plot of the cells (rows, in table order, labelled by their `label`): each ok seed's
+    test accuracy (given the runs), the mean marked by its verdict, the simultaneous interval of
+    the difference to the reference around it, the reference mean as a line; the legend below."""
     n = len(summary)
-    fig = Figure(figsize=(8.0, 1.6 + 0.42 * n))
+    height = 1.6 + 0.42 * n
+    fig = Figure(figsize=(8.0, height))
     FigureCanvasAgg(fig)
+    # margins in inches, so that a figure of a few cells keeps room under the axes for the tick
+    # labels and the x label, above the legend hung below the figure
+    fig.subplots_adjust(bottom=0.7 / height, top=1 - 0.4 / height)
     ax = fig.add_subplot()
     lo, hi = x_limits(summary, runs)
     ref = summary[summary["vs_ref"] == REF]
@@ -119,4 +129,4 @@ def ablation_dots(summary: pd.DataFrame, path: str | os.PathLike, title: str | N
                              "includes 0")]
     fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
-    return save_figure_atomic(fig, path)
+    return fig
