@@ -41,6 +41,7 @@ def complete(name: str) -> bool:
 
 
 KEPT_ABLATIONS = [name for name in ABLATIONS if complete(name)]
+BUDGET_CHECKS = [name for name in ABLATIONS if name.endswith("/budget_check")]
 
 
 def test_every_published_table_has_all_its_records_kept() -> None:
@@ -64,10 +65,10 @@ def test_an_ablation_table_regenerates_from_its_kept_records(name: str, tmp_path
 def test_a_budget_check_trains_twice_its_ablations_epochs_with_at_least_5_seeds() -> None:
     from experiments.compose import compose_dictconfig
 
-    checks = [name for name in ABLATIONS if name.endswith("/budget_check")]
-    assert {name.split("/")[0] for name in checks} >= {"ablation_stride", "cnn_vs_fc",
-                                                       "ablation_dropout", "ablation_pooling"}
-    for name in checks:
+    assert {name.split("/")[0] for name in BUDGET_CHECKS} >= {"ablation_stride", "cnn_vs_fc",
+                                                              "ablation_dropout",
+                                                              "ablation_pooling"}
+    for name in BUDGET_CHECKS:
         ablation = name.split("/")[0]
         base = compose_dictconfig(f"experiment={ablation}")
         check = compose_dictconfig(f"experiment={sweep_of(name)}")
@@ -78,7 +79,7 @@ def _cells(overrides: list[str]) -> frozenset[str]:
     return frozenset(o.strip() for o in overrides if not o.strip().startswith("experiment="))
 
 
-@pytest.mark.parametrize("name", [n for n in ABLATIONS if n.endswith("/budget_check")])
+@pytest.mark.parametrize("name", BUDGET_CHECKS)
 def test_a_published_budget_check_trains_its_ablations_reference_and_two_closest_cells(
         name: str) -> None:
     import pandas as pd
